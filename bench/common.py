@@ -1,0 +1,56 @@
+"""Helpers shared by the bench scripts: thread pinning, timing, peer imports."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+
+def pin_threads(n: int) -> None:
+    """Caps BLAS/OpenMP threads (call before importing numpy or torch)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def best_rate(
+    step: Callable[[], None],
+    samples_per_step: int,
+    steps: int = 30,
+    repeats: int = 5,
+    warmup: int = 5,
+) -> float:
+    """Median samples/s over `repeats` runs of `steps` calls after `warmup` calls."""
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(samples_per_step * steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def import_time(module: str, env: dict | None = None, runs: int = 5) -> float:
+    """Median wall time of `python -c 'import module'` minus a bare interpreter start."""
+
+    def run(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        return time.perf_counter() - t0
+
+    base = statistics.median(run("pass") for _ in range(runs))
+    return statistics.median(run(f"import {module}") for _ in range(runs)) - base
+
+
+def optional(name: str):
+    """Imports a peer, or prints that it is missing and returns None."""
+    try:
+        return __import__(name)
+    except ImportError as e:
+        print(f"[peer missing] {name}: {e}")
+        return None

@@ -1,0 +1,182 @@
+"""784-512-512-10 MLP, batch 128, Adam, float32, random data, 2 threads.
+
+Compares distkeras (fit and train_on_batch) with PyTorch eager, Keras 3 on its
+torch backend, and a hand-written NumPy forward/backward (GEMMs + Adam) floor.
+Prints samples/s and ratios, plus import times.
+
+    python bench/mlp.py [--threads 2] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import best_rate, import_time, optional, pin_threads  # noqa: E402
+
+BATCH, IN, HID, OUT = 128, 784, 512, 10
+
+
+def numpy_floor(np, x, y):
+    """Hand-written forward/backward (GEMMs, relu, softmax-xent) + in-place Adam."""
+    rng = np.random.default_rng(0)
+    shapes = [(IN, HID), (HID,), (HID, HID), (HID,), (HID, OUT), (OUT,)]
+    params = [(rng.standard_normal(s) * 0.05).astype(np.float32) for s in shapes]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    t = [0]
+    onehot = np.eye(OUT, dtype=np.float32)[y]
+
+    def step():
+        w1, b1, w2, b2, w3, b3 = params
+        h1 = np.maximum(x @ w1 + b1, 0)
+        h2 = np.maximum(h1 @ w2 + b2, 0)
+        z = h2 @ w3 + b3
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        dz = (p - onehot) / BATCH
+        g3, gb3 = h2.T @ dz, dz.sum(0)
+        dh2 = (dz @ w3.T) * (h2 > 0)
+        g2, gb2 = h1.T @ dh2, dh2.sum(0)
+        dh1 = (dh2 @ w2.T) * (h1 > 0)
+        g1, gb1 = x.T @ dh1, dh1.sum(0)
+        t[0] += 1
+        lr = 1e-3 * np.sqrt(1 - 0.999 ** t[0]) / (1 - 0.9 ** t[0])
+        for p_, g, m_, v_ in zip(params, (g1, gb1, g2, gb2, g3, gb3), m, v):
+            m_ *= 0.9
+            m_ += 0.1 * g
+            v_ *= 0.999
+            v_ += 0.001 * g * g
+            p_ -= lr * m_ / (np.sqrt(v_) + 1e-7)
+
+    return step
+
+
+def distkeras_model():
+    from distkeras.layers import Dense
+    from distkeras.models import Sequential
+
+    model = Sequential(
+        [
+            Dense(HID, activation="relu", input_shape=(IN,)),
+            Dense(HID, activation="relu"),
+            Dense(OUT, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def torch_step(torch, x, y):
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Linear(IN, HID), nn.ReLU(), nn.Linear(HID, HID), nn.ReLU(), nn.Linear(HID, OUT)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype("int64"))
+    lossf = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(net(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=30)
+    args = ap.parse_args()
+    pin_threads(args.threads)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, IN), dtype=np.float32)
+    y = rng.integers(0, OUT, BATCH)
+    rates: dict[str, float] = {}
+    rates["numpy floor"] = best_rate(numpy_floor(np, x, y), BATCH, args.steps)
+
+    model = distkeras_model()
+    rates["distkeras train_on_batch"] = best_rate(
+        lambda: model.train_on_batch(x, y), BATCH, args.steps
+    )
+    xs = np.concatenate([x] * args.steps)
+    ys = np.concatenate([y] * args.steps)
+    model2 = distkeras_model()
+    model2.fit(xs[: BATCH * 2], ys[: BATCH * 2], batch_size=BATCH, epochs=1, verbose=0)
+    rates["distkeras fit"] = best_rate(
+        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=True),
+        BATCH * args.steps,
+        steps=1,
+        repeats=5,
+        warmup=1,
+    )
+
+    torch = optional("torch")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        rates["pytorch eager"] = best_rate(torch_step(torch, x, y), BATCH, args.steps)
+    os.environ["KERAS_BACKEND"] = "torch"
+    keras = optional("keras")
+    if keras is not None:
+        km = keras.Sequential(
+            [
+                keras.Input((IN,)),
+                keras.layers.Dense(HID, activation="relu"),
+                keras.layers.Dense(HID, activation="relu"),
+                keras.layers.Dense(OUT, activation="softmax"),
+            ]
+        )
+        km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        rates["keras3[torch] train_on_batch"] = best_rate(
+            lambda: km.train_on_batch(x, y), BATCH, args.steps
+        )
+        km.fit(xs[: BATCH * 2], ys[: BATCH * 2], batch_size=BATCH, epochs=1, verbose=0)
+        rates["keras3[torch] fit"] = best_rate(
+            lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
+            BATCH * args.steps,
+            steps=1,
+            repeats=5,
+            warmup=1,
+        )
+
+    print(f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, {args.threads} threads")
+    print(f"{'':32s}{'samples/s':>12s}")
+    for k, v in rates.items():
+        print(f"{k:32s}{v:12.0f}")
+    best = max(rates["distkeras fit"], rates["distkeras train_on_batch"])
+    print("\nratios (distkeras best of fit/train_on_batch):")
+    print(
+        f"  distkeras fit / numpy floor        {rates['distkeras fit'] / rates['numpy floor']:.2f}x"
+    )
+    print(
+        f"  distkeras tob / numpy floor        "
+        f"{rates['distkeras train_on_batch'] / rates['numpy floor']:.2f}x"
+    )
+    if "pytorch eager" in rates:
+        r = rates["distkeras fit"] / rates["pytorch eager"]
+        print(f"  distkeras fit / pytorch eager      {r:.2f}x")
+        print(
+            f"  distkeras tob / pytorch eager      "
+            f"{rates['distkeras train_on_batch'] / rates['pytorch eager']:.2f}x"
+        )
+    if "keras3[torch] fit" in rates:
+        r = rates["distkeras fit"] / rates["keras3[torch] fit"]
+        print(f"  distkeras fit / keras3[torch] fit  {r:.2f}x")
+    print(f"  best distkeras / numpy floor       {best / rates['numpy floor']:.2f}x")
+
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    t_dk = import_time("distkeras", env)
+    print(f"\nimport distkeras: {t_dk:.3f} s")
+    if keras is not None:
+        print(f"import keras (torch backend): {import_time('keras', env):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,807 @@
+"""Differentiable primitives: each forward sits next to its vector-Jacobian product.
+
+Every function here takes Tensors, arrays or scalars and returns a Tensor. The
+private `_name(*arrays)` functions compute `(output, vjp)` on raw arrays;
+`vjp(g, needs)` returns one gradient per input, computing only those in `needs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from distkeras.backend import current_module, floatx, standardize_dtype
+from distkeras.backend.autodiff import Tensor, apply
+
+
+def _xp():
+    return current_module()
+
+
+def sum_to(g: Any, shape: tuple) -> Any:
+    """Sums `g` over the axes that broadcasting added or stretched to reach `shape`."""
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    ndiff = len(gshape) - len(shape)
+    axes = tuple(range(ndiff)) + tuple(
+        i + ndiff for i, s in enumerate(shape) if s == 1 and gshape[i + ndiff] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if ndiff:
+        g = g.reshape(shape)
+    return g
+
+
+def _shape(x: Any) -> tuple:
+    return getattr(x, "shape", ())
+
+
+# ---------------------------------------------------------------- elementwise
+def _add(a, b):
+    def vjp(g, needs):
+        return (
+            sum_to(g, _shape(a)) if needs[0] else None,
+            sum_to(g, _shape(b)) if needs[1] else None,
+        )
+
+    return a + b, vjp
+
+
+def _subtract(a, b):
+    def vjp(g, needs):
+        return (
+            sum_to(g, _shape(a)) if needs[0] else None,
+            -sum_to(g, _shape(b)) if needs[1] else None,
+        )
+
+    return a - b, vjp
+
+
+def _multiply(a, b):
+    def vjp(g, needs):
+        return (
+            sum_to(g * b, _shape(a)) if needs[0] else None,
+            sum_to(g * a, _shape(b)) if needs[1] else None,
+        )
+
+    return a * b, vjp
+
+
+def _divide(a, b):
+    out = a / b
+
+    def vjp(g, needs):
+        gb = None
+        if needs[1]:
+            gb = sum_to(-g * out / b, _shape(b))
+        return (sum_to(g / b, _shape(a)) if needs[0] else None, gb)
+
+    return out, vjp
+
+
+def _power(a, b):
+    out = a**b
+
+    def vjp(g, needs):
+        ga = gb = None
+        if needs[0]:
+            ga = sum_to(g * b * a ** (b - 1), _shape(a))
+        if needs[1]:
+            xp = _xp()
+            safe = xp.where(a > 0, a, 1)
+            gb = sum_to(g * out * xp.log(safe), _shape(b))
+        return ga, gb
+
+    return out, vjp
+
+
+def _maximum(a, b):
+    xp = _xp()
+    out = xp.maximum(a, b)
+
+    def vjp(g, needs):
+        mask = a >= b
+        return (
+            sum_to(g * mask, _shape(a)) if needs[0] else None,
+            sum_to(g * ~mask, _shape(b)) if needs[1] else None,
+        )
+
+    return out, vjp
+
+
+def _minimum(a, b):
+    xp = _xp()
+    out = xp.minimum(a, b)
+
+    def vjp(g, needs):
+        mask = a <= b
+        return (
+            sum_to(g * mask, _shape(a)) if needs[0] else None,
+            sum_to(g * ~mask, _shape(b)) if needs[1] else None,
+        )
+
+    return out, vjp
+
+
+def _where(cond, a, b):
+    xp = _xp()
+    out = xp.where(cond, a, b)
+
+    def vjp(g, needs):
+        zero = xp.zeros((), dtype=g.dtype)
+        return (
+            None,
+            sum_to(xp.where(cond, g, zero), _shape(a)) if needs[1] else None,
+            sum_to(xp.where(cond, zero, g), _shape(b)) if needs[2] else None,
+        )
+
+    return out, vjp
+
+
+def _unary(fwd, dfn):
+    """Builds an elementwise primitive from `fwd(x)` and `dfn(x, out, g)`."""
+
+    def prim(x):
+        out = fwd(x)
+
+        def vjp(g, needs):
+            return (dfn(x, out, g),)
+
+        return out, vjp
+
+    return prim
+
+
+def _negative_f(x):
+    return -x
+
+
+def _neg_d(x, out, g):
+    return -g
+
+
+def _exp_d(x, out, g):
+    return g * out
+
+
+def _log_d(x, out, g):
+    return g / x
+
+
+def _sqrt_d(x, out, g):
+    return g / (2 * out)
+
+
+def _square_d(x, out, g):
+    return g * (2 * x)
+
+
+def _abs_d(x, out, g):
+    return g * _xp().sign(x)
+
+
+def _tanh_d(x, out, g):
+    return g * (1 - out * out)
+
+
+def _sigmoid_f(x):
+    xp = _xp()
+    # Numerically stable logistic: exp(-|x|) never overflows.
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _sigmoid_d(x, out, g):
+    return g * out * (1 - out)
+
+
+def _relu_f(x):
+    return _xp().maximum(x, 0)
+
+
+def _relu_d(x, out, g):
+    return g * (out > 0)
+
+
+def _softplus_f(x):
+    xp = _xp()
+    return xp.logaddexp(x, 0).astype(x.dtype, copy=False)
+
+
+def _softplus_d(x, out, g):
+    return g * _sigmoid_f(x)
+
+
+def _log1p_d(x, out, g):
+    return g / (1 + x)
+
+
+def _expm1_d(x, out, g):
+    return g * (out + 1)
+
+
+def _sin_d(x, out, g):
+    return g * _xp().cos(x)
+
+
+def _cos_d(x, out, g):
+    return -g * _xp().sin(x)
+
+
+def _xpf(name):
+    return lambda x: getattr(_xp(), name)(x)
+
+
+_negative = _unary(_negative_f, _neg_d)
+_exp = _unary(_xpf("exp"), _exp_d)
+_log = _unary(_xpf("log"), _log_d)
+_sqrt = _unary(_xpf("sqrt"), _sqrt_d)
+_square = _unary(_xpf("square"), _square_d)
+_absolute = _unary(_xpf("abs"), _abs_d)
+_tanh = _unary(_xpf("tanh"), _tanh_d)
+_sigmoid = _unary(_sigmoid_f, _sigmoid_d)
+_relu = _unary(_relu_f, _relu_d)
+_softplus = _unary(_softplus_f, _softplus_d)
+_log1p = _unary(_xpf("log1p"), _log1p_d)
+_expm1 = _unary(_xpf("expm1"), _expm1_d)
+_sin = _unary(_xpf("sin"), _sin_d)
+_cos = _unary(_xpf("cos"), _cos_d)
+
+
+def _clip(x, lo, hi):
+    out = _xp().clip(x, lo, hi)
+
+    def vjp(g, needs):
+        return (g * ((x >= lo) & (x <= hi)),)
+
+    return out, vjp
+
+
+def _cast(x, dtype):
+    out = x.astype(dtype)
+    src = x.dtype
+
+    def vjp(g, needs):
+        return (g.astype(src),)
+
+    return out, vjp
+
+
+# ---------------------------------------------------------------- linear algebra
+def _matmul(a, b):
+    out = a @ b
+
+    def vjp(g, needs):
+        ga = gb = None
+        if needs[0]:
+            if b.ndim == 1:
+                ga = sum_to(g[..., None] * b, a.shape)
+            else:
+                ga = sum_to(g @ b.swapaxes(-1, -2), a.shape) if a.ndim > 1 else g @ b.T
+        if needs[1]:
+            if a.ndim == 1:
+                gb = a[:, None] * g[..., None, :] if b.ndim > 1 else g * a
+                gb = sum_to(gb, b.shape)
+            elif b.ndim == 1:
+                gb = sum_to(g[..., None] * a, a.shape).reshape(-1, b.shape[0]).sum(0)
+            elif a.ndim == 2 and b.ndim == 2:
+                gb = a.T @ g
+            else:
+                gb = sum_to(a.swapaxes(-1, -2) @ g, b.shape)
+        return ga, gb
+
+    return out, vjp
+
+
+# ---------------------------------------------------------------- reductions
+def _norm_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else 0 for a in axis)
+
+
+def _expand_reduced(g, shape, axes, keepdims):
+    if not keepdims:
+        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
+    return g
+
+
+def _sum(x, axis=None, keepdims=False):
+    out = x.sum(axis=axis, keepdims=keepdims)
+    shape = x.shape
+
+    def vjp(g, needs):
+        axes = _norm_axis(axis, len(shape))
+        g = _expand_reduced(g, shape, axes, keepdims)
+        return (_xp().broadcast_to(g, shape),)
+
+    return out, vjp
+
+
+def _mean(x, axis=None, keepdims=False):
+    out = x.mean(axis=axis, keepdims=keepdims)
+    shape = x.shape
+
+    def vjp(g, needs):
+        axes = _norm_axis(axis, len(shape))
+        n = 1
+        for a in axes:
+            n *= shape[a]
+        g = _expand_reduced(g, shape, axes, keepdims) / (n if n > 0 else 1)
+        return (_xp().broadcast_to(g, shape).astype(x.dtype, copy=False),)
+
+    return out, vjp
+
+
+def _extremum(kind):
+    def prim(x, axis=None, keepdims=False):
+        out = getattr(x, kind)(axis=axis, keepdims=keepdims)
+
+        def vjp(g, needs):
+            axes = _norm_axis(axis, x.ndim)
+            o = _expand_reduced(out, x.shape, axes, keepdims)
+            gg = _expand_reduced(g, x.shape, axes, keepdims)
+            mask = x == o
+            # Ties share the gradient equally, as TensorFlow does.
+            count = mask.sum(axis=axes, keepdims=True)
+            return (gg * mask / count,)
+
+        return out, vjp
+
+    return prim
+
+
+_max = _extremum("max")
+_min = _extremum("min")
+
+
+def _cumsum(x, axis=None):
+    xp = _xp()
+    flat = axis is None
+    out = xp.cumsum(x.reshape(-1) if flat else x, axis=0 if flat else axis)
+
+    def vjp(g, needs):
+        ax = 0 if flat else axis
+        r = xp.flip(xp.cumsum(xp.flip(g, ax), axis=ax), ax)
+        return (r.reshape(x.shape),)
+
+    return out, vjp
+
+
+# ---------------------------------------------------------------- shape
+def _reshape(x, shape):
+    out = x.reshape(shape)
+
+    def vjp(g, needs):
+        return (g.reshape(x.shape),)
+
+    return out, vjp
+
+
+def _transpose(x, axes=None):
+    out = x.transpose(axes) if axes is not None else x.T
+
+    def vjp(g, needs):
+        if axes is None:
+            return (g.T,)
+        return (g.transpose(np.argsort(axes)),)
+
+    return out, vjp
+
+
+def _broadcast_to(x, shape):
+    out = _xp().broadcast_to(x, shape)
+
+    def vjp(g, needs):
+        return (sum_to(g, x.shape),)
+
+    return out, vjp
+
+
+def _concatenate(*xs, axis=0):
+    out = _xp().concatenate(xs, axis=axis)
+    sizes = [x.shape[axis] for x in xs]
+
+    def vjp(g, needs):
+        res = []
+        start = 0
+        ax = axis % g.ndim
+        for s, need in zip(sizes, needs):
+            if need:
+                idx = [slice(None)] * g.ndim
+                idx[ax] = slice(start, start + s)
+                res.append(g[tuple(idx)])
+            else:
+                res.append(None)
+            start += s
+        return tuple(res)
+
+    return out, vjp
+
+
+def _stack(*xs, axis=0):
+    out = _xp().stack(xs, axis=axis)
+
+    def vjp(g, needs):
+        return tuple(_xp().take(g, i, axis=axis) if need else None for i, need in enumerate(needs))
+
+    return out, vjp
+
+
+def _getitem(x, key):
+    out = x[key]
+
+    def vjp(g, needs):
+        xp = _xp()
+        res = xp.zeros(x.shape, dtype=g.dtype)
+        if _is_basic_index(key):
+            res[key] = g
+        else:
+            xp.add.at(res, key, g)
+        return (res,)
+
+    return out, vjp
+
+
+def _is_basic_index(key) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in keys)
+
+
+def _take(x, indices, axis=None):
+    xp = _xp()
+    out = xp.take(x, indices, axis=axis)
+
+    def vjp(g, needs):
+        if axis is None:
+            res = xp.zeros(x.size, dtype=g.dtype)
+            xp.add.at(res, indices.reshape(-1), g.reshape(-1))
+            return (res.reshape(x.shape),)
+        ax = axis % x.ndim
+        # Move the taken axis to the front and scatter-add rows.
+        gm = xp.moveaxis(g, list(range(ax, ax + indices.ndim)), list(range(indices.ndim)))
+        gm = gm.reshape((indices.size,) + gm.shape[indices.ndim :])
+        res = xp.zeros((x.shape[ax],) + x.shape[:ax] + x.shape[ax + 1 :], dtype=g.dtype)
+        xp.add.at(res, indices.reshape(-1), gm)
+        return (xp.moveaxis(res, 0, ax),)
+
+    return out, vjp
+
+
+def _take_along_axis(x, indices, axis):
+    xp = _xp()
+    out = xp.take_along_axis(x, indices, axis=axis)
+
+    def vjp(g, needs):
+        res = xp.zeros(x.shape, dtype=g.dtype)
+        if hasattr(xp, "put_along_axis") and indices.shape == g.shape:
+            idx = list(xp.ix_(*[xp.arange(s) for s in indices.shape]))
+            idx[axis % x.ndim] = indices
+            xp.add.at(res, tuple(idx), g)
+        return (res,)
+
+    return out, vjp
+
+
+def _pad(x, pad_width, constant_values=0):
+    out = _xp().pad(x, pad_width, constant_values=constant_values)
+
+    def vjp(g, needs):
+        sl = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pad_width))
+        return (g[sl],)
+
+    return out, vjp
+
+
+def _tile(x, reps):
+    out = _xp().tile(x, reps)
+
+    def vjp(g, needs):
+        reps_full = (1,) * (g.ndim - len(reps)) + tuple(reps)
+        shape_full = (1,) * (g.ndim - x.ndim) + x.shape
+        split = []
+        for r, s in zip(reps_full, shape_full):
+            split += [r, s]
+        gg = g.reshape(split).sum(axis=tuple(range(0, 2 * g.ndim, 2)))
+        return (gg.reshape(x.shape),)
+
+    return out, vjp
+
+
+def _repeat(x, repeats, axis):
+    xp = _xp()
+    out = xp.repeat(x, repeats, axis=axis)
+
+    def vjp(g, needs):
+        ax = axis % x.ndim
+        shape = x.shape[:ax] + (x.shape[ax], repeats) + x.shape[ax + 1 :]
+        return (g.reshape(shape).sum(axis=ax + 1),)
+
+    return out, vjp
+
+
+# ---------------------------------------------------------------- nn
+def _softmax(x, axis=-1):
+    xp = _xp()
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    out = e / e.sum(axis=axis, keepdims=True)
+
+    def vjp(g, needs):
+        gy = g * out
+        return (gy - out * gy.sum(axis=axis, keepdims=True),)
+
+    return out, vjp
+
+
+def _log_softmax(x, axis=-1):
+    xp = _xp()
+    shifted = x - x.max(axis=axis, keepdims=True)
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def vjp(g, needs):
+        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+    return out, vjp
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    xp = _xp()
+    m = x.max(axis=axis, keepdims=True)
+    s = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    out = (
+        s
+        if keepdims
+        else s.reshape([d for i, d in enumerate(s.shape) if i not in _norm_axis(axis, x.ndim)])
+    )
+
+    def vjp(g, needs):
+        axes = _norm_axis(axis, x.ndim)
+        gg = _expand_reduced(g, x.shape, axes, keepdims)
+        return (gg * xp.exp(x - s),)
+
+    return out, vjp
+
+
+# ---------------------------------------------------------------- public wrappers
+def add(x, y) -> Tensor:
+    """Elementwise x + y."""
+    return apply(_add, x, y)
+
+
+def subtract(x, y) -> Tensor:
+    """Elementwise x - y."""
+    return apply(_subtract, x, y)
+
+
+def multiply(x, y) -> Tensor:
+    """Elementwise x * y."""
+    return apply(_multiply, x, y)
+
+
+def divide(x, y) -> Tensor:
+    """Elementwise x / y."""
+    return apply(_divide, x, y)
+
+
+def power(x, y) -> Tensor:
+    """Elementwise x ** y."""
+    return apply(_power, x, y)
+
+
+def maximum(x, y) -> Tensor:
+    """Elementwise maximum (ties send the gradient to x)."""
+    return apply(_maximum, x, y)
+
+
+def minimum(x, y) -> Tensor:
+    """Elementwise minimum (ties send the gradient to x)."""
+    return apply(_minimum, x, y)
+
+
+def where(condition, x, y) -> Tensor:
+    """Picks x where condition holds, else y."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    return apply(_where, cond, x, y)
+
+
+def negative(x) -> Tensor:
+    """Elementwise -x."""
+    return apply(_negative, x)
+
+
+def exp(x) -> Tensor:
+    """Elementwise e**x."""
+    return apply(_exp, x)
+
+
+def log(x) -> Tensor:
+    """Elementwise natural logarithm."""
+    return apply(_log, x)
+
+
+def sqrt(x) -> Tensor:
+    """Elementwise square root."""
+    return apply(_sqrt, x)
+
+
+def square(x) -> Tensor:
+    """Elementwise x**2."""
+    return apply(_square, x)
+
+
+def absolute(x) -> Tensor:
+    """Elementwise |x|."""
+    return apply(_absolute, x)
+
+
+def tanh(x) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return apply(_tanh, x)
+
+
+def sigmoid(x) -> Tensor:
+    """Elementwise logistic function 1 / (1 + exp(-x))."""
+    return apply(_sigmoid, x)
+
+
+def relu(x) -> Tensor:
+    """Elementwise max(x, 0)."""
+    return apply(_relu, x)
+
+
+def softplus(x) -> Tensor:
+    """Elementwise log(1 + exp(x))."""
+    return apply(_softplus, x)
+
+
+def log1p(x) -> Tensor:
+    """Elementwise log(1 + x)."""
+    return apply(_log1p, x)
+
+
+def expm1(x) -> Tensor:
+    """Elementwise exp(x) - 1."""
+    return apply(_expm1, x)
+
+
+def sin(x) -> Tensor:
+    """Elementwise sine."""
+    return apply(_sin, x)
+
+
+def cos(x) -> Tensor:
+    """Elementwise cosine."""
+    return apply(_cos, x)
+
+
+def clip(x, x_min, x_max) -> Tensor:
+    """Clips values to [x_min, x_max]; the gradient passes inside the range."""
+    return apply(_clip, x, x_min, x_max)
+
+
+def cast(x, dtype) -> Tensor:
+    """Casts to `dtype`; the gradient is cast back."""
+    return apply(_cast, x, standardize_dtype(dtype))
+
+
+def matmul(x, y) -> Tensor:
+    """Matrix product with NumPy's broadcasting rules."""
+    return apply(_matmul, x, y)
+
+
+def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Sum over `axis` (all axes when None)."""
+    return apply(_sum, x, axis=_axis_arg(axis), keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False) -> Tensor:
+    """Mean over `axis` (all axes when None)."""
+    return apply(_mean, x, axis=_axis_arg(axis), keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Maximum over `axis`; tied maxima share the gradient."""
+    return apply(_max, x, axis=_axis_arg(axis), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Minimum over `axis`; tied minima share the gradient."""
+    return apply(_min, x, axis=_axis_arg(axis), keepdims=keepdims)
+
+
+def cumsum(x, axis=None) -> Tensor:
+    """Cumulative sum along `axis` (over the flattened array when None)."""
+    return apply(_cumsum, x, axis=axis)
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+    """log(sum(exp(x))) computed stably."""
+    return apply(_logsumexp, x, axis=_axis_arg(axis), keepdims=keepdims)
+
+
+def reshape(x, shape) -> Tensor:
+    """Reshapes to `shape` (one entry may be -1)."""
+    return apply(_reshape, x, tuple(shape))
+
+
+def transpose(x, axes=None) -> Tensor:
+    """Permutes axes (reverses them when `axes` is None)."""
+    return apply(_transpose, x, axes=None if axes is None else tuple(axes))
+
+
+def broadcast_to(x, shape) -> Tensor:
+    """Broadcasts to `shape`."""
+    return apply(_broadcast_to, x, tuple(shape))
+
+
+def concatenate(xs, axis=0) -> Tensor:
+    """Joins tensors along an existing axis."""
+    return apply(_concatenate, *xs, axis=axis)
+
+
+def stack(xs, axis=0) -> Tensor:
+    """Joins tensors along a new axis."""
+    return apply(_stack, *xs, axis=axis)
+
+
+def getitem(x, key) -> Tensor:
+    """NumPy indexing (basic and advanced); the gradient scatters back."""
+    if isinstance(key, Tensor):
+        key = key.data
+    elif isinstance(key, tuple):
+        key = tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    return apply(_getitem, x, key)
+
+
+def take(x, indices, axis=None) -> Tensor:
+    """Gathers entries at `indices` along `axis`."""
+    idx = indices.data if isinstance(indices, Tensor) else current_module().asarray(indices)
+    return apply(_take, x, idx, axis=axis)
+
+
+def take_along_axis(x, indices, axis) -> Tensor:
+    """Gathers with an index array shaped like `x`, along `axis`."""
+    idx = indices.data if isinstance(indices, Tensor) else current_module().asarray(indices)
+    return apply(_take_along_axis, x, idx, axis=axis)
+
+
+def pad(x, pad_width, constant_values=0) -> Tensor:
+    """Pads with a constant; `pad_width` is ((before, after), ...) per axis."""
+    pw = tuple(tuple(int(v) for v in p) for p in pad_width)
+    return apply(_pad, x, pw, constant_values=constant_values)
+
+
+def tile(x, reps) -> Tensor:
+    """Repeats the whole tensor `reps` times along each axis."""
+    return apply(_tile, x, tuple(reps) if not isinstance(reps, int) else (reps,))
+
+
+def repeat(x, repeats: int, axis: int) -> Tensor:
+    """Repeats each element `repeats` times along `axis`."""
+    return apply(_repeat, x, int(repeats), axis=axis)
+
+
+def softmax(x, axis=-1) -> Tensor:
+    """Softmax along `axis`, computed stably."""
+    return apply(_softmax, x, axis=axis)
+
+
+def log_softmax(x, axis=-1) -> Tensor:
+    """log(softmax(x)) along `axis`, computed stably."""
+    return apply(_log_softmax, x, axis=axis)
+
+
+def _axis_arg(axis):
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+def float_dtype() -> str:
+    """The default float type (kept here so ops need not import the backend)."""
+    return floatx()

@@ -1,0 +1,14 @@
+"""Callbacks, as `keras.callbacks`.
+
+All ranks run every hook; only the coordinator (`Callback.is_coordinator`)
+prints, draws progress bars or writes files.
+"""
+
+from distkeras.callbacks.callback import Callback, CallbackList
+from distkeras.callbacks.csv_logger import CSVLogger
+from distkeras.callbacks.early_stopping import EarlyStopping
+from distkeras.callbacks.history import History
+from distkeras.callbacks.lambda_callback import LambdaCallback
+from distkeras.callbacks.lr import LearningRateScheduler, ReduceLROnPlateau
+from distkeras.callbacks.progbar_logger import ProgbarLogger
+from distkeras.callbacks.terminate_on_nan import TerminateOnNaN

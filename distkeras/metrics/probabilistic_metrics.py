@@ -1,0 +1,155 @@
+"""Crossentropy metrics, as `keras.metrics` (the mean of the per-sample loss)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distkeras import ops
+from distkeras.backend.autodiff import Tensor, convert_to_tensor
+from distkeras.metrics.reduction_metrics import MeanMetricWrapper
+
+
+def binary_crossentropy(
+    y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis=-1
+) -> Tensor:
+    """Per-sample binary crossentropy (mean over `axis`), as `keras.losses`."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
+    if label_smoothing:
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
+
+
+def categorical_crossentropy(
+    y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis=-1
+) -> Tensor:
+    """Per-sample categorical crossentropy, as `keras.losses`."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
+    if label_smoothing:
+        n = y_true.shape[-1]
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / n)
+    return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any, y_pred: Any, from_logits: bool = False, axis=-1
+) -> Tensor:
+    """Per-sample crossentropy with integer labels, as `keras.losses`."""
+    return ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    """Mean binary crossentropy, as `keras.metrics.BinaryCrossentropy`.
+
+    Args:
+        name: Name of the metric instance.
+        dtype: Dtype of the state and result.
+        from_logits: Whether `y_pred` holds logits.
+        label_smoothing: Squeeze labels toward 0.5 by this amount.
+    """
+
+    def __init__(
+        self,
+        name: str = "binary_crossentropy",
+        dtype: Any = None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+    ):
+        super().__init__(
+            binary_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self._direction = "down"
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    """Mean categorical crossentropy, as `keras.metrics.CategoricalCrossentropy`.
+
+    Args:
+        name: Name of the metric instance.
+        dtype: Dtype of the state and result.
+        from_logits: Whether `y_pred` holds logits.
+        label_smoothing: Mix labels with the uniform distribution by this amount.
+        axis: The class axis.
+    """
+
+    def __init__(
+        self,
+        name: str = "categorical_crossentropy",
+        dtype: Any = None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+    ):
+        super().__init__(
+            categorical_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self._direction = "down"
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    """Mean crossentropy with integer labels, as `keras.metrics.SparseCategoricalCrossentropy`.
+
+    Args:
+        name: Name of the metric instance.
+        dtype: Dtype of the state and result.
+        from_logits: Whether `y_pred` holds logits.
+        axis: The class axis.
+    """
+
+    def __init__(
+        self,
+        name: str = "sparse_categorical_crossentropy",
+        dtype: Any = None,
+        from_logits: bool = False,
+        axis: int = -1,
+    ):
+        super().__init__(
+            sparse_categorical_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            axis=axis,
+        )
+        self.from_logits = from_logits
+        self.axis = axis
+        self._direction = "down"
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "from_logits": self.from_logits,
+            "axis": self.axis,
+        }

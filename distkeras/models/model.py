@@ -1,0 +1,90 @@
+"""`Model`: a Layer with training (subclass it and define `call`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from distkeras.layers.layer import Layer
+from distkeras.models.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A model: layers plus compile/fit/evaluate/predict.
+
+    Subclass it, create layers in `__init__` and define `call(inputs, training=None)`.
+
+    Args:
+        name: Model name.
+        trainable: Whether its weights are trained.
+        dtype: Default dtype of its layers' computations.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise NotImplementedError(
+                "The Functional API (Model(inputs, outputs)) is not available yet. "
+                "Use Sequential or subclass Model."
+            )
+        Layer.__init__(self, **kwargs)
+        self._init_trainer()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's direct sublayers, in creation order."""
+        return [layer for layer in self._layers if type(layer).__name__ != "InputLayer"]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """Returns a layer by name or by index in `layers`."""
+        if index is not None and name is not None:
+            raise ValueError(
+                "Provide only a layer name or a layer index. "
+                f"Received: index={index}, name={name!r}"
+            )
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self.layers)} layers. Received: index={index}"
+                )
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}. "
+                f"Received: name={name!r}"
+            )
+        raise ValueError(
+            "Provide either a layer name or layer index. Received: name=None, index=None"
+        )
+
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Any = None,
+        print_fn: Any = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+        layer_range: Any = None,
+    ) -> None:
+        """Prints Keras 3's summary table (Layer (type) / Output Shape / Param #)."""
+        from distkeras.models.summary import print_summary  # noqa: PLC0415
+
+        print_summary(
+            self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable
+        )
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Returns the model's config as a Keras 3 JSON string."""
+        from distkeras.saving import serialize_keras_object  # noqa: PLC0415
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
+
+    def get_config(self) -> dict:
+        """Config of a subclassed model: its constructor keys (override for custom args)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    def _output_shape_of(self, layer: Layer) -> Any:
+        return getattr(layer, "_output_shape", None)

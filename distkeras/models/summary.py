@@ -1,0 +1,92 @@
+"""Keras 3's model summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} TB"
+
+
+def _count(weights: list) -> tuple[int, int]:
+    n = sum(int(np.prod(w.shape)) for w in weights)
+    b = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in weights)
+    return n, b
+
+
+def _shape_str(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return ", ".join(_shape_str(s) for s in shape)
+    return (
+        "("
+        + ", ".join("None" if s is None else str(s) for s in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
+
+
+def print_summary(
+    model: Any,
+    line_length: int | None = None,
+    print_fn: Callable | None = None,
+    show_trainable: bool = False,
+) -> None:
+    """Prints the summary table of `model` (through `print_fn`, default print)."""
+    print_fn = print_fn or print
+    widths = [31, 24, 13] if not show_trainable else [31, 24, 13, 9]
+    if line_length and line_length > sum(widths) + len(widths) + 1:
+        widths[0] += line_length - (sum(widths) + len(widths) + 1)
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (
+        ["Trainable"] if show_trainable else []
+    )
+
+    def row(cells: list[str], left: str, sep: str, right: str) -> str:
+        parts = []
+        for i, (c, w) in enumerate(zip(cells, widths)):
+            parts.append(" " + (c.rjust(w - 2) if i == 2 else c.ljust(w - 2)) + " ")
+        return left + sep.join(parts) + right
+
+    def rule(left: str, mid: str, right: str, fill: str) -> str:
+        return left + mid.join(fill * w for w in widths) + right
+
+    lines = [f'Model: "{model.name}"']
+    lines.append(rule("┏", "┳", "┓", "━"))
+    lines.append(row(headers, "┃", "┃", "┃"))
+    lines.append(rule("┡", "╇", "┩", "━"))
+    layers = model.layers
+    for i, layer in enumerate(layers):
+        name = f"{layer.name} ({type(layer).__name__})"
+        if len(name) > widths[0] - 2:
+            name = name[: widths[0] - 3] + "…"
+        shape = _shape_str(getattr(layer, "_output_shape", None))
+        params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        cells = [name, shape, params]
+        if show_trainable:
+            cells.append("Y" if layer.trainable else "N")
+        lines.append(row(cells, "│", "│", "│"))
+        if i < len(layers) - 1:
+            lines.append(rule("├", "┼", "┤", "─"))
+    lines.append(rule("└", "┴", "┘", "─"))
+    total = _count(model.weights)
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    lines.append(f" Total params: {total[0]:,} ({_fmt_bytes(total[1])})")
+    lines.append(f" Trainable params: {trainable[0]:,} ({_fmt_bytes(trainable[1])})")
+    lines.append(f" Non-trainable params: {non_trainable[0]:,} ({_fmt_bytes(non_trainable[1])})")
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and getattr(opt, "variables", None) and getattr(opt, "built", False):
+        lines.append(
+            f" Optimizer params: {_count(opt.variables)[0]:,} "
+            f"({_fmt_bytes(_count(opt.variables)[1])})"
+        )
+    for line in lines:
+        print_fn(line)

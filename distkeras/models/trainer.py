@@ -1,0 +1,590 @@
+"""compile / fit / evaluate / predict and the *_on_batch methods, shared by all models.
+
+The training step is: forward under a tape -> loss + regularization losses ->
+gradients -> gradient reducer (identity in one process, a summing all-reduce
+in data-parallel runs) -> optimizer update. Losses are divided by the global
+number of loss elements before the reducer sums, so the gradient is the exact
+mean over the global batch whatever the shards.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from distkeras import callbacks as callbacks_mod
+from distkeras import metrics as metrics_mod
+from distkeras import optimizers as optimizers_mod
+from distkeras.backend import current_module, to_numpy
+from distkeras.backend.autodiff import GradientTape, Tensor, backward, no_grad
+from distkeras.backend.buffers import FlatBuffer
+from distkeras.backend.random import global_seed_generator
+from distkeras.models import data_adapter as da
+from distkeras.models.compile_utils import (
+    CompileLoss,
+    CompileMetrics,
+    class_weight_to_sample_weight,
+)
+
+
+def get_communicator() -> Any:
+    """The active communicator (auto-initialized from the launch environment)."""
+    from distkeras import distributed  # noqa: PLC0415
+
+    return distributed.get_communicator()
+
+
+class _TrainState:
+    """Fused parameters/gradients for the current set of trainable variables."""
+
+    def __init__(self, variables: list):
+        self.variables = variables
+        self.key = tuple(id(v) for v in variables)
+        dtypes = {v.data.dtype for v in variables}
+        self.buffer = FlatBuffer(variables) if variables and len(dtypes) == 1 else None
+
+    def matches(self, variables: list) -> bool:
+        return self.key == tuple(id(v) for v in variables) and (
+            self.buffer is None or self.buffer.is_intact()
+        )
+
+
+class Trainer:
+    """Mixin giving models compile/fit/evaluate/predict."""
+
+    def _init_trainer(self) -> None:
+        self.compiled = False
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._compile_loss: CompileLoss | None = None
+        self._compile_metrics: CompileMetrics | None = None
+        self._loss_tracker = None
+        self._train_state: _TrainState | None = None
+        self._comm = None
+        self._broadcast_done = False
+        self.gradient_reducer = None
+
+    # ------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configures the model for training.
+
+        Args:
+            optimizer: Optimizer name or instance.
+            loss: Loss name, function or `Loss` instance.
+            loss_weights: Scalar weight of the loss.
+            metrics: Metrics evaluated without sample weights ('accuracy' resolves by loss).
+            weighted_metrics: Metrics evaluated with sample weights.
+        """
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = loss
+        self._compile_loss = CompileLoss(loss, loss_weights) if loss is not None else None
+        self._compile_metrics = CompileMetrics(metrics, weighted_metrics, loss)
+        self._loss_tracker = metrics_mod.Mean(name="loss")
+        self._train_state = None
+        self._broadcast_done = False
+        self.compiled = True
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker followed by the compiled metrics (once built)."""
+        out = [self._loss_tracker] if self._loss_tracker is not None else []
+        if self._compile_metrics is not None:
+            out.extend(self._compile_metrics.metrics)
+        return out
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        """Resets the loss tracker and every compiled metric."""
+        for m in self.metrics:
+            m.reset_state()
+
+    def _assert_compiled(self, need_loss: bool = True) -> None:
+        if not self.compiled:
+            raise ValueError(
+                "You must call `compile()` before using the model. Received: compiled=False"
+            )
+        if need_loss and self._compile_loss is None:
+            raise ValueError(
+                "No loss to compute. Provide a `loss` argument in `compile()`. Received: loss=None"
+            )
+
+    # ------------------------------------------------------------ steps
+    def _communicator(self) -> Any:
+        if self._comm is None:
+            self._comm = get_communicator()
+        return self._comm
+
+    def _prepare_training(self, x_sample: Any) -> None:
+        if not self.built:
+            self._build_from_data(x_sample)
+        variables = self.trainable_variables
+        if self._train_state is None or not self._train_state.matches(variables):
+            self._train_state = _TrainState(variables)
+            if self._train_state.buffer is not None and hasattr(self.optimizer, "build"):
+                self.optimizer.build(variables)
+        comm = self._communicator()
+        if comm.size > 1 and not self._broadcast_done:
+            comm.broadcast([v.data for v in self.weights], root=0)
+            opt_vars = [v.data for v in getattr(self.optimizer, "variables", [])]
+            if opt_vars:
+                comm.broadcast(opt_vars, root=0)
+            self._broadcast_done = True
+
+    def _build_from_data(self, x: Any) -> None:
+        with no_grad():
+            first = da.map_struct(lambda a: a[:1], x)
+            self(first, training=False)
+
+    def _loss_terms(self, y: Any, y_pred: Tensor, sw: Any, global_bs: int, local_bs: int):
+        """(loss for the gradient, local sum for the tracker) of one shard."""
+        data_sum, elements = self._compile_loss.weighted_sum(y, y_pred, sw)
+        lw = self._compile_loss.weight
+        if self._compile_loss.reduction == "sum":
+            grad_loss = data_sum * lw
+            tracker_value = float(to_numpy(data_sum.data)) * lw / max(local_bs, 1)
+        else:
+            per_sample_elems = elements / max(local_bs, 1)
+            denom = max(global_bs * per_sample_elems, 1.0)
+            grad_loss = data_sum * (lw / denom)
+            tracker_value = (
+                float(to_numpy(data_sum.data)) * lw / max(local_bs * per_sample_elems, 1.0)
+            )
+        frac = local_bs / max(global_bs, 1)
+        reg = self.losses
+        if reg:
+            total_reg = reg[0]
+            for r in reg[1:]:
+                total_reg = total_reg + r
+            grad_loss = grad_loss + total_reg * frac
+            tracker_value += float(to_numpy(total_reg.data))
+        return grad_loss, tracker_value
+
+    def _train_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
+        local_bs = len(da.flatten_struct(x)[0])
+        self._clear_losses()
+        with GradientTape():
+            y_pred = self(x, training=True)
+            loss, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
+        state = self._train_state
+        grads = backward(loss) if loss.requires_grad else {}
+        buf = state.buffer
+        if buf is not None:
+            for view, v in zip(buf.grad_views, buf.variables):
+                g = grads.get(id(v))
+                if g is None:
+                    view.fill(0)
+                else:
+                    view[...] = g
+            self._reduce_gradients(buf.grad)
+            self.optimizer.apply_flat(buf)
+        else:
+            glist = [grads.get(id(v)) for v in state.variables]
+            glist = [
+                current_module().zeros_like(v.data) if g is None else g
+                for g, v in zip(glist, state.variables)
+            ]
+            for g in glist:
+                self._reduce_gradients(g)
+            self.optimizer.apply(glist, state.variables)
+        with no_grad():
+            self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
+            self._compile_metrics.update_state(y, y_pred, sw)
+
+    def _reduce_gradients(self, flat: Any) -> None:
+        if self.gradient_reducer is not None:
+            self.gradient_reducer(flat)
+            return
+        comm = self._communicator()
+        if comm.size > 1:
+            comm.allreduce([flat], op="sum")
+
+    def _test_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
+        local_bs = len(da.flatten_struct(x)[0])
+        self._clear_losses()
+        with no_grad():
+            y_pred = self(x, training=False)
+            _, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
+            self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
+            self._compile_metrics.update_state(y, y_pred, sw)
+
+    def _logs(self, reduce: bool = False) -> dict[str, float]:
+        """Current metric results; with `reduce`, metric states are summed across ranks first."""
+        comm = self._communicator()
+        if reduce and comm.size > 1:
+            arrays = [v.data for m in self.metrics for v in m.variables]
+            if arrays:
+                comm.allreduce(arrays, op="sum")
+        logs: dict[str, float] = {}
+        for m in self.metrics:
+            r = m.result()
+            if isinstance(r, dict):
+                for k, v in r.items():
+                    logs[k] = float(to_numpy(getattr(v, "data", v)))
+            else:
+                logs[m.name] = float(to_numpy(getattr(r, "data", r)))
+        return logs
+
+    # ------------------------------------------------------------ data
+    def _make_adapter(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: int | None,
+        shuffle: bool,
+        steps: int | None,
+        class_weight: dict | None = None,
+        seed: int = 0,
+    ) -> Any:
+        comm = self._communicator()
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size <= 0
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+            )
+        if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
+            raise ValueError(f"steps must be a positive integer or None. Received: steps={steps!r}")
+        if da.is_iterable_data(x):
+            if y is not None:
+                raise ValueError(
+                    "`y` should not be passed when `x` is a generator or PyDataset (it yields "
+                    f"(x, y) batches). Received: y of type {type(y).__name__}"
+                )
+            return da.IterableDataAdapter(
+                x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
+            )
+        if class_weight is not None and y is not None:
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        return da.ArrayDataAdapter(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size or 32,
+            shuffle=shuffle,
+            seed=seed,
+            rank=comm.rank,
+            size=comm.size,
+            steps=steps,
+        )
+
+    def _shared_seed(self) -> int:
+        seed = global_seed_generator().next_seed()
+        comm = self._communicator()
+        if comm.size > 1:
+            seed = int(comm.broadcast({"seed": seed}, root=0)["seed"])
+        return seed
+
+    # ------------------------------------------------------------ fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: Any = 1,
+    ) -> Any:
+        """Trains the model; returns the `History` callback.
+
+        In a data-parallel run `batch_size` is the global batch; each rank
+        trains on its contiguous slice of every global batch.
+        """
+        self._assert_compiled()
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
+        verbose = 1 if verbose == "auto" else verbose
+        if validation_split and validation_data is None:
+            if da.is_iterable_data(x):
+                raise ValueError(
+                    "`validation_split` is only supported for arrays, not generators or "
+                    f"PyDatasets. Received: validation_split={validation_split}"
+                )
+            (x, y, sample_weight), (vx, vy, vsw) = da.train_validation_split(
+                (x, y, sample_weight), validation_split
+            )
+            validation_data = (vx, vy, vsw)
+        seed = self._shared_seed()
+        adapter = self._make_adapter(
+            x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight, seed
+        )
+        val_adapter = None
+        if validation_data is not None:
+            val_adapter = self._validation_adapter(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
+        comm = self._communicator()
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=adapter.steps_per_epoch,
+        )
+        cbs.set_communicator(comm)
+        self.stop_training = False
+        cbs.on_train_begin()
+        logs: dict[str, float] = {}
+        epoch_logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            step = -1
+            for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(epoch)):
+                if step == 0:
+                    self._prepare_training(bx)
+                cbs.on_train_batch_begin(step)
+                self._train_step(bx, by, bsw, gbs)
+                logs = self._logs()
+                cbs.on_train_batch_end(step, logs)
+                self._sync_decisions()
+                if self.stop_training:
+                    break
+            if step < 0:
+                raise ValueError(
+                    "The training data produced no batches in epoch "
+                    f"{epoch}. Received: steps_per_epoch={steps_per_epoch}"
+                )
+            if hasattr(adapter, "on_epoch_end"):
+                adapter.on_epoch_end()
+            epoch_logs = self._logs(reduce=True)
+            if val_adapter is not None and self._should_validate(epoch, validation_freq):
+                val_logs = self._evaluate_adapter(val_adapter, cbs=None)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            self._sync_decisions()
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        return self.history
+
+    def _validation_adapter(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
+        if da.is_iterable_data(data):
+            return self._make_adapter(data, None, None, None, False, steps)
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "`validation_data` should be a tuple `(x_val, y_val)` or "
+                "`(x_val, y_val, val_sample_weight)`. "
+                f"Received: validation_data={type(data).__name__}"
+                + (f" of length {len(data)}" if hasattr(data, "__len__") else "")
+            )
+        vx, vy = data[0], data[1]
+        vsw = data[2] if len(data) == 3 else None
+        return self._make_adapter(vx, vy, vsw, batch_size, False, steps)
+
+    @staticmethod
+    def _should_validate(epoch: int, freq: Any) -> bool:
+        if isinstance(freq, int):
+            if freq < 1:
+                raise ValueError(f"validation_freq must be >= 1. Received: validation_freq={freq}")
+            return (epoch + 1) % freq == 0
+        return (epoch + 1) in freq
+
+    def _sync_decisions(self) -> None:
+        """Broadcasts stop_training and the learning rate from the coordinator."""
+        comm = self._communicator()
+        if comm.size == 1:
+            return
+        lr = self._current_lr()
+        arr = current_module().asarray([1.0 if self.stop_training else 0.0, lr], dtype="float64")
+        comm.broadcast([arr], root=0)
+        self.stop_training = bool(float(arr[0]))
+        if lr is not None and not math.isnan(float(arr[1])) and float(arr[1]) != lr:
+            self.optimizer.learning_rate = float(arr[1])
+
+    def _current_lr(self) -> float:
+        try:
+            return float(self.optimizer.learning_rate)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    # ------------------------------------------------------------ evaluate / predict
+    def _evaluate_adapter(self, adapter: Any, cbs: Any) -> dict[str, float]:
+        self.reset_metrics()
+        if cbs is not None:
+            cbs.on_test_begin()
+        for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(0)):
+            if not self.built:
+                self._build_from_data(bx)
+            if cbs is not None:
+                cbs.on_test_batch_begin(step)
+            self._test_step(bx, by, bsw, gbs)
+            if cbs is not None:
+                cbs.on_test_batch_end(step, self._logs())
+        logs = self._logs(reduce=True)
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict."""
+        self._assert_compiled()
+        verbose = 1 if verbose == "auto" else verbose
+        adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.steps_per_epoch,
+        )
+        cbs.set_communicator(self._communicator())
+        logs = self._evaluate_adapter(adapter, cbs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: list | None = None,
+    ) -> Any:
+        """Returns the model's outputs on `x` as NumPy arrays, in the input order.
+
+        In a data-parallel run each rank predicts its shard and every rank
+        receives the full result.
+        """
+        verbose = 1 if verbose == "auto" else verbose
+        adapter = self._make_adapter(x, None, None, batch_size, False, steps)
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.steps_per_epoch,
+        )
+        comm = self._communicator()
+        cbs.set_communicator(comm)
+        cbs.on_predict_begin()
+        outs: list = []
+        with no_grad():
+            for step, (bx, _, _, _) in enumerate(adapter.batches(0)):
+                cbs.on_predict_batch_begin(step)
+                y = self(bx, training=False)
+                outs.append(da.map_struct(lambda t: to_numpy(t.data), y))
+                cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
+        cbs.on_predict_end()
+        if not outs:
+            raise ValueError("predict received no batches. Received: x with 0 samples")
+        result = _concat_struct(outs)
+        if comm.size > 1:
+            result = _gather_batches(comm, outs)
+        return result
+
+    # ------------------------------------------------------------ on_batch
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Runs one training step on one (global) batch; returns loss and metrics so far."""
+        self._assert_compiled()
+        if class_weight is not None and y is not None:
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        n = da.check_cardinality(x, y, sample_weight)
+        comm = self._communicator()
+        lo, hi = da.shard_bounds(n, comm.rank, comm.size)
+        take = (lambda a: a[lo:hi]) if comm.size > 1 else (lambda a: a)
+        bx, by, bsw = (da.map_struct(take, d) for d in (x, y, sample_weight))
+        self._prepare_training(bx)
+        self._train_step(bx, by, bsw, n)
+        return self._batch_result(return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Evaluates one batch; returns loss and metrics so far."""
+        self._assert_compiled()
+        n = da.check_cardinality(x, y, sample_weight)
+        if not self.built:
+            self._build_from_data(x)
+        self._test_step(x, y, sample_weight, n)
+        return self._batch_result(return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Returns the outputs for one batch as NumPy arrays."""
+        with no_grad():
+            y = self(x, training=False)
+        return da.map_struct(lambda t: to_numpy(t.data), y)
+
+    def _batch_result(self, return_dict: bool) -> Any:
+        logs = self._logs(reduce=False)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+
+def _concat_struct(outs: list) -> Any:
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([o[k] for o in outs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
+    return np.concatenate(outs)
+
+
+def _gather_batches(comm: Any, outs: list) -> Any:
+    """Reassembles per-rank shards of every batch into the original sample order."""
+
+    def gather(local_batches: list) -> np.ndarray:
+        per_batch = [comm.allgather(np.ascontiguousarray(b)) for b in local_batches]
+        return np.concatenate([np.concatenate(parts) for parts in per_batch])
+
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: gather([o[k] for o in outs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(gather([o[i] for o in outs]) for i in range(len(first)))
+    return gather(outs)

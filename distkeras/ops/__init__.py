@@ -1,0 +1,43 @@
+"""Differentiable operations, public like `keras.ops`."""
+
+from distkeras.backend.autodiff import convert_to_tensor, is_tensor
+from distkeras.backend.primitives import getitem
+from distkeras.ops.nn import *  # noqa: F403
+from distkeras.ops.nn import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    elu,
+    gelu,
+    hard_sigmoid,
+    leaky_relu,
+    log_sigmoid,
+    log_softmax,
+    one_hot,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    sparse_categorical_crossentropy,
+    swish,
+    tanh,
+)
+from distkeras.ops.numpy import *  # noqa: F403
+from distkeras.ops.numpy import abs, all, any, max, min, pow, round, sum  # noqa: A004
+
+
+def stop_gradient(x):
+    """Returns `x` with no gradient flowing back through it."""
+    from distkeras.backend.autodiff import Tensor
+
+    return Tensor(convert_to_tensor(x).data)
+
+
+def convert_to_numpy(x):
+    """Returns `x` as a NumPy array."""
+    from distkeras.backend import to_numpy
+
+    return to_numpy(x)

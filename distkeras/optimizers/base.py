@@ -1,0 +1,686 @@
+"""The optimizer base class (Keras 3 semantics) with a fused flat-buffer fast path.
+
+A subclass declares its per-variable state in `build` with
+`add_optimizer_variables`, and its arithmetic in two hooks:
+
+- `_prepare_step(lr, step)`: host-side scalars for this step (once per step);
+- `_update(param, grad, slots, scratch, coef)`: in-place ufunc calls (`out=`)
+  on raw arrays. It must be elementwise, so it can run on one variable, on a
+  whole fused buffer, or on chunks of it, with bitwise-identical results.
+
+`apply(grads, variables)` runs `_update` once per variable; `apply_flat(buffer)`
+runs it once over a `FlatBuffer`'s flat parameter and gradient arrays. The
+per-variable slot Variables then view into flat slot arrays, so
+`optimizer.variables` still lists them one by one for checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from distkeras.backend import current_module, floatx
+from distkeras.backend.autodiff import Tensor, Variable
+from distkeras.optimizers import schedules
+from distkeras.optimizers._flat import FlatState, run_chunked
+from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def _auto_name(cls_name: str) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+class Optimizer:
+    """Base class of all optimizers, as `keras.optimizers.Optimizer`.
+
+    Args:
+        learning_rate: A float, a `LearningRateSchedule`, or a callable taking
+            no argument.
+        weight_decay: If set, each variable is decayed by
+            `var -= var * weight_decay * lr` before the update (decoupled).
+        clipnorm: Clip each variable's gradient to this L2 norm.
+        clipvalue: Clip gradients elementwise to `[-clipvalue, clipvalue]`.
+        global_clipnorm: Clip all gradients together to this global L2 norm.
+        use_ema: Keep an exponential moving average of the variables.
+        ema_momentum: Momentum of that average.
+        ema_overwrite_frequency: Overwrite the variables with their average
+            every this many steps (None: only in `finalize_variable_values`).
+        loss_scale_factor: Gradients are divided by it before use.
+        gradient_accumulation_steps: Update once every this many calls, with
+            the mean of the accumulated gradients.
+        name: Name of the optimizer (used in variable paths).
+    """
+
+    _num_scratch: int = 0  # scratch arrays `_update` needs, shaped like the parameter
+
+    def __init__(
+        self,
+        learning_rate: Any,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.")
+        if kwargs:
+            raise ValueError(f"Argument(s) not recognized: {kwargs}")
+        self.name = name or _auto_name(self.__class__.__name__)
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(v is not None for v in clips.values()) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
+                f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                f"global_clipnorm={global_clipnorm}"
+            )
+        for key, value in clips.items():
+            if value is not None and not float(value) > 0:
+                raise ValueError(f"Argument `{key}` must be > 0. Received: {key}={value}")
+        if gradient_accumulation_steps is not None and not gradient_accumulation_steps >= 2:
+            raise ValueError(
+                "`gradient_accumulation_steps` must be an integer >= 2. "
+                f"Received: gradient_accumulation_steps={gradient_accumulation_steps}"
+            )
+        if use_ema:
+            if not 0 <= ema_momentum <= 1:
+                raise ValueError(
+                    f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum}"
+                )
+            if ema_overwrite_frequency is not None and (
+                not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
+            ):
+                raise ValueError(
+                    "`ema_overwrite_frequency` must be an integer >= 1 or None. "
+                    f"Received: ema_overwrite_frequency={ema_overwrite_frequency}"
+                )
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+
+        self.built = False
+        self._variables: list[Variable] = []
+        self._trainable_variables: list[Variable] = []
+        self._index: dict[int, int] = {}
+        self._slot_lists: list[list[Variable]] = []  # the slots `_update` receives, in order
+        self._ema_slots: list[Variable] = []
+        self._accum_slots: list[Variable] = []
+        self._scratch: dict[int, list] = {}
+        self._flat: dict[int, FlatState] = {}
+        self._wd_exclude_ids: set[int] = set()
+        self._wd_exclude_pattern: re.Pattern | None = None
+        self._wd_cache: dict[int, bool] = {}
+
+        self._iterations = Variable(0, dtype="int64", trainable=False, name="iteration")
+        self._iterations.path = f"{self.name}/iteration"
+        self._variables.append(self._iterations)
+        if isinstance(learning_rate, schedules.LearningRateSchedule) or callable(learning_rate):
+            self._learning_rate = learning_rate
+        else:
+            self._learning_rate = self._make_lr_variable(learning_rate)
+            self._variables.append(self._learning_rate)
+
+    # ------------------------------------------------------------ properties
+    def _make_lr_variable(self, value: Any) -> Variable:
+        v = _data(value)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and getattr(v, "ndim", 1) != 0:
+            raise ValueError(
+                "Argument `learning_rate` should be float, or an instance of "
+                "LearningRateSchedule, or a callable (that takes in the current iteration value "
+                f"and returns the corresponding learning rate value). Received: learning_rate={value}"
+            )
+        var = Variable(float(v), dtype=floatx(), trainable=False, name="learning_rate")
+        var.path = f"{self.name}/learning_rate"
+        return var
+
+    @property
+    def iterations(self) -> Variable:
+        """Number of update steps applied so far (an int64 Variable)."""
+        return self._iterations
+
+    @property
+    def learning_rate(self) -> Any:
+        """The current learning rate: the rate Variable, or the schedule's value now."""
+        lr = self._learning_rate
+        if isinstance(lr, Variable):
+            return lr
+        if isinstance(lr, schedules.LearningRateSchedule):
+            return lr(int(self._iterations.data))
+        return lr()
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        old = self._learning_rate
+        if isinstance(value, schedules.LearningRateSchedule) or callable(value):
+            self._learning_rate = value
+            if isinstance(old, Variable):
+                self._variables.remove(old)
+            return
+        if isinstance(old, schedules.LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its "
+                "`learning_rate` constructor argument, hence its learning rate is not settable. "
+                "If you need the learning rate to be settable, you should instantiate the "
+                "optimizer with a float `learning_rate` argument."
+            )
+        if isinstance(old, Variable):
+            old.assign(float(_data(value)))
+        else:
+            self._learning_rate = self._make_lr_variable(value)
+            self._variables.insert(1, self._learning_rate)
+
+    def _current_lr(self) -> float:
+        lr = self._learning_rate
+        if isinstance(lr, Variable):
+            return float(lr.data)
+        if isinstance(lr, schedules.LearningRateSchedule):
+            return float(_data(lr(int(self._iterations.data))))
+        return float(_data(lr()))
+
+    @property
+    def variables(self) -> list[Variable]:
+        """iterations, learning rate (when a Variable), then every slot, in build order."""
+        return list(self._variables)
+
+    # -------------------------------------------------------------- building
+    def build(self, var_list: Sequence[Variable]) -> None:
+        """Creates the optimizer state for `var_list` (subclasses add their slots).
+
+        Args:
+            var_list: The trainable variables this optimizer will update.
+        """
+        var_list = list(var_list)
+        for i, v in enumerate(var_list):
+            self._index[id(v)] = i
+        self._trainable_variables = var_list
+        names = (["average"] if self.use_ema else []) + (
+            ["gradient_accumulator"] if self.gradient_accumulation_steps else []
+        )
+        if names:
+            created = self._create_slots(var_list, names, ["zeros"] * len(names))
+            created = dict(zip(names, created))
+            self._ema_slots = created.get("average", [])
+            self._accum_slots = created.get("gradient_accumulator", [])
+        self.built = True
+
+    def add_variable(
+        self,
+        shape: Sequence[int],
+        initializer: Any = "zeros",
+        dtype: Any = None,
+        aggregation: str = "mean",
+        name: str | None = None,
+    ) -> Variable:
+        """Creates and tracks a non-trainable optimizer Variable.
+
+        Args:
+            shape: Shape of the variable.
+            initializer: 'zeros', 'ones', a number, or a callable `(shape, dtype)`.
+            dtype: Dtype (the default float type when omitted).
+            aggregation: Kept for Keras compatibility; optimizer state is
+                identical on every rank.
+            name: Name of the variable.
+        """
+        dtype = dtype or floatx()
+        shape = tuple(shape)
+        if callable(initializer):
+            var = Variable(initializer, shape=shape, dtype=dtype, trainable=False, name=name)
+        else:
+            fill = {"zeros": 0.0, "ones": 1.0}.get(initializer, initializer)
+            if isinstance(fill, str):
+                from distkeras import initializers  # noqa: PLC0415
+
+                init = initializers.get(fill)
+                var = Variable(init, shape=shape, dtype=dtype, trainable=False, name=name)
+            else:
+                value = current_module().full(shape, fill, dtype=dtype)
+                var = Variable(value, dtype=dtype, trainable=False, name=name)
+        var.path = f"{self.name}/{var.name}"
+        self._variables.append(var)
+        return var
+
+    def add_variable_from_reference(
+        self, reference_variable: Variable, name: str | None = None, initializer: Any = "zeros"
+    ) -> Variable:
+        """Adds a variable shaped like `reference_variable`, named `<path>_<name>`."""
+        ref_name = getattr(reference_variable, "path", None) or str(reference_variable.name)
+        full = ref_name.replace("/", "_").replace(":", "_") + "_" + (name or "var")
+        return self.add_variable(
+            reference_variable.shape, initializer, dtype=reference_variable.dtype, name=full
+        )
+
+    def _create_slots(self, var_list, names, inits) -> list[list[Variable]]:
+        out: list[list[Variable]] = [[] for _ in names]
+        for v in var_list:  # interleaved per variable, as Keras
+            for k, (n, init) in enumerate(zip(names, inits)):
+                out[k].append(self.add_variable_from_reference(v, n, init))
+        return out
+
+    def add_optimizer_variables(
+        self, var_list: Sequence[Variable], name: str | Sequence[str], initializer: Any = "zeros"
+    ) -> Any:
+        """Adds one slot per variable for each name; `_update` gets them in this order.
+
+        Returns:
+            A list of slot Variables for one name, a tuple of lists for several.
+        """
+        names = [name] if isinstance(name, str) else list(name)
+        inits = (
+            list(initializer)
+            if isinstance(initializer, (list, tuple))
+            else [initializer] * len(names)
+        )
+        if len(inits) != len(names):
+            raise ValueError(
+                "The number of provided names must match the number of provided initializers. "
+                f"Received: name={name}, initializer={initializer}"
+            )
+        created = self._create_slots(list(var_list), names, inits)
+        self._slot_lists.extend(created)
+        return created[0] if isinstance(name, str) else tuple(created)
+
+    def exclude_from_weight_decay(
+        self, var_list: Sequence[Variable] | None = None, var_names: Sequence[str] | None = None
+    ) -> None:
+        """Excludes variables (given, or whose name contains one of `var_names`) from decay."""
+        if self.built:
+            raise ValueError(
+                "`exclude_from_weight_decay()` can only be configured before the optimizer is built."
+            )
+        self._wd_exclude_ids = {id(v) for v in var_list or ()}
+        self._wd_exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+        self._wd_cache = {}
+
+    def _use_weight_decay(self, variable: Variable) -> bool:
+        key = id(variable)
+        if key not in self._wd_cache:
+            use = key not in self._wd_exclude_ids and not (
+                self._wd_exclude_pattern is not None
+                and self._wd_exclude_pattern.search(variable.name) is not None
+            )
+            self._wd_cache[key] = use
+        return self._wd_cache[key]
+
+    # ---------------------------------------------------------- subclass hooks
+    def _prepare_step(self, lr: float, step: int) -> Any:
+        """Host-side scalars for step `step` (1-based) at learning rate `lr`."""
+        return lr
+
+    def _update(self, param, grad, slots: list, scratch: list, coef: Any) -> None:
+        """Updates `param` and `slots` in place from `grad` (elementwise, `out=` ufuncs)."""
+        raise NotImplementedError(f"{self.__class__.__name__}._update() must be implemented.")
+
+    def _n_scratch(self) -> int:
+        extra = self.clipnorm or self.global_clipnorm or self.weight_decay or self.use_ema
+        return max(self._num_scratch, 1 if extra else 0)
+
+    # ---------------------------------------------------------------- applying
+    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Variable]]) -> Variable:
+        """Applies `(gradient, variable)` pairs; returns `iterations`."""
+        grads, variables = zip(*grads_and_vars)
+        self.apply(list(grads), list(variables))
+        return self._iterations
+
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None):
+        """Updates variables from their gradients (Tensors, arrays, or None to skip).
+
+        Args:
+            grads: One gradient per variable.
+            trainable_variables: The variables; the ones the optimizer was built
+                with when omitted. The first call builds the optimizer.
+        """
+        grads = list(grads)
+        if not grads:
+            return
+        variables = self._prepare_variables(grads, trainable_variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if not pairs:
+            raise ValueError("No gradients provided for any variable.")
+        if len(pairs) < len(grads):
+            missing = [v.name for g, v in zip(grads, variables) if g is None]
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} when minimizing the loss. "
+                "If using `model.compile()`, did you forget to provide a `loss` argument?"
+            )
+        xp = current_module()
+        items = []  # (index, param array, grad array)
+        for g, v in pairs:
+            i = self._index[id(v)]
+            p = v.data
+            g = _data(g)
+            if type(g) is not type(p):
+                g = xp.asarray(g)
+            if g.dtype != p.dtype:
+                g = g.astype(p.dtype)
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"Gradient shape {tuple(g.shape)} does not match variable {v.path!r} of "
+                    f"shape {tuple(p.shape)}."
+                )
+            items.append((i, p, g))
+        scale = self.loss_scale_factor
+        if scale is not None:
+            items = [(i, p, xp.divide(g, scale)) for i, p, g in items]
+        step = int(self._iterations.data) + 1
+        if self.gradient_accumulation_steps:
+            acc = [self._accum_slots[i].data for i, _, _ in items]
+            if step % self.gradient_accumulation_steps:
+                for a, (_, _, g) in zip(acc, items):
+                    xp.add(a, g, out=a)
+                self._finish_step([self._trainable_variables[i] for i, _, _ in items])
+                return
+            n = self.gradient_accumulation_steps
+            items = [(i, p, xp.divide(xp.add(g, a), n)) for a, (i, p, g) in zip(acc, items)]
+            for a in acc:
+                a.fill(0)
+        scratch = [self._scratch_for(i) for i, _, _ in items]
+        norm_terms = [(g, s[0] if s else None) for (_, _, g), s in zip(items, scratch)]
+        factors = self._clip_factors(norm_terms)
+        if factors is not None:
+            items = [(i, p, self._scale_grad(g, f, None)) for (i, p, g), f in zip(items, factors)]
+        elif self.clipvalue:
+            c = float(self.clipvalue)
+            items = [(i, p, xp.clip(g, -c, c)) for i, p, g in items]
+        lr = self._current_lr()
+        if self.weight_decay is not None:
+            for (i, p, _), s in zip(items, scratch):
+                if self._use_weight_decay(self._trainable_variables[i]):
+                    self._decay(p, s[0], lr)
+        coef = self._prepare_step(lr, step)
+        for (i, p, g), s in zip(items, scratch):
+            self._update(p, g, [lst[i].data for lst in self._slot_lists], s, coef)
+        self._finish_step([self._trainable_variables[i] for i, _, _ in items])
+
+    def _prepare_variables(self, grads, trainable_variables) -> list[Variable]:
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer must already be "
+                    "built on a list of variables. Call `optimizer.build(trainable_variables)` "
+                    "first."
+                )
+            if len(grads) != len(self._trainable_variables):
+                raise ValueError(
+                    "When passing `grads` as a list of gradient tensors, the gradients must match "
+                    f"`optimizer.variables` one-to-one. Received a list of {len(grads)} "
+                    f"gradients, but the optimizer is tracking {len(self._trainable_variables)} "
+                    "trainable variables."
+                )
+            return self._trainable_variables
+        variables = list(trainable_variables)
+        if len(variables) != len(grads):
+            raise ValueError(
+                f"Received {len(grads)} gradients for {len(variables)} variables; "
+                "they must match one-to-one."
+            )
+        if not self.built:
+            self.build(variables)
+        self._check_known(variables)
+        return variables
+
+    def _check_known(self, variables) -> None:
+        for v in variables:
+            if id(v) not in self._index:
+                raise ValueError(
+                    f"Unknown variable: {v}. This optimizer can only be called for the variables "
+                    "it was originally built with. When working with a new set of variables, "
+                    "you should recreate a new optimizer instance."
+                )
+
+    def _scratch_for(self, i: int) -> list:
+        s = self._scratch.get(i)
+        if s is None:
+            p = self._trainable_variables[i].data
+            xp = current_module()
+            s = [xp.empty(p.shape, dtype=p.dtype) for _ in range(self._n_scratch())]
+            self._scratch[i] = s
+        return s
+
+    def _clip_factors(self, terms: list) -> list | None:
+        """Per-gradient `(multiplier, divisor)` for clipnorm / global_clipnorm, else None.
+
+        `terms` holds `(grad, scratch)` pairs; each squared norm is summed over
+        a C-contiguous scratch of the variable's shape, so the per-variable and
+        flat paths compute identical norms.
+        """
+        if not (self.clipnorm or self.global_clipnorm):
+            return None
+        xp = current_module()
+        sums = []
+        for g, s in terms:
+            sq = xp.square(g) if s is None else xp.square(g, out=s)
+            sums.append(float(xp.sum(sq)))
+        if self.clipnorm:
+            c = float(self.clipnorm)
+            return [(c, max(math.sqrt(s), c)) for s in sums]
+        c = float(self.global_clipnorm)
+        norm = math.sqrt(math.fsum(sums))
+        inv = math.inf if norm == 0 else 1.0 / norm
+        scale = c * min(inv, 1.0 / c) + (norm - norm)
+        return [(scale, 1.0)] * len(sums)
+
+    @staticmethod
+    def _scale_grad(g, factor: tuple, out):
+        xp = current_module()
+        mul, div = factor
+        if out is None:
+            out = xp.multiply(g, mul)
+        elif mul != 1.0:
+            xp.multiply(g, mul, out=out)
+        if div != 1.0:
+            xp.divide(out, div, out=out)
+        return out
+
+    def _decay(self, p, tmp, lr: float) -> None:
+        xp = current_module()
+        xp.multiply(p, self.weight_decay, out=tmp)
+        xp.multiply(tmp, lr, out=tmp)
+        xp.subtract(p, tmp, out=p)
+
+    def _finish_step(self, variables: Sequence[Variable], flat: list | None = None) -> None:
+        """EMA, iteration counter, then variable constraints."""
+        if self.use_ema:
+            self._ema_step(flat)
+        self._iterations.data += 1
+        for v in variables:
+            if v.constraint is not None:
+                v.assign(v.constraint(v))
+
+    def _ema_step(self, flat: list | None) -> None:
+        xp = current_module()
+        mom = float(self.ema_momentum) if int(self._iterations.data) != 0 else 0.0
+        if flat is not None:
+            groups = [(st.buffer.data, st.ema, st.scratch[0]) for st in flat]
+        else:
+            groups = [
+                (v.data, a.data, self._scratch_for(i)[0])
+                for i, (v, a) in enumerate(zip(self._trainable_variables, self._ema_slots))
+            ]
+        freq = self.ema_overwrite_frequency
+        overwrite = freq and (int(self._iterations.data) + 1) % freq == 0
+        for p, avg, tmp in groups:
+            xp.multiply(avg, mom, out=avg)
+            xp.multiply(p, 1.0 - mom, out=tmp)
+            xp.add(avg, tmp, out=avg)
+            if overwrite:
+                p[...] = avg
+
+    # ------------------------------------------------------------- flat path
+    def apply_flat(self, buffer: Any) -> None:
+        """Updates every variable of one or more `FlatBuffer`s from their `.grad` arrays.
+
+        The update runs as a few whole-buffer ufunc calls. Gradient
+        preprocessing (loss scaling, accumulation, clipping) happens in place
+        in `buffer.grad`. The first call builds the optimizer (if needed) and
+        moves its slots into flat arrays laid out like the buffer.
+
+        Args:
+            buffer: A `FlatBuffer`, or a list of them (one per dtype); the
+                iteration counter advances once per call.
+        """
+        buffers = buffer if isinstance(buffer, (list, tuple)) else [buffer]
+        states = []
+        for b in buffers:
+            st = self._flat.get(id(b))
+            if st is None or st.buffer is not b:
+                st = self._build_flat(b)
+            states.append(st)
+        xp = current_module()
+        scale = self.loss_scale_factor
+        if scale is not None:
+            for st in states:
+                xp.divide(st.buffer.grad, scale, out=st.buffer.grad)
+        step = int(self._iterations.data) + 1
+        if self.gradient_accumulation_steps:
+            n = self.gradient_accumulation_steps
+            for st in states:
+                g, a = st.buffer.grad, st.accum
+                if step % n:
+                    xp.add(a, g, out=a)
+                else:
+                    xp.add(g, a, out=g)
+                    xp.divide(g, n, out=g)
+                    a.fill(0)
+            if step % n:
+                self._finish_step([v for st in states for v in st.buffer.variables], states)
+                return
+        if self.clipnorm or self.global_clipnorm:
+            terms = [t for st in states for t in zip(st.grad_views, st.scratch0_views)]
+            factors = self._clip_factors(terms)
+            for (g, _), f in zip(terms, factors):
+                self._scale_grad(g, f, g)
+        elif self.clipvalue:
+            c = float(self.clipvalue)
+            for st in states:
+                xp.clip(st.buffer.grad, -c, c, out=st.buffer.grad)
+        lr = self._current_lr()
+        if self.weight_decay is not None:
+            for st in states:
+                if st.decay_all:
+                    self._decay(st.buffer.data, st.scratch[0], lr)
+                else:
+                    for p, tmp in st.decay_views:
+                        self._decay(p, tmp, lr)
+        coef = self._prepare_step(lr, step)
+        for st in states:
+            if st.chunks:
+                run_chunked(self._update, st.chunks, coef)
+            else:
+                self._update(st.buffer.data, st.buffer.grad, st.slots, st.scratch, coef)
+        self._finish_step([v for st in states for v in st.buffer.variables], states)
+
+    def _build_flat(self, buffer: Any) -> FlatState:
+        if not self.built:
+            self.build(list(buffer.variables))
+        self._check_known(buffer.variables)
+        ids = {id(v) for v in buffer.variables}
+        for key, old in list(self._flat.items()):  # a rebuilt buffer replaces the old one
+            if ids & {id(v) for v in old.buffer.variables}:
+                del self._flat[key]
+        indices = [self._index[id(v)] for v in buffer.variables]
+        st = FlatState(buffer, indices, self)
+        self._flat[id(buffer)] = st
+        return st
+
+    # ------------------------------------------------------------ state & config
+    def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
+        """With `use_ema`, overwrites the variables with their moving averages."""
+        if self.use_ema:
+            for v in var_list:
+                v.assign(self._ema_slots[self._index[id(v)]])
+
+    def scale_loss(self, loss: Any) -> Any:
+        """Multiplies the loss by `loss_scale_factor` when one is set."""
+        return loss * self.loss_scale_factor if self.loss_scale_factor is not None else loss
+
+    def save_own_variables(self, store: dict) -> None:
+        """Writes every optimizer variable into `store` under '0', '1', ..."""
+        for i, v in enumerate(self._variables):
+            store[str(i)] = v.numpy().copy()
+
+    def load_own_variables(self, store: dict) -> None:
+        """Restores the variables written by `save_own_variables` (in place)."""
+        if len(store) != len(self._variables):
+            warnings.warn(
+                f"Skipping variable loading for optimizer '{self.name}', because it has "
+                f"{len(self._variables)} variables whereas the saved optimizer has "
+                f"{len(store)} variables.",
+                stacklevel=2,
+            )
+            return
+        for i, v in enumerate(self._variables):
+            v.assign(store[str(i)])
+
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-friendly (a schedule is serialized)."""
+        lr = self._learning_rate
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif isinstance(lr, Variable):
+            lr = float(lr.data)
+        else:
+            lr = serialize_keras_object(lr)
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Optimizer:
+        """Creates an optimizer from `get_config()` output."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = deserialize_keras_object(
+                config["learning_rate"],
+                module_objects=schedules.ALL_OBJECTS_DICT,
+                custom_objects=custom_objects,
+                printable_module_name="learning rate schedule",
+            )
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} name={self.name!r}>"
+
+
+def set_update_threads(n: int | None) -> None:
+    """Sets how many threads split the flat-buffer update (NumPy only; default 1).
+
+    Also read from the `DISTKERAS_OPTIMIZER_THREADS` environment variable.
+    Results do not depend on it: the update is elementwise.
+    """
+    from distkeras.optimizers import _flat  # noqa: PLC0415
+
+    _flat.set_threads(n)

@@ -20,37 +20,57 @@ BATCH, IN, HID, OUT = 128, 784, 512, 10
 
 
 def numpy_floor(np, x, y):
-    """Hand-written forward/backward (GEMMs, relu, softmax-xent) + in-place Adam."""
+    """Hand-written forward/backward (GEMMs, relu, softmax-xent) + in-place float32 Adam.
+
+    No autodiff, no framework: the fastest this step can be in NumPy.
+    """
     rng = np.random.default_rng(0)
     shapes = [(IN, HID), (HID,), (HID, HID), (HID,), (HID, OUT), (OUT,)]
     params = [(rng.standard_normal(s) * 0.05).astype(np.float32) for s in shapes]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
+    tmp = [np.zeros_like(p) for p in params]
     t = [0]
     onehot = np.eye(OUT, dtype=np.float32)[y]
+    f32 = np.float32
 
     def step():
         w1, b1, w2, b2, w3, b3 = params
-        h1 = np.maximum(x @ w1 + b1, 0)
-        h2 = np.maximum(h1 @ w2 + b2, 0)
-        z = h2 @ w3 + b3
+        h1 = x @ w1
+        h1 += b1
+        np.maximum(h1, 0, out=h1)
+        h2 = h1 @ w2
+        h2 += b2
+        np.maximum(h2, 0, out=h2)
+        z = h2 @ w3
+        z += b3
         z -= z.max(1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(1, keepdims=True)
-        dz = (p - onehot) / BATCH
-        g3, gb3 = h2.T @ dz, dz.sum(0)
-        dh2 = (dz @ w3.T) * (h2 > 0)
+        np.exp(z, out=z)
+        z /= z.sum(1, keepdims=True)
+        z -= onehot
+        z *= f32(1.0 / BATCH)
+        g3, gb3 = h2.T @ z, z.sum(0)
+        dh2 = z @ w3.T
+        dh2 *= h2 > 0
         g2, gb2 = h1.T @ dh2, dh2.sum(0)
-        dh1 = (dh2 @ w2.T) * (h1 > 0)
+        dh1 = dh2 @ w2.T
+        dh1 *= h1 > 0
         g1, gb1 = x.T @ dh1, dh1.sum(0)
         t[0] += 1
-        lr = 1e-3 * np.sqrt(1 - 0.999 ** t[0]) / (1 - 0.9 ** t[0])
-        for p_, g, m_, v_ in zip(params, (g1, gb1, g2, gb2, g3, gb3), m, v):
-            m_ *= 0.9
-            m_ += 0.1 * g
-            v_ *= 0.999
-            v_ += 0.001 * g * g
-            p_ -= lr * m_ / (np.sqrt(v_) + 1e-7)
+        lr = f32(1e-3 * np.sqrt(1 - 0.999 ** t[0]) / (1 - 0.9 ** t[0]))
+        for p_, g, m_, v_, s_ in zip(params, (g1, gb1, g2, gb2, g3, gb3), m, v, tmp):
+            m_ *= f32(0.9)
+            np.multiply(g, f32(0.1), out=s_)
+            m_ += s_
+            v_ *= f32(0.999)
+            np.multiply(g, g, out=s_)
+            s_ *= f32(0.001)
+            v_ += s_
+            np.sqrt(v_, out=s_)
+            s_ += f32(1e-7)
+            np.divide(m_, s_, out=s_)
+            s_ *= lr
+            p_ -= s_
 
     return step
 

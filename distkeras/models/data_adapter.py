@@ -49,6 +49,21 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     return lo, lo + base + (1 if rank < extra else 0)
 
 
+def rank_bounds(n: int, rank: int, size: int, micro_shards: int | None = None) -> tuple[int, int]:
+    """This rank's slice of a global batch of n samples.
+
+    With `micro_shards` K (deterministic mode) the batch is first cut into K
+    fixed pieces and the rank takes the pieces `shard_bounds(K, rank, size)`.
+    """
+    if not micro_shards:
+        return shard_bounds(n, rank, size)
+    k_lo, k_hi = shard_bounds(micro_shards, rank, size)
+    lo = shard_bounds(n, k_lo, micro_shards)[0]
+    if k_hi == k_lo:
+        return lo, lo
+    return lo, shard_bounds(n, k_hi - 1, micro_shards)[1]
+
+
 class Sampler:
     """Global-batch order for one dataset: a seeded per-epoch permutation.
 
@@ -102,6 +117,7 @@ class ArrayDataAdapter:
         rank: int = 0,
         size: int = 1,
         steps: int | None = None,
+        micro_shards: int | None = None,
     ):
         self.x = map_struct(_as_array, x)
         self.y = map_struct(_as_array, y)
@@ -111,6 +127,7 @@ class ArrayDataAdapter:
         self.sampler = Sampler(n, batch_size, shuffle, seed)
         self.rank, self.size = rank, size
         self.steps = steps
+        self.micro_shards = micro_shards
 
     @property
     def steps_per_epoch(self) -> int:
@@ -127,7 +144,7 @@ class ArrayDataAdapter:
             s = step % total
             idx = order[s * bs : (s + 1) * bs]
             gbs = len(idx)
-            lo, hi = shard_bounds(gbs, self.rank, self.size)
+            lo, hi = rank_bounds(gbs, self.rank, self.size, self.micro_shards)
             idx = idx[lo:hi]
             if self.sampler.shuffle:
                 sl: Any = idx
@@ -201,6 +218,7 @@ class IterableDataAdapter:
         self.rank, self.size = rank, size
         self.shuffle = shuffle
         self.seed = seed
+        self.micro_shards: int | None = None
         self._iterator: Iterator | None = None
         if self.is_sequence and steps is None:
             self.steps = len(data)
@@ -244,7 +262,10 @@ class IterableDataAdapter:
             if self.size > 1:
                 x, y, sw = (
                     map_struct(
-                        lambda a, b=shard_bounds(gbs, self.rank, self.size): a[b[0] : b[1]], d
+                        lambda a, b=rank_bounds(gbs, self.rank, self.size, self.micro_shards): a[
+                            b[0] : b[1]
+                        ],
+                        d,
                     )
                     for d in (x, y, sw)
                 )

@@ -10,6 +10,7 @@ mean over the global batch whatever the shards.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,18 @@ def get_communicator() -> Any:
     from distkeras import distributed  # noqa: PLC0415
 
     return distributed.get_communicator()
+
+
+def micro_shard_count(world_size: int) -> int:
+    """Micro-shards per global batch in deterministic mode ($DISTKERAS_MICRO_SHARDS, default 4)."""
+    k = int(os.environ.get("DISTKERAS_MICRO_SHARDS", "4"))
+    if world_size > k:
+        raise ValueError(
+            f"Deterministic mode cuts each global batch into {k} micro-shards, fewer than the "
+            f"{world_size} ranks; set DISTKERAS_MICRO_SHARDS to a multiple of the world size. "
+            f"Received: world_size={world_size}"
+        )
+    return k
 
 
 class _TrainState:
@@ -177,22 +190,35 @@ class Trainer:
             tracker_value += float(to_numpy(total_reg.data))
         return grad_loss, tracker_value
 
-    def _train_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
+    def _forward_backward(self, x: Any, y: Any, sw: Any, global_bs: int) -> tuple[dict, Any, float]:
+        """One shard's forward and backward: (leaf gradients, predictions, tracker value)."""
         local_bs = len(da.flatten_struct(x)[0])
         self._clear_losses()
         with GradientTape():
             y_pred = self(x, training=True)
             loss, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
-        state = self._train_state
         grads = backward(loss) if loss.requires_grad else {}
+        return grads, y_pred, tracker_value
+
+    def _write_flat_grads(self, grads: dict, buf: FlatBuffer) -> None:
+        for view, v in zip(buf.grad_views, buf.variables):
+            g = grads.get(id(v))
+            if g is None:
+                view.fill(0)
+            else:
+                view[...] = g
+
+    def _train_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
+        state = self._train_state
         buf = state.buffer
+        comm = self._communicator()
+        if getattr(comm, "deterministic", False) and buf is not None:
+            self._deterministic_step(x, y, sw, global_bs, buf)
+            return
+        local_bs = len(da.flatten_struct(x)[0])
+        grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
         if buf is not None:
-            for view, v in zip(buf.grad_views, buf.variables):
-                g = grads.get(id(v))
-                if g is None:
-                    view.fill(0)
-                else:
-                    view[...] = g
+            self._write_flat_grads(grads, buf)
             self._reduce_gradients(buf.grad)
             self.optimizer.apply_flat(buf)
         else:
@@ -207,6 +233,44 @@ class Trainer:
         with no_grad():
             self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
             self._compile_metrics.update_state(y, y_pred, sw)
+
+    def _deterministic_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer) -> None:
+        """Gradients per fixed micro-shard, summed in a fixed tree order on every rank.
+
+        The global batch is cut into `micro_shards` pieces whatever the world
+        size; rank r computes the pieces `shard_bounds(K, r, size)` one by one,
+        every rank gathers all K gradients and sums them pairwise in index
+        order, so 1, 2 or 4 ranks produce bitwise-identical weights.
+        """
+        comm = self._communicator()
+        k_total = micro_shard_count(comm.size)
+        k_lo, k_hi = da.shard_bounds(k_total, comm.rank, comm.size)
+        start = da.shard_bounds(global_bs, k_lo, k_total)[0]
+        mine = current_module().zeros((max(k_hi - k_lo, 1), buf.size), dtype=buf.dtype)
+        for j, k in enumerate(range(k_lo, k_hi)):
+            lo, hi = da.shard_bounds(global_bs, k, k_total)
+            if hi == lo:
+                continue
+            px, py, psw = (
+                da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
+                for d in (x, y, sw)
+            )
+            grads, y_pred, tracker_value = self._forward_backward(px, py, psw, global_bs)
+            self._write_flat_grads(grads, buf)
+            mine[j] = buf.grad
+            with no_grad():
+                self._loss_tracker.update_state(tracker_value, sample_weight=hi - lo)
+                self._compile_metrics.update_state(py, y_pred, psw)
+        if comm.size > 1:
+            parts = comm.allgather(mine[: k_hi - k_lo] if k_hi > k_lo else mine[:0])
+            rows = [row for part in parts for row in part]
+        else:
+            rows = list(mine[: k_hi - k_lo])
+        while len(rows) > 1:
+            paired = [rows[i] + rows[i + 1] for i in range(0, len(rows) - 1, 2)]
+            rows = paired + ([rows[-1]] if len(rows) % 2 else [])
+        buf.grad[...] = rows[0]
+        self.optimizer.apply_flat(buf)
 
     def _reduce_gradients(self, flat: Any) -> None:
         if self.gradient_reducer is not None:
@@ -271,11 +335,15 @@ class Trainer:
                     "`y` should not be passed when `x` is a generator or PyDataset (it yields "
                     f"(x, y) batches). Received: y of type {type(y).__name__}"
                 )
-            return da.IterableDataAdapter(
+            adapter = da.IterableDataAdapter(
                 x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
             )
+            if getattr(comm, "deterministic", False):
+                adapter.micro_shards = micro_shard_count(comm.size)
+            return adapter
         if class_weight is not None and y is not None:
             sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
         return da.ArrayDataAdapter(
             x,
             y,
@@ -286,6 +354,7 @@ class Trainer:
             rank=comm.rank,
             size=comm.size,
             steps=steps,
+            micro_shards=micro,
         )
 
     def _shared_seed(self) -> int:
@@ -534,7 +603,8 @@ class Trainer:
             sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         n = da.check_cardinality(x, y, sample_weight)
         comm = self._communicator()
-        lo, hi = da.shard_bounds(n, comm.rank, comm.size)
+        micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
+        lo, hi = da.rank_bounds(n, comm.rank, comm.size, micro)
         take = (lambda a: a[lo:hi]) if comm.size > 1 else (lambda a: a)
         bx, by, bsw = (da.map_struct(take, d) for d in (x, y, sample_weight))
         self._prepare_training(bx)

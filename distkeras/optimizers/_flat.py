@@ -1,4 +1,9 @@
-"""Flat-buffer optimizer state: slots fused like a `FlatBuffer`, and threaded chunking."""
+"""The optimizer's flat-buffer path: slots fused like a `FlatBuffer`, threaded chunking.
+
+`FlatPathMixin.apply_flat` is the fast path of `Optimizer`; it relies on the
+optimizer's private helpers (`_clip_factors`, `_decay`, `_update`, ...)
+defined in `base.py`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ _MIN_CHUNK = 1 << 16  # elements; below this a thread hand-off costs more than i
 
 
 def set_threads(n: int | None) -> None:
-    """Sets the number of threads for flat updates (None: $DISTKERAS_OPTIMIZER_THREADS or 1)."""
+    """Sets the number of threads for flat updates (None: $DISTKERAS_OPTIMIZER_THREADS or auto)."""
     if n is not None and (not isinstance(n, int) or n < 1):
         raise ValueError(f"The number of threads must be an integer >= 1. Received: n={n}")
     _THREADS["n"] = n
@@ -29,10 +34,32 @@ def num_threads() -> int:
     """The number of threads a flat update may use."""
     n = _THREADS["n"]
     if n is None:
-        n = int(os.environ.get("DISTKERAS_OPTIMIZER_THREADS", "1") or 1)
+        env = os.environ.get("DISTKERAS_OPTIMIZER_THREADS")
+        n = int(env) if env else _auto_threads()
         _THREADS["n"] = max(1, n)
         n = _THREADS["n"]
     return n
+
+
+def _auto_threads() -> int:
+    """Cores per local process (capped at 4 and at OMP_NUM_THREADS when set)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    local = 1
+    for var in (
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+        "MPI_LOCALNRANKS",
+        "SLURM_NTASKS_PER_NODE",
+        "DISTKERAS_LOCAL_SIZE",
+    ):
+        if os.environ.get(var, "").isdigit():
+            local = max(1, int(os.environ[var]))
+            break
+    n = max(1, min(4, cores // local))
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    return min(n, int(omp)) if omp.isdigit() and int(omp) > 0 else n
 
 
 def run_chunked(update, chunks: list, coef: Any) -> None:
@@ -111,3 +138,83 @@ class FlatState:
                 )
             )
         return out
+
+
+class FlatPathMixin:
+    """Adds `apply_flat` to `Optimizer`."""
+
+    def apply_flat(self, buffer: Any) -> None:
+        """Updates every variable of one or more `FlatBuffer`s from their `.grad` arrays.
+
+        The update runs as a few whole-buffer ufunc calls. Gradient
+        preprocessing (loss scaling, accumulation, clipping) happens in place
+        in `buffer.grad`. The first call builds the optimizer (if needed) and
+        moves its slots into flat arrays laid out like the buffer.
+
+        Args:
+            buffer: A `FlatBuffer`, or a list of them (one per dtype); the
+                iteration counter advances once per call.
+        """
+        buffers = buffer if isinstance(buffer, (list, tuple)) else [buffer]
+        states = []
+        for b in buffers:
+            st = self._flat.get(id(b))
+            if st is None or st.buffer is not b:
+                st = self._build_flat(b)
+            states.append(st)
+        xp = current_module()
+        scale = self.loss_scale_factor
+        if scale is not None:
+            for st in states:
+                xp.divide(st.buffer.grad, scale, out=st.buffer.grad)
+        step = int(self._iterations.data) + 1
+        if self.gradient_accumulation_steps:
+            n = self.gradient_accumulation_steps
+            for st in states:
+                g, a = st.buffer.grad, st.accum
+                if step % n:
+                    xp.add(a, g, out=a)
+                else:
+                    xp.add(g, a, out=g)
+                    xp.divide(g, n, out=g)
+                    a.fill(0)
+            if step % n:
+                self._finish_step([v for st in states for v in st.buffer.variables], states)
+                return
+        if self.clipnorm or self.global_clipnorm:
+            terms = [t for st in states for t in zip(st.grad_views, st.scratch0_views)]
+            factors = self._clip_factors(terms)
+            for (g, _), f in zip(terms, factors):
+                self._scale_grad(g, f, g)
+        elif self.clipvalue:
+            c = float(self.clipvalue)
+            for st in states:
+                xp.clip(st.buffer.grad, -c, c, out=st.buffer.grad)
+        lr = self._current_lr()
+        if self.weight_decay is not None:
+            for st in states:
+                if st.decay_all:
+                    self._decay(st.buffer.data, st.scratch[0], lr)
+                else:
+                    for p, tmp in st.decay_views:
+                        self._decay(p, tmp, lr)
+        coef = self._prepare_step(lr, step)
+        for st in states:
+            if st.chunks:
+                run_chunked(self._update, st.chunks, coef)
+            else:
+                self._update(st.buffer.data, st.buffer.grad, st.slots, st.scratch, coef)
+        self._finish_step([v for st in states for v in st.buffer.variables], states)
+
+    def _build_flat(self, buffer: Any) -> FlatState:
+        if not self.built:
+            self.build(list(buffer.variables))
+        self._check_known(buffer.variables)
+        ids = {id(v) for v in buffer.variables}
+        for key, old in list(self._flat.items()):  # a rebuilt buffer replaces the old one
+            if ids & {id(v) for v in old.buffer.variables}:
+                del self._flat[key]
+        indices = [self._index[id(v)] for v in buffer.variables]
+        st = FlatState(buffer, indices, self)
+        self._flat[id(buffer)] = st
+        return st

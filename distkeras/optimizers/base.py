@@ -25,7 +25,7 @@ from typing import Any
 from distkeras.backend import current_module, floatx
 from distkeras.backend.autodiff import Tensor, Variable
 from distkeras.optimizers import schedules
-from distkeras.optimizers._flat import FlatState, run_chunked
+from distkeras.optimizers._flat import FlatPathMixin, FlatState, set_threads
 from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -42,7 +42,7 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-class Optimizer:
+class Optimizer(FlatPathMixin):
     """Base class of all optimizers, as `keras.optimizers.Optimizer`.
 
     Args:
@@ -103,7 +103,8 @@ class Optimizer:
         if use_ema:
             if not 0 <= ema_momentum <= 1:
                 raise ValueError(
-                    f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum}"
+                    "`ema_momentum` must be in the range [0, 1]. "
+                    f"Received: ema_momentum={ema_momentum}"
                 )
             if ema_overwrite_frequency is not None and (
                 not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
@@ -150,8 +151,9 @@ class Optimizer:
         if isinstance(v, bool) or not isinstance(v, (int, float)) and getattr(v, "ndim", 1) != 0:
             raise ValueError(
                 "Argument `learning_rate` should be float, or an instance of "
-                "LearningRateSchedule, or a callable (that takes in the current iteration value "
-                f"and returns the corresponding learning rate value). Received: learning_rate={value}"
+                "LearningRateSchedule, or a callable (that takes in the current iteration "
+                "value and returns the corresponding learning rate value). "
+                f"Received: learning_rate={value}"
             )
         var = Variable(float(v), dtype=floatx(), trainable=False, name="learning_rate")
         var.path = f"{self.name}/learning_rate"
@@ -309,7 +311,8 @@ class Optimizer:
         """Excludes variables (given, or whose name contains one of `var_names`) from decay."""
         if self.built:
             raise ValueError(
-                "`exclude_from_weight_decay()` can only be configured before the optimizer is built."
+                "`exclude_from_weight_decay()` can only be configured before the optimizer "
+                "is built."
             )
         self._wd_exclude_ids = {id(v) for v in var_list or ()}
         self._wd_exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
@@ -335,8 +338,8 @@ class Optimizer:
         raise NotImplementedError(f"{self.__class__.__name__}._update() must be implemented.")
 
     def _n_scratch(self) -> int:
-        extra = self.clipnorm or self.global_clipnorm or self.weight_decay or self.use_ema
-        return max(self._num_scratch, 1 if extra else 0)
+        extra = self.clipnorm or self.global_clipnorm or self.use_ema
+        return max(self._num_scratch, 1 if extra or self.weight_decay is not None else 0)
 
     # ---------------------------------------------------------------- applying
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Variable]]) -> Variable:
@@ -529,83 +532,6 @@ class Optimizer:
             if overwrite:
                 p[...] = avg
 
-    # ------------------------------------------------------------- flat path
-    def apply_flat(self, buffer: Any) -> None:
-        """Updates every variable of one or more `FlatBuffer`s from their `.grad` arrays.
-
-        The update runs as a few whole-buffer ufunc calls. Gradient
-        preprocessing (loss scaling, accumulation, clipping) happens in place
-        in `buffer.grad`. The first call builds the optimizer (if needed) and
-        moves its slots into flat arrays laid out like the buffer.
-
-        Args:
-            buffer: A `FlatBuffer`, or a list of them (one per dtype); the
-                iteration counter advances once per call.
-        """
-        buffers = buffer if isinstance(buffer, (list, tuple)) else [buffer]
-        states = []
-        for b in buffers:
-            st = self._flat.get(id(b))
-            if st is None or st.buffer is not b:
-                st = self._build_flat(b)
-            states.append(st)
-        xp = current_module()
-        scale = self.loss_scale_factor
-        if scale is not None:
-            for st in states:
-                xp.divide(st.buffer.grad, scale, out=st.buffer.grad)
-        step = int(self._iterations.data) + 1
-        if self.gradient_accumulation_steps:
-            n = self.gradient_accumulation_steps
-            for st in states:
-                g, a = st.buffer.grad, st.accum
-                if step % n:
-                    xp.add(a, g, out=a)
-                else:
-                    xp.add(g, a, out=g)
-                    xp.divide(g, n, out=g)
-                    a.fill(0)
-            if step % n:
-                self._finish_step([v for st in states for v in st.buffer.variables], states)
-                return
-        if self.clipnorm or self.global_clipnorm:
-            terms = [t for st in states for t in zip(st.grad_views, st.scratch0_views)]
-            factors = self._clip_factors(terms)
-            for (g, _), f in zip(terms, factors):
-                self._scale_grad(g, f, g)
-        elif self.clipvalue:
-            c = float(self.clipvalue)
-            for st in states:
-                xp.clip(st.buffer.grad, -c, c, out=st.buffer.grad)
-        lr = self._current_lr()
-        if self.weight_decay is not None:
-            for st in states:
-                if st.decay_all:
-                    self._decay(st.buffer.data, st.scratch[0], lr)
-                else:
-                    for p, tmp in st.decay_views:
-                        self._decay(p, tmp, lr)
-        coef = self._prepare_step(lr, step)
-        for st in states:
-            if st.chunks:
-                run_chunked(self._update, st.chunks, coef)
-            else:
-                self._update(st.buffer.data, st.buffer.grad, st.slots, st.scratch, coef)
-        self._finish_step([v for st in states for v in st.buffer.variables], states)
-
-    def _build_flat(self, buffer: Any) -> FlatState:
-        if not self.built:
-            self.build(list(buffer.variables))
-        self._check_known(buffer.variables)
-        ids = {id(v) for v in buffer.variables}
-        for key, old in list(self._flat.items()):  # a rebuilt buffer replaces the old one
-            if ids & {id(v) for v in old.buffer.variables}:
-                del self._flat[key]
-        indices = [self._index[id(v)] for v in buffer.variables]
-        st = FlatState(buffer, indices, self)
-        self._flat[id(buffer)] = st
-        return st
-
     # ------------------------------------------------------------ state & config
     def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
         """With `use_ema`, overwrites the variables with their moving averages."""
@@ -678,9 +604,7 @@ class Optimizer:
 def set_update_threads(n: int | None) -> None:
     """Sets how many threads split the flat-buffer update (NumPy only; default 1).
 
-    Also read from the `DISTKERAS_OPTIMIZER_THREADS` environment variable.
-    Results do not depend on it: the update is elementwise.
+    None reads the `DISTKERAS_OPTIMIZER_THREADS` environment variable. Results
+    do not depend on it: the update is elementwise.
     """
-    from distkeras.optimizers import _flat  # noqa: PLC0415
-
-    _flat.set_threads(n)
+    set_threads(n)

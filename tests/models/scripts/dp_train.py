@@ -1,0 +1,39 @@
+"""Trains a small model the same way in 1 process or under mpirun; saves what each rank saw.
+
+usage: dp_train.py OUT_PREFIX [default|det|early]
+"""
+
+import json
+import sys
+
+import numpy as np
+
+import distkeras
+from distkeras import callbacks, layers
+from distkeras.models import Sequential
+from distkeras.utils import set_random_seed
+
+out, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "default")
+comm = distkeras.distributed.initialize(deterministic=mode == "det")
+# Different seeds per rank: the initial broadcast from rank 0 must make them agree.
+set_random_seed(3 + 1000 * comm.rank)
+rng = np.random.default_rng(0)
+x = rng.normal(size=(103, 6)).astype("float32")
+y = rng.integers(0, 3, 103)
+model = Sequential(
+    [layers.Dense(16, activation="tanh", input_shape=(6,)), layers.Dense(3, activation="softmax")]
+)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+cbs = [callbacks.CSVLogger(out + ".csv")]
+if mode == "early":
+    cbs.append(callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0))
+hist = model.fit(x, y, batch_size=20, epochs=4, verbose=2, callbacks=cbs)
+ev = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+pred = model.predict(x, batch_size=16, verbose=0)
+np.savez(
+    f"{out}.rank{comm.rank}.npz",
+    *model.get_weights(),
+    history=json.dumps(hist.history),
+    evaluate=json.dumps(ev),
+    pred=pred,
+)

@@ -1,0 +1,104 @@
+"""Data-parallel fit/evaluate/predict under real `mpirun`, against one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mpi4py")
+MPIRUN = shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
+SCRIPT = Path(__file__).parent / "scripts" / "dp_train.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict:
+    env = dict(
+        os.environ,
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def run(tmp_path: Path, n: int, mode: str = "default") -> tuple[list[dict], str]:
+    prefix = str(tmp_path / f"n{n}_{mode}")
+    if n == 1:
+        cmd = [sys.executable, str(SCRIPT), prefix, mode]
+    else:
+        cmd = [
+            MPIRUN,
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-n",
+            str(n),
+            sys.executable,
+            str(SCRIPT),
+            prefix,
+            mode,
+        ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = []
+    for r in range(n):
+        with np.load(f"{prefix}.rank{r}.npz") as f:
+            weights = [f[f"arr_{i}"] for i in range(4)]
+            results.append(
+                {
+                    "weights": weights,
+                    "history": json.loads(str(f["history"])),
+                    "evaluate": json.loads(str(f["evaluate"])),
+                    "pred": f["pred"],
+                }
+            )
+    return results, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("single"), 1)[0][0]
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_n_ranks_match_one_process(tmp_path, single, n):
+    results, _ = run(tmp_path, n)
+    for res in results:
+        for a, b in zip(res["weights"], single["weights"]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for key, values in single["history"].items():
+            np.testing.assert_allclose(res["history"][key], values, rtol=1e-5, atol=1e-6)
+        for key, value in single["evaluate"].items():
+            np.testing.assert_allclose(res["evaluate"][key], value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res["pred"], single["pred"], rtol=1e-5, atol=1e-6)
+    # Every rank holds bitwise the same replica.
+    for res in results[1:]:
+        for a, b in zip(res["weights"], results[0]["weights"]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_deterministic_mode_is_bitwise_across_world_sizes(tmp_path):
+    ref, _ = run(tmp_path, 1, "det")
+    for n in (2, 4):
+        results, _ = run(tmp_path, n, "det")
+        for res in results:
+            for a, b in zip(res["weights"], ref[0]["weights"]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_only_rank0_prints_and_writes_and_early_stopping_is_shared(tmp_path):
+    results, stdout = run(tmp_path, 2, "early")
+    assert stdout.count("Epoch 1/4") == 1
+    lengths = {len(r["history"]["loss"]) for r in results}
+    assert lengths == {2}
+    rows = (tmp_path / "n2_early.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch") and len(rows) == 3

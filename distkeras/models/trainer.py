@@ -80,6 +80,9 @@ class Trainer:
         self._comm = None
         self._broadcast_done = False
         self.gradient_reducer = None
+        # Start each bucket's all-reduce during backward ($DISTKERAS_OVERLAP=0 turns it off).
+        self.overlap_allreduce = os.environ.get("DISTKERAS_OVERLAP", "1") != "0"
+        self.bucket_bytes = int(os.environ.get("DISTKERAS_BUCKET_BYTES", str(4 << 20)))
 
     # ------------------------------------------------------------ compile
     def compile(
@@ -190,14 +193,16 @@ class Trainer:
             tracker_value += float(to_numpy(total_reg.data))
         return grad_loss, tracker_value
 
-    def _forward_backward(self, x: Any, y: Any, sw: Any, global_bs: int) -> tuple[dict, Any, float]:
+    def _forward_backward(
+        self, x: Any, y: Any, sw: Any, global_bs: int, hook: Any = None
+    ) -> tuple[dict, Any, float]:
         """One shard's forward and backward: (leaf gradients, predictions, tracker value)."""
         local_bs = len(da.flatten_struct(x)[0])
         self._clear_losses()
         with GradientTape():
             y_pred = self(x, training=True)
             loss, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
-        grads = backward(loss) if loss.requires_grad else {}
+        grads = backward(loss, hook=hook) if loss.requires_grad else {}
         return grads, y_pred, tracker_value
 
     def _write_flat_grads(self, grads: dict, buf: FlatBuffer) -> None:
@@ -216,8 +221,10 @@ class Trainer:
             self._deterministic_step(x, y, sw, global_bs, buf)
             return
         local_bs = len(da.flatten_struct(x)[0])
-        grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
-        if buf is not None:
+        if buf is not None and comm.size > 1 and self.overlap_allreduce:
+            y_pred, tracker_value = self._overlapped_step(x, y, sw, global_bs, buf)
+        elif buf is not None:
+            grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
             self._write_flat_grads(grads, buf)
             self._reduce_gradients(buf.grad)
             self.optimizer.apply_flat(buf)
@@ -233,6 +240,72 @@ class Trainer:
         with no_grad():
             self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
             self._compile_metrics.update_state(y, y_pred, sw)
+
+    def _overlapped_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer):
+        """Backward that starts each bucket's all-reduce as soon as its gradients are final.
+
+        Buckets are runs of consecutive variables, taken from the last layer
+        backwards (the order backward finishes them), each a contiguous slice
+        of the flat gradient buffer, so a bucket is reduced with no packing.
+        """
+        comm = self._communicator()
+        buckets = self._buckets(buf)
+        remaining = [hi - lo for lo, hi in buckets]
+        owner = {}
+        for b, (lo, hi) in enumerate(buckets):
+            for i in range(lo, hi):
+                owner[i] = b
+        seen: set[int] = set()
+        handles: list = []
+        started: set[int] = set()
+
+        def start(b: int) -> None:
+            lo, hi = buckets[b]
+            end = buf.offsets[hi] if hi < len(buf.offsets) else buf.size
+            handles.append(comm.allreduce_async(buf.grad[buf.offsets[lo] : end], op="sum"))
+            started.add(b)
+
+        def hook(leaf: Any, g: Any) -> None:
+            i = buf.index.get(id(leaf))
+            if i is None:
+                return
+            buf.grad_views[i][...] = g
+            seen.add(i)
+            b = owner[i]
+            remaining[b] -= 1
+            if remaining[b] == 0:
+                start(b)
+
+        _, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs, hook=hook)
+        for b in range(len(buckets)):
+            if b not in started:
+                lo, hi = buckets[b]
+                for i in range(lo, hi):
+                    if i not in seen:
+                        buf.grad_views[i].fill(0)
+                start(b)
+        for h in handles:
+            h.wait()
+        self.optimizer.apply_flat(buf)
+        return y_pred, tracker_value
+
+    def _buckets(self, buf: FlatBuffer) -> list[tuple[int, int]]:
+        """[lo, hi) variable ranges of about `bucket_bytes`, last variables first."""
+        key = (id(buf), self.bucket_bytes)
+        cached = getattr(self, "_bucket_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        itemsize = buf.data.itemsize
+        out: list[tuple[int, int]] = []
+        hi = len(buf.variables)
+        size = 0
+        for i in range(len(buf.variables) - 1, -1, -1):
+            size += int(buf.variables[i].data.size) * itemsize
+            if size >= self.bucket_bytes or i == 0:
+                out.append((i, hi))
+                hi, size = i, 0
+        self._bucket_cache = (key, out)
+        return out
 
     def _deterministic_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer) -> None:
         """Gradients per fixed micro-shard, summed in a fixed tree order on every rank.

@@ -31,7 +31,7 @@ def _env() -> dict:
     return env
 
 
-def run(tmp_path: Path, n: int, mode: str = "default") -> tuple[list[dict], str]:
+def run(tmp_path: Path, n: int, mode: str = "default", **env: str) -> tuple[list[dict], str]:
     prefix = str(tmp_path / f"n{n}_{mode}")
     if n == 1:
         cmd = [sys.executable, str(SCRIPT), prefix, mode]
@@ -47,7 +47,7 @@ def run(tmp_path: Path, n: int, mode: str = "default") -> tuple[list[dict], str]
             prefix,
             mode,
         ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**_env(), **env})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = []
     for r in range(n):
@@ -69,9 +69,19 @@ def single(tmp_path_factory):
     return run(tmp_path_factory.mktemp("single"), 1)[0][0]
 
 
-@pytest.mark.parametrize("n", [2, 3, 4])
-def test_n_ranks_match_one_process(tmp_path, single, n):
-    results, _ = run(tmp_path, n)
+@pytest.mark.parametrize(
+    "n,env",
+    [
+        (2, {}),
+        (3, {}),
+        (4, {}),
+        (2, {"DISTKERAS_BUCKET_BYTES": "200"}),  # several overlapped buckets
+        (2, {"DISTKERAS_OVERLAP": "0"}),  # one blocking all-reduce after backward
+    ],
+    ids=["n2", "n3_uneven", "n4_oversubscribed", "n2_small_buckets", "n2_no_overlap"],
+)
+def test_n_ranks_match_one_process(tmp_path, single, n, env):
+    results, _ = run(tmp_path, n, **env)
     for res in results:
         for a, b in zip(res["weights"], single["weights"]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -35,6 +35,26 @@ def best_rate(
     return statistics.median(rates)
 
 
+def interleaved_rates(
+    contenders: dict[str, tuple[Callable[[], None], int]], rounds: int = 7, warmup: int = 3
+) -> dict[str, float]:
+    """Best samples/s of each contender over `rounds`, running them round-robin.
+
+    `contenders` maps a name to (call, samples per call). Interleaving spreads the
+    noise of a shared machine evenly; the best round is the least disturbed one.
+    """
+    for call, _ in contenders.values():
+        for _ in range(warmup):
+            call()
+    best = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, (call, samples) in contenders.items():
+            t0 = time.perf_counter()
+            call()
+            best[name] = max(best[name], samples / (time.perf_counter() - t0))
+    return best
+
+
 def import_time(module: str, env: dict | None = None, runs: int = 5) -> float:
     """Median wall time of `python -c 'import module'` minus a bare interpreter start."""
 

@@ -4,7 +4,9 @@ Compares distkeras (fit and train_on_batch) with PyTorch eager, Keras 3 on its
 torch backend, and a hand-written NumPy forward/backward (GEMMs + Adam) floor.
 Prints samples/s and ratios, plus import times.
 
-    python bench/mlp.py [--threads 2] [--steps 30]
+    python bench/mlp.py [--threads 2] [--steps 30] [--rounds 7]
+
+Contenders run round-robin; each figure is the best of the rounds.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import best_rate, import_time, optional, pin_threads  # noqa: E402
+from common import import_time, interleaved_rates, optional, pin_threads  # noqa: E402
 
 BATCH, IN, HID, OUT = 128, 784, 512, 10
 
@@ -112,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     pin_threads(args.threads)
     import numpy as np
@@ -119,29 +122,32 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, IN), dtype=np.float32)
     y = rng.integers(0, OUT, BATCH)
-    rates: dict[str, float] = {}
-    rates["numpy floor"] = best_rate(numpy_floor(np, x, y), BATCH, args.steps)
+    steps = args.steps
 
+    def repeat(step):
+        def run():
+            for _ in range(steps):
+                step()
+
+        return run
+
+    contenders = {"numpy floor": (repeat(numpy_floor(np, x, y)), BATCH * steps)}
     model = distkeras_model()
-    rates["distkeras train_on_batch"] = best_rate(
-        lambda: model.train_on_batch(x, y), BATCH, args.steps
+    contenders["distkeras train_on_batch"] = (
+        repeat(lambda: model.train_on_batch(x, y)),
+        BATCH * steps,
     )
-    xs = np.concatenate([x] * args.steps)
-    ys = np.concatenate([y] * args.steps)
+    xs = np.concatenate([x] * steps)
+    ys = np.concatenate([y] * steps)
     model2 = distkeras_model()
-    model2.fit(xs[: BATCH * 2], ys[: BATCH * 2], batch_size=BATCH, epochs=1, verbose=0)
-    rates["distkeras fit"] = best_rate(
-        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=True),
-        BATCH * args.steps,
-        steps=1,
-        repeats=5,
-        warmup=1,
+    contenders["distkeras fit"] = (
+        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
+        BATCH * steps,
     )
-
     torch = optional("torch")
     if torch is not None:
         torch.set_num_threads(args.threads)
-        rates["pytorch eager"] = best_rate(torch_step(torch, x, y), BATCH, args.steps)
+        contenders["pytorch eager"] = (repeat(torch_step(torch, x, y)), BATCH * steps)
     os.environ["KERAS_BACKEND"] = "torch"
     keras = optional("keras")
     if keras is not None:
@@ -154,17 +160,15 @@ def main() -> None:
             ]
         )
         km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        rates["keras3[torch] train_on_batch"] = best_rate(
-            lambda: km.train_on_batch(x, y), BATCH, args.steps
+        contenders["keras3[torch] train_on_batch"] = (
+            repeat(lambda: km.train_on_batch(x, y)),
+            BATCH * steps,
         )
-        km.fit(xs[: BATCH * 2], ys[: BATCH * 2], batch_size=BATCH, epochs=1, verbose=0)
-        rates["keras3[torch] fit"] = best_rate(
+        contenders["keras3[torch] fit"] = (
             lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
-            BATCH * args.steps,
-            steps=1,
-            repeats=5,
-            warmup=1,
+            BATCH * steps,
         )
+    rates = interleaved_rates(contenders, rounds=args.rounds)
 
     print(f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, {args.threads} threads")
     print(f"{'':32s}{'samples/s':>12s}")

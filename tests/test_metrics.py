@@ -87,16 +87,19 @@ CASES = {
     "mean_squared_logarithmic_error": (
         metrics.MeanSquaredLogarithmicError,
         lambda r: (r.random((N, 2)), r.random((N, 2))),
-        lambda t, p: (
-            (np.log(np.maximum(p, EPS) + 1) - np.log(np.maximum(t, EPS) + 1)) ** 2
-        ).mean(-1),
+        lambda t, p: ((np.log(np.maximum(p, EPS) + 1) - np.log(np.maximum(t, EPS) + 1)) ** 2).mean(
+            -1
+        ),
     ),
     "binary_crossentropy": (
         metrics.BinaryCrossentropy,
         lambda r: (r.integers(0, 2, (N, 2)).astype("float32"), r.random((N, 2), "float32")),
-        lambda t, p: -(
-            t * np.log(np.clip(p, EPS, 1 - EPS)) + (1 - t) * np.log(1 - np.clip(p, EPS, 1 - EPS))
-        ).mean(-1),
+        lambda t, p: (
+            -(
+                t * np.log(np.clip(p, EPS, 1 - EPS))
+                + (1 - t) * np.log(1 - np.clip(p, EPS, 1 - EPS))
+            ).mean(-1)
+        ),
     ),
     "categorical_crossentropy": (
         metrics.CategoricalCrossentropy,

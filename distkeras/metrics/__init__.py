@@ -154,7 +154,8 @@ def get(identifier: Any) -> Any:
     if callable(obj):
         return obj
     raise ValueError(
-        f"Could not interpret metric identifier: {identifier!r}. Received: identifier={identifier!r}"
+        f"Could not interpret metric identifier: {identifier!r}. "
+        f"Received: identifier={identifier!r}"
     )
 
 

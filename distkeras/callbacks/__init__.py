@@ -10,5 +10,6 @@ from distkeras.callbacks.early_stopping import EarlyStopping
 from distkeras.callbacks.history import History
 from distkeras.callbacks.lambda_callback import LambdaCallback
 from distkeras.callbacks.lr import LearningRateScheduler, ReduceLROnPlateau
+from distkeras.callbacks.lr_warmup import LearningRateWarmup
 from distkeras.callbacks.progbar_logger import ProgbarLogger
 from distkeras.callbacks.terminate_on_nan import TerminateOnNaN

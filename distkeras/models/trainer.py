@@ -229,6 +229,7 @@ class Trainer:
             self._reduce_gradients(buf.grad)
             self.optimizer.apply_flat(buf)
         else:
+            grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
             glist = [grads.get(id(v)) for v in state.variables]
             glist = [
                 current_module().zeros_like(v.data) if g is None else g

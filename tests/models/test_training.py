@@ -304,3 +304,20 @@ def test_gradient_tape_custom_training_loop():
         opt.apply_gradients(zip(grads, model.trainable_weights))
         first = float(loss) if first is None else first
     assert float(loss) < first
+
+
+def test_mixed_dtype_model_trains_without_a_fused_buffer():
+    model = Sequential(
+        [
+            layers.Dense(4, input_shape=(3,), dtype="float64"),
+            layers.Dense(2, dtype="float32"),
+        ]
+    )
+    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.zeros((8, 2))
+    before = model.get_weights()
+    hist = model.fit(x, y, epochs=2, verbose=0)
+    assert model._train_state.buffer is None
+    assert all((a != b).any() for a, b in zip(before, model.get_weights()))
+    assert hist.history["loss"][1] < hist.history["loss"][0]

@@ -5,8 +5,8 @@ Run (it relaunches itself under mpirun with 2 ranks when started plainly):
     python bench/allreduce.py                 # = mpirun -n 2 python bench/allreduce.py
     mpirun -n 4 --oversubscribe python bench/allreduce.py
 
-Prints per-call times (best of several rounds, interleaved so that drift hits every
-variant alike) and the ratio raw_time / distkeras_time (1.0 = as fast as raw).
+Prints per-call times (median over many short blocks, interleaved so that drift
+hits every variant alike) and the ratio raw_time / distkeras_time (1.0 = as fast as raw).
 """
 
 from __future__ import annotations
@@ -46,16 +46,19 @@ def _time(fn, comm, iters: int) -> float:
     return (time.perf_counter() - start) / iters
 
 
-def _measure(variants: dict, comm, iters: int, rounds: int) -> dict[str, float]:
+def _measure(variants: dict, comm, iters: int, blocks: int) -> dict[str, float]:
+    """Per-call time of each variant: the median over many short interleaved blocks.
+
+    The machine may be shared; alternating the variants block by block exposes
+    each to the same background load, and the median drops the disturbed blocks.
+    """
     for fn in variants.values():  # warm up: plans, staging buffers, MPI connections
         fn()
     samples: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(rounds):
+    for _ in range(blocks):
         for name, fn in variants.items():
             samples[name].append(_time(fn, comm, iters))
-    # The best round of each variant (the machine is shared: other work only adds
-    # time); every rank prints rank 0's numbers.
-    return comm.bcast({k: float(np.min(v)) for k, v in samples.items()}, root=0)
+    return comm.bcast({k: float(np.median(v)) for k, v in samples.items()}, root=0)
 
 
 def _report(title: str, results: dict[str, float], raw_key: str, nbytes: int, rank: int) -> None:
@@ -71,7 +74,7 @@ def _report(title: str, results: dict[str, float], raw_key: str, nbytes: int, ra
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2, help="ranks when relaunching (default 2)")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--blocks", type=int, default=40, help="interleaved blocks per variant")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args()
     from distkeras.distributed.env import detect_launch
@@ -113,9 +116,11 @@ def main() -> int:
         "distkeras flat, no check/timeout": lambda: unchecked.allreduce(flat, "sum"),
         "distkeras async flat (Iallreduce)": lambda: comm.allreduce_async(flat, "sum").wait(),
         "distkeras deterministic flat": lambda: comm.allreduce(flat, "sum", deterministic=True),
-        "distkeras float16 compression": lambda: comm.allreduce(flat, "sum", compression="float16"),
+        "distkeras float16 compression, mean": lambda: comm.allreduce(
+            flat, "mean", compression="float16"
+        ),
     }
-    results = _measure(variants, world, max(10, 200 // scale), args.rounds)
+    results = _measure(variants, world, max(4, 20 // scale), args.blocks)
     _report("(a) MLP 784-512-512-10 gradients", results, "raw mpi4py Allreduce", flat.nbytes, rank)
 
     # (b) bucket sizes: 64 MiB of gradients in 4096 small separate arrays (16 KiB each),
@@ -128,7 +133,7 @@ def main() -> int:
         variants[f"bucket {mib:>2} MiB"] = lambda b=mib * MIB: dist.fused_allreduce(
             comm, small, "sum", bucket_bytes=b
         )
-    results = _measure(variants, world, max(2, 10 // scale), args.rounds)
+    results = _measure(variants, world, max(1, 2 // scale), args.blocks)
     _report(
         "(b) 4096 separate 16 KiB arrays, packed into buckets",
         results,
@@ -147,7 +152,7 @@ def main() -> int:
         variants[f"bucket {mib:>2} MiB (all packed)"] = lambda c=plan_comm: c.allreduce(
             separate, "sum"
         )
-    results = _measure(variants, world, max(10, 100 // scale), args.rounds)
+    results = _measure(variants, world, max(4, 20 // scale), args.blocks)
     _report("(c) MLP gradients, all packed", results, "raw mpi4py Allreduce", flat.nbytes, rank)
     return 0
 

@@ -180,6 +180,15 @@ def shutdown() -> None:
         comm.close()
 
 
+def __getattr__(name: str) -> Any:
+    # `dist.MPICommunicator` imports mpi4py only when asked for.
+    if name == "MPICommunicator":
+        from distkeras.distributed.mpi import MPICommunicator  # noqa: PLC0415
+
+        return MPICommunicator
+    raise AttributeError(f"module 'distkeras.distributed' has no attribute {name!r}")
+
+
 def install_excepthook(comm: Communicator | None = None) -> None:
     """Makes an uncaught exception on any rank print its traceback and abort every rank."""
     _install_excepthook(comm if comm is not None else get_communicator())
@@ -205,6 +214,7 @@ __all__ = [
     "GradientBucketer",
     "LaunchInfo",
     "LocalCommunicator",
+    "MPICommunicator",
     "detect_launch",
     "env",
     "fail_fast",

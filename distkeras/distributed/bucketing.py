@@ -65,6 +65,10 @@ class Bucket:
         if not self.packed:
             return
         buf = self.buffer
+        members = [arrays[i] for i, _, _ in self.members]
+        if all(isinstance(a, np.ndarray) for a in members):
+            np.concatenate([a.reshape(-1) for a in members], out=buf)  # one C loop
+            return
         for i, off, n in self.members:
             a = arrays[i]
             dst = buf[off : off + n]
@@ -202,9 +206,21 @@ class GradientBucketer:
             n = int(arrays[i].size)
             members.append((i, off, n))
             off += n
-        flat = first.reshape(-1)
-        if len(run) > 1:
-            flat = np.lib.stride_tricks.as_strided(flat, shape=(off,), strides=(first.itemsize,))
+        if len(run) == 1:
+            return Bucket(first.reshape(-1), members, packed=False)
+        root = _root(first)
+        if (
+            isinstance(root, np.ndarray)
+            and root.dtype == first.dtype
+            and root.flags.c_contiguous
+            and root.flags.writeable
+        ):
+            start = (_address(first) - _address(root)) // first.itemsize
+            flat = root.reshape(-1)[start : start + off]
+        else:  # memory owned by a non-array object: view it directly
+            flat = np.lib.stride_tricks.as_strided(
+                first.reshape(-1), shape=(off,), strides=(first.itemsize,)
+            )
         return Bucket(flat, members, packed=False)
 
     def _packed(

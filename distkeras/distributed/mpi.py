@@ -1,24 +1,16 @@
 """`MPICommunicator`: the communicator on mpi4py buffer calls.
 
-Every collective starts with a *header exchange*: one tiny non-blocking
-Allgather of eight int64 per rank (sequence number, op, a hash of the shapes
-and dtypes, root or reduction, flags, array count, element count and a
-payload such as a byte length). It costs a few microseconds and gives three
-things at once:
-
-- a fingerprint check: ranks that called different collectives, or the same
-  one with different shapes, get `CollectiveMismatchError` naming each rank's
-  call instead of a deadlock;
-- an arrival check with a deadline: the header is polled with `Test()`, and if
-  the timeout passes the waiting rank asks every other rank (on a side
-  communicator) where it is, then raises `CollectiveTimeoutError` naming the
-  ranks that never arrived;
-- the sizes that variable-length calls need (Allgatherv counts, object bytes).
-
-Once every header has arrived and agrees, the data moves with a blocking
-buffer call (`Allreduce` with `MPI.IN_PLACE`, `Bcast`, `Allgatherv`), which in
-Open MPI 5 is over twice as fast as its non-blocking twin for a few MiB.
+Each collective first passes the `CollectiveGuard` (a tiny header exchange
+that checks fingerprints and enforces the timeout, see guard.py). Once every
+header has arrived and agrees, the data moves with a blocking buffer call
+(`Allreduce` with `MPI.IN_PLACE`, `Bcast`, `Allgatherv`): in Open MPI 5 it is
+over twice as fast as its non-blocking twin for a few MiB, and it cannot hang,
+since every rank is known to be there with matching arguments.
 `allreduce_async` uses `Iallreduce` so that the reduction overlaps compute.
+
+Deterministic sums and float16 compression go through an Allgather of every
+rank's contribution, summed in rank order on every rank, so all ranks get
+bitwise the same result whatever algorithm MPI picks.
 
 A rank that dies (an uncaught exception under the fail-fast hook calls
 `Abort`; a signal kills it) makes mpirun end every rank.
@@ -26,7 +18,6 @@ A rank that dies (an uncaught exception under the fail-fast hook calls
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -45,71 +36,22 @@ from distkeras.distributed.communicator import (
     pack_object,
     unpack_object,
 )
-from distkeras.distributed.errors import (
-    CollectiveMismatchError,
-    CollectiveTimeoutError,
-    CommunicatorClosedError,
+from distkeras.distributed.guard import (
+    HEADER_LEN,
+    REDUCE_CODE,
+    CollectiveGuard,
+    describe_arrays,
+    signature,
 )
-
-_OPS = (
-    "barrier",
-    "allreduce",
-    "allreduce_async",
-    "broadcast_arrays",
-    "broadcast_object",
-    "allgather",
-    "allgather_object",
-)
-_OPCODE = {name: i + 1 for i, name in enumerate(_OPS)}
-_REDUCE_CODE = {"sum": 1, "mean": 2, "max": 3, "min": 4}
-_HEADER = 8  # seq, opcode, signature, arg, flags, n arrays, n elements | payload
-_COMPARED = 7
-_TAG_QUERY, _TAG_REPLY = 7301, 7302
-_SPIN_S = 0.002  # poll without sleeping this long, then back off up to 1 ms
-_SERVE_AFTER_S = 0.25  # answer "where are you" queries once a wait is this long
-_SERVE_EVERY_S = 0.02
-
-
-def _signature(arrays: list[Any], skip_first_dim: bool = False) -> int:
-    """A hash of shapes and dtypes, equal across processes (no str hashing)."""
-    start = 1 if skip_first_dim else 0
-    return hash(
-        tuple((a.shape[start:], a.ndim, ord(a.dtype.kind), a.dtype.itemsize) for a in arrays)
-    )
-
-
-def _describe_arrays(arrays: list[Any], skip_first_dim: bool = False) -> str:
-    def one(a: Any) -> str:
-        shape = ("?",) + tuple(a.shape[1:]) if skip_first_dim and a.ndim else tuple(a.shape)
-        return f"{np.dtype(a.dtype).name}[{', '.join(map(str, shape))}]"
-
-    head = ", ".join(one(a) for a in arrays[:4])
-    if len(arrays) > 4:
-        total = sum(int(a.size) for a in arrays)
-        head += f", ... ({len(arrays)} arrays, {total} elements)"
-    return head
 
 
 def _to_host(a: Any) -> np.ndarray:
-    if isinstance(a, np.ndarray):
-        return np.ascontiguousarray(a)
-    from distkeras.backend import to_numpy  # noqa: PLC0415
+    """A C-contiguous NumPy array with a's shape (0-d stays 0-d)."""
+    if not isinstance(a, np.ndarray):
+        from distkeras.backend import to_numpy  # noqa: PLC0415
 
-    return np.ascontiguousarray(to_numpy(a))
-
-
-class _Call:
-    """Bookkeeping of one collective: its number, op and a lazy description."""
-
-    __slots__ = ("seq", "opcode", "_describe")
-
-    def __init__(self, seq: int, opname: str, describe: Any):
-        self.seq = seq
-        self.opcode = _OPCODE[opname]
-        self._describe = describe
-
-    def describe(self) -> str:
-        return f"#{self.seq} {self._describe()}"
+        a = to_numpy(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 class MPICommunicator(Communicator):
@@ -154,16 +96,11 @@ class MPICommunicator(Communicator):
         self._local_rank, self._local_size = shared.Get_rank(), shared.Get_size()
         shared.Free()
         self._side = self._comm.Dup()  # point-to-point "where are you" queries
+        self._guard = CollectiveGuard(self, self._comm, self._side, self._local_size)
         self._bucketer = bucketer
         self._mpi_ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         self._bool_ops = {"max": MPI.LOR, "min": MPI.LAND}
-        self._seq = 0
-        self._header_buf = np.zeros(_HEADER, np.int64)
-        self._gathered = np.zeros((self._size, _HEADER), np.int64)
         self._scratch: dict[str, np.ndarray] = {}
-        self._current: _Call | None = None
-        self._replies: list[Any] = []
-        self._broken: str | None = None
 
     # -- topology
     @property
@@ -186,181 +123,6 @@ class MPICommunicator(Communicator):
     def mpi_comm(self) -> Any:
         """The underlying mpi4py communicator."""
         return self._comm
-
-    # -- header exchange, fingerprint and deadline
-    def _ensure_usable(self) -> None:
-        if self._closed:
-            raise CommunicatorClosedError("The communicator is closed.")
-        if self._broken:
-            raise CommunicatorClosedError(
-                f"The communicator is unusable after an earlier failure ({self._broken}); "
-                "abort the job."
-            )
-
-    def _start(
-        self,
-        opname: str,
-        describe: Any,
-        sig: int = 0,
-        arg: int = 0,
-        flags: int = 0,
-        count: int = 0,
-        elements: int = 0,
-        payload: int = 0,
-        need_payload: bool = False,
-        nonblocking: bool = False,
-    ) -> tuple[_Call, Any, np.ndarray | None, np.ndarray | None]:
-        """Posts this collective's header; returns (call, request, header, gathered)."""
-        self._ensure_usable()
-        self._seq += 1
-        call = _Call(self._seq, opname, describe)
-        if not (self.check or self.timeout is not None or need_payload):
-            return call, None, None, None
-        if nonblocking:
-            header = np.empty(_HEADER, np.int64)
-            gathered = np.empty((self._size, _HEADER), np.int64)
-        else:
-            header, gathered = self._header_buf, self._gathered
-        header[:] = (self._seq, call.opcode, sig, arg, flags, count, elements, payload)
-        return call, self._comm.Iallgather(header, gathered), header, gathered
-
-    def _finish_header(self, call: _Call, request: Any, gathered: Any, nonblocking: bool) -> None:
-        if request is None:
-            return
-        self._wait([request], call)
-        if self.check and not (gathered[:, :_COMPARED] == gathered[0, :_COMPARED]).all():
-            self._mismatch(call, gathered, nonblocking)
-
-    def _header(self, opname: str, describe: Any, **fields: Any) -> tuple[_Call, Any]:
-        call, request, _, gathered = self._start(opname, describe, **fields)
-        self._finish_header(call, request, gathered, False)
-        return call, gathered
-
-    def _wait(self, requests: list[Any], call: _Call) -> None:
-        """Waits for `requests`, polling, answering queries, and raising past the timeout."""
-        test_all = self._MPI.Request.Testall
-        if test_all(requests):
-            return
-        self._current = call
-        start = time.perf_counter()
-        serve_at = start + _SERVE_AFTER_S
-        nap = 5e-5
-        while not test_all(requests):
-            now = time.perf_counter()
-            waited = now - start
-            if waited > _SPIN_S:
-                time.sleep(nap)
-                nap = min(nap * 2, 1e-3)
-            if now >= serve_at:
-                self._serve_queries()
-                serve_at = now + _SERVE_EVERY_S
-            if self.timeout is not None and waited > self.timeout:
-                self._timed_out(call, waited)
-        self._current = None
-
-    def _serve_queries(self) -> None:
-        MPI = self._MPI
-        status = MPI.Status()
-        while self._side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_QUERY, status=status):
-            src = status.Get_source()
-            query = np.empty(2, np.int64)
-            self._side.Recv(query, source=src, tag=_TAG_QUERY)
-            call = self._current
-            reply = np.array([call.seq, call.opcode] if call else [-1, 0], np.int64)
-            self._replies.append((self._side.Isend(reply, dest=src, tag=_TAG_REPLY), reply))
-        self._replies = [(r, b) for r, b in self._replies if not r.Test()]
-
-    def _timed_out(self, call: _Call, waited: float) -> None:
-        MPI = self._MPI
-        others = [r for r in range(self._size) if r != self._rank]
-        query = np.array([call.seq, call.opcode], np.int64)
-        sends = [self._side.Isend(query, dest=r, tag=_TAG_QUERY) for r in others]
-        answers: dict[int, tuple[int, int]] = {}
-        grace = min(5.0, max(1.0, 0.1 * (self.timeout or 0.0)))
-        deadline = time.perf_counter() + grace
-        status = MPI.Status()
-        while len(answers) < len(others) and time.perf_counter() < deadline:
-            self._serve_queries()
-            while self._side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_REPLY, status=status):
-                reply = np.empty(2, np.int64)
-                self._side.Recv(reply, source=status.Get_source(), tag=_TAG_REPLY)
-                answers[status.Get_source()] = (int(reply[0]), int(reply[1]))
-            time.sleep(0.005)
-        del sends  # eager; never waited on: the job is about to abort
-        missing = [r for r in others if r not in answers]
-        elsewhere = {
-            r: (f"#{s} {_OPS[o - 1]}" if s >= 0 else "no collective")
-            for r, (s, o) in answers.items()
-            if (s, o) != (call.seq, call.opcode)
-        }
-        arrived = [r for r in others if r in answers and r not in elsewhere]
-        parts = []
-        if missing:
-            parts.append(
-                f"rank(s) {missing} never arrived (busy outside any collective, hung or dead)"
-            )
-        for r, what in sorted(elsewhere.items()):
-            parts.append(f"rank {r} is waiting in collective {what}")
-        if arrived:
-            parts.append(f"rank(s) {arrived} arrived")
-        self._broken = f"collective {call.describe()} timed out"
-        raise CollectiveTimeoutError(
-            f"Collective {call.describe()} timed out after {waited:.1f} s on rank "
-            f"{self._rank}: " + "; ".join(parts or ["no rank answered"]) + ". Set the timeout "
-            "with distkeras.distributed.initialize(timeout=...) or DISTKERAS_COLLECTIVE_TIMEOUT.",
-            sequence=call.seq,
-            missing_ranks=missing,
-            elsewhere=elsewhere,
-            timeout=self.timeout,
-        )
-
-    def _mismatch(self, call: _Call, gathered: np.ndarray, nonblocking: bool) -> None:
-        rows = gathered[:, :_COMPARED]
-        disagreeing = [r for r in range(self._size) if not (rows[r] == rows[0]).all()]
-        descriptions = self._exchange_descriptions(call.describe())
-        if descriptions is None:
-            descriptions = [
-                f"#{row[0]} {_OPS[row[1] - 1] if 0 < row[1] <= len(_OPS) else '?'}"
-                for row in gathered
-            ]
-        groups: dict[str, list[int]] = {}
-        for r, text in enumerate(descriptions):
-            groups.setdefault(text, []).append(r)
-        lines = [
-            f"  rank {ranks[0]}: {text}" if len(ranks) == 1 else f"  ranks {ranks}: {text}"
-            for text, ranks in groups.items()
-        ]
-        if nonblocking:
-            self._broken = f"collective mismatch at {call.describe()}"
-        raise CollectiveMismatchError(
-            f"Ranks called different collectives (or with different shapes/dtypes) at "
-            f"collective #{call.seq} on rank {self._rank}:\n"
-            + "\n".join(lines)
-            + f"\nDisagreeing ranks (compared with rank 0): {disagreeing}. Every rank must "
-            "call the same collectives in the same order with the same shapes and dtypes.",
-            sequence=call.seq,
-            calls=dict(enumerate(descriptions)),
-            disagreeing_ranks=disagreeing,
-        )
-
-    def _exchange_descriptions(self, text: str) -> list[str] | None:
-        """All ranks' call descriptions, over the side communicator (None on timeout)."""
-        data = np.frombuffer(text.encode()[:4000], np.uint8)
-        counts = np.empty(self._size, np.int64)
-        deadline = time.perf_counter() + min(30.0, self.timeout or 30.0)
-        req = self._side.Iallgather(np.array([data.size], np.int64), counts)
-        while not req.Test():
-            if time.perf_counter() > deadline:
-                return None
-            time.sleep(1e-4)
-        out = np.empty(int(counts.sum()), np.uint8)
-        req = self._side.Iallgatherv(data, [out, counts.tolist()])
-        while not req.Test():
-            if time.perf_counter() > deadline:
-                return None
-            time.sleep(1e-4)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        return [out[offsets[r] : offsets[r + 1]].tobytes().decode() for r in range(self._size)]
 
     # -- allreduce
     def _reduce_args(self, arrays, op, deterministic, compression, bucket_bytes):
@@ -386,14 +148,14 @@ class MPICommunicator(Communicator):
 
         def describe() -> str:
             return (
-                f"{opname}(op={op!r}, {len(items)} array(s): {_describe_arrays(items)}, "
+                f"{opname}(op={op!r}, {len(items)} array(s): {describe_arrays(items)}, "
                 f"deterministic={det}, compression={comp!r}{describe_extra})"
             )
 
         return dict(
             describe=describe,
-            sig=_signature(items),
-            arg=_REDUCE_CODE[op],
+            sig=signature(items),
+            arg=REDUCE_CODE[op],
             flags=flags,
             count=len(items),
             elements=sum(int(a.size) for a in items),
@@ -411,7 +173,7 @@ class MPICommunicator(Communicator):
         items, single, det, comp, bucketer = self._reduce_args(
             arrays, op, deterministic, compression, bucket_bytes
         )
-        self._header("allreduce", **self._allreduce_header("allreduce", items, op, det, comp))
+        self._guard.header("allreduce", **self._allreduce_header("allreduce", items, op, det, comp))
         results: list[Any] = [None] * len(items)
         for bucket in bucketer.plan(items):
             bucket.pack(items)
@@ -460,7 +222,7 @@ class MPICommunicator(Communicator):
             arrays, op, deterministic, compression, bucket_bytes
         )
         fields = self._allreduce_header("allreduce_async", items, op, det, comp)
-        call, header_req, header, gathered = self._start(
+        call, header_req, header, gathered = self._guard.start(
             "allreduce_async", nonblocking=True, **fields
         )
         buckets = bucketer.plan(items, reuse_staging=False)
@@ -483,12 +245,12 @@ class MPICommunicator(Communicator):
     def broadcast_arrays(self, arrays: Any, root: int = 0) -> Any:
         root = check_root(root, self._size)
         items, single = as_array_list(arrays)
-        self._header(
+        self._guard.header(
             "broadcast_arrays",
             lambda: (
-                f"broadcast_arrays(root={root}, {len(items)} array(s): {_describe_arrays(items)})"
+                f"broadcast_arrays(root={root}, {len(items)} array(s): {describe_arrays(items)})"
             ),
-            sig=_signature(items),
+            sig=signature(items),
             arg=root,
             count=len(items),
             elements=sum(int(a.size) for a in items),
@@ -508,14 +270,14 @@ class MPICommunicator(Communicator):
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
         root = check_root(root, self._size)
         data = pack_object(obj) if self._rank == root else b""
-        _, gathered = self._header(
+        _, gathered = self._guard.header(
             "broadcast_object",
             lambda: f"broadcast_object(root={root})",
             arg=root,
             payload=len(data),
             need_payload=True,
         )
-        n = int(gathered[root, _HEADER - 1])
+        n = int(gathered[root, HEADER_LEN - 1])
         buf = np.frombuffer(data, np.uint8).copy() if self._rank == root else np.empty(n, np.uint8)
         if n:
             self._comm.Bcast(buf, root=root)
@@ -526,20 +288,20 @@ class MPICommunicator(Communicator):
         items, _ = as_array_list(array, "array")
         host = _to_host(items[0])
         rows = host.shape[0] if host.ndim else 1
-        _, gathered = self._header(
+        _, gathered = self._guard.header(
             "allgather",
-            lambda: f"allgather({_describe_arrays([host], skip_first_dim=True)})",
-            sig=_signature([host], skip_first_dim=True),
+            lambda: f"allgather({describe_arrays([host], skip_first_dim=True)})",
+            sig=signature([host], skip_first_dim=True),
             count=1,
             payload=rows,
             need_payload=True,
         )
         row_items = int(np.prod(host.shape[1:])) if host.ndim else 1
-        counts = [int(c) * row_items * host.itemsize for c in gathered[:, _HEADER - 1]]
+        counts = [int(c) * row_items * host.itemsize for c in gathered[:, HEADER_LEN - 1]]
         out = np.empty(sum(counts) // max(host.itemsize, 1), host.dtype)
-        self._comm.Allgatherv(host.view(np.uint8).reshape(-1), [out.view(np.uint8), counts])
+        self._comm.Allgatherv(host.reshape(-1).view(np.uint8), [out.view(np.uint8), counts])
         pieces, start = [], 0
-        for c in gathered[:, _HEADER - 1].tolist():
+        for c in gathered[:, HEADER_LEN - 1].tolist():
             piece = out[start : start + c * row_items]
             pieces.append(piece.reshape((c,) + host.shape[1:]) if host.ndim else piece.reshape(()))
             start += c * row_items
@@ -552,10 +314,10 @@ class MPICommunicator(Communicator):
 
     def allgather_object(self, obj: Any) -> list[Any]:
         data = pack_object(obj)
-        _, gathered = self._header(
+        _, gathered = self._guard.header(
             "allgather_object", lambda: "allgather_object()", payload=len(data), need_payload=True
         )
-        counts = [int(c) for c in gathered[:, _HEADER - 1]]
+        counts = [int(c) for c in gathered[:, HEADER_LEN - 1]]
         out = np.empty(sum(counts), np.uint8)
         self._comm.Allgatherv(np.frombuffer(data, np.uint8), [out, counts])
         result, start = [], 0
@@ -565,11 +327,11 @@ class MPICommunicator(Communicator):
         return result
 
     def barrier(self) -> None:
-        call, request, _, gathered = self._start("barrier", lambda: "barrier()")
+        call, request, _, gathered = self._guard.start("barrier", lambda: "barrier()")
         if request is None:
             self._comm.Barrier()
         else:
-            self._finish_header(call, request, gathered, False)
+            self._guard.finish(call, request, gathered, False)
 
     # -- lifecycle
     def abort(self, reason: str = "", exit_code: int = 1) -> None:
@@ -586,16 +348,32 @@ class MPICommunicator(Communicator):
 
 
 def _sum_rows(table: np.ndarray, out: np.ndarray) -> None:
-    """out = table[0] + table[1] + ... in rank order (float16 rows are summed in float32)."""
-    if out.dtype == np.float16:
-        acc = table[0].astype(np.float32)
+    """out = table[0] + table[1] + ... in rank order; float16 rows are summed in float32."""
+    if table.dtype == np.float16:
+        # Widen through a lookup table: NumPy's float16 casts are scalar loops.
+        lut = _float16_table()
+        acc = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
+        row = np.empty(out.shape, np.float32)
+        np.take(lut, table[0].view(np.uint16), out=acc)
         for r in range(1, table.shape[0]):
-            acc += table[r]
-        out[...] = acc
+            np.take(lut, table[r].view(np.uint16), out=row)
+            acc += row
+        if acc is not out:
+            np.copyto(out, acc, casting="unsafe")
         return
-    np.copyto(out, table[0], casting="unsafe")
+    np.copyto(out, table[0])
     for r in range(1, table.shape[0]):
-        np.add(out, table[r], out=out, casting="unsafe")
+        np.add(out, table[r], out=out)
+
+
+_LUT: list[np.ndarray] = []
+
+
+def _float16_table() -> np.ndarray:
+    """float32 value of each of the 65536 float16 bit patterns."""
+    if not _LUT:
+        _LUT.append(np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32))
+    return _LUT[0]
 
 
 class _MPIHandle(CollectiveHandle):
@@ -620,8 +398,8 @@ class _MPIHandle(CollectiveHandle):
         if self._done:
             return self._result
         comm = self._comm
-        comm._finish_header(self._call, self._header_req, self._gathered, True)
-        comm._wait([p[1] for p in self._posted], self._call)
+        comm._guard.finish(self._call, self._header_req, self._gathered, True)
+        comm._guard.wait([p[1] for p in self._posted], self._call)
         results: list[Any] = [None] * len(self._items)
         for bucket, _req, _send, table in self._posted:
             if table is not None:

@@ -44,6 +44,7 @@ from distkeras.distributed.errors import (
     CommunicatorClosedError,
     DistributedError,
 )
+from distkeras.distributed.scaling import scale_learning_rate
 
 _BACKENDS = ("auto", "local", "mpi", "ray")
 _state: dict[str, Any] = {"comm": None}
@@ -229,6 +230,7 @@ __all__ = [
     "local_size",
     "pack_object",
     "rank",
+    "scale_learning_rate",
     "shutdown",
     "size",
     "uninstall_excepthook",

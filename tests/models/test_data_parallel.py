@@ -112,3 +112,26 @@ def test_only_rank0_prints_and_writes_and_early_stopping_is_shared(tmp_path):
     assert lengths == {2}
     rows = (tmp_path / "n2_early.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch") and len(rows) == 3
+
+
+def test_script_without_initialize_runs_data_parallel_under_mpirun():
+    """examples/mnist_mlp.py never calls initialize(): fit auto-detects the mpirun launch."""
+    cmd = [
+        MPIRUN,
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-n",
+        "2",
+        sys.executable,
+        str(ROOT / "examples" / "mnist_mlp.py"),
+        "--epochs",
+        "2",
+        "--verbose",
+        "2",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("Test accuracy") == 1  # only the coordinator prints
+    assert proc.stdout.count("Epoch 1/2") == 1
+    # 1,437 training samples at global batch 128 -> 12 steps on both ranks together.
+    assert "12/12" in proc.stdout

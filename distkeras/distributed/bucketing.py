@@ -127,6 +127,7 @@ class GradientBucketer:
         self.bucket_bytes = bucket_bytes
         self.inplace_bytes = inplace_bytes
         self._staging: dict[tuple[str, int], np.ndarray] = {}
+        self._views_cache: dict[tuple[int, ...], tuple[list[Any], list[Bucket]]] = {}
 
     def _staging_buffer(self, dtype: np.dtype, slot: int, size: int, reuse: bool) -> np.ndarray:
         if not reuse:
@@ -152,6 +153,19 @@ class GradientBucketer:
         if len(arrays) == 1 and _is_host_contiguous(arrays[0]):
             a = arrays[0]
             return [Bucket(a.reshape(-1), [(0, 0, int(a.size))], packed=False)]
+        key = tuple(map(id, arrays))
+        cached = self._views_cache.get(key)
+        if cached is not None and all(x is y for x, y in zip(cached[0], arrays)):
+            return cached[1]
+        plan = self._plan(arrays, reuse_staging)
+        if len(plan) == 1 and not plan[0].packed:
+            # Views of one flat buffer (a FlatBuffer's gradients): the same list comes
+            # back every step, so keep its plan. Holding the views keeps their ids unique.
+            self._views_cache.clear()
+            self._views_cache[key] = (list(arrays), plan)
+        return plan
+
+    def _plan(self, arrays: Sequence[Any], reuse_staging: bool) -> list[Bucket]:
         by_dtype: dict[np.dtype, list[int]] = {}
         for i, a in enumerate(arrays):
             by_dtype.setdefault(np.dtype(a.dtype), []).append(i)

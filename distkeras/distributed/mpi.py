@@ -196,7 +196,7 @@ class MPICommunicator(Communicator):
                 self._comm.Allgather(send.view(np.uint8), table.view(np.uint8))
                 _sum_rows(table, part)
         if op == "mean":
-            buf /= self._size
+            _divide(buf, self._size)
 
     def _mpi_op(self, buf: np.ndarray, op: str) -> Any:
         return self._bool_ops[op] if buf.dtype.kind == "b" else self._mpi_ops[op]
@@ -347,6 +347,14 @@ class MPICommunicator(Communicator):
         super().close()
 
 
+def _divide(buf: np.ndarray, n: int) -> None:
+    """buf /= n in place; a power of two multiplies by its exact reciprocal (same bits)."""
+    if n & (n - 1) == 0 and buf.dtype.kind == "f":
+        np.multiply(buf, buf.dtype.type(1.0 / n), out=buf)
+    else:
+        np.divide(buf, n, out=buf, casting="unsafe")
+
+
 def _sum_rows(table: np.ndarray, out: np.ndarray) -> None:
     """out = table[0] + table[1] + ... in rank order; float16 rows are summed in float32."""
     if table.dtype == np.float16:
@@ -354,9 +362,9 @@ def _sum_rows(table: np.ndarray, out: np.ndarray) -> None:
         lut = _float16_table()
         acc = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
         row = np.empty(out.shape, np.float32)
-        np.take(lut, table[0].view(np.uint16), out=acc)
+        np.take(lut, table[0].view(np.uint16), out=acc, mode="clip")
         for r in range(1, table.shape[0]):
-            np.take(lut, table[r].view(np.uint16), out=row)
+            np.take(lut, table[r].view(np.uint16), out=row, mode="clip")
             acc += row
         if acc is not out:
             np.copyto(out, acc, casting="unsafe")
@@ -405,7 +413,7 @@ class _MPIHandle(CollectiveHandle):
             if table is not None:
                 _sum_rows(table, bucket.buffer)
             if self._op == "mean":
-                bucket.buffer /= comm.size
+                _divide(bucket.buffer, comm.size)
             bucket.unpack(self._items, results)
         self._result = results[0] if self._single else results
         self._done = True

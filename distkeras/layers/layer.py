@@ -47,6 +47,24 @@ def current_training(training: Any) -> bool:
     return bool(training) if training is not None else False
 
 
+def _input_mask(inputs: Any) -> Any:
+    """The `_keras_mask` carried by the inputs (a list for list inputs), or None."""
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return getattr(inputs, "_keras_mask", None)
+
+
+def _set_output_mask(outputs: Any, mask: Any) -> None:
+    if isinstance(outputs, (list, tuple)):
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
+        for o, m in zip(outputs, masks):
+            if isinstance(o, Tensor):
+                o._keras_mask = m
+    elif isinstance(outputs, Tensor):
+        outputs._keras_mask = mask
+
+
 class Layer:
     """Base class of all layers.
 
@@ -335,10 +353,15 @@ class Layer:
         self._maybe_build(shapes)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        takes_training, _ = self._signature()
+        takes_training, takes_mask = self._signature()
         training = kwargs.pop("training", None)
         if takes_training:
             kwargs["training"] = current_training(training)
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = _input_mask(inputs)
+        if takes_mask:
+            kwargs["mask"] = mask
         prev = _CALL_CONTEXT["training"]
         if training is not None:
             _CALL_CONTEXT["training"] = bool(training)
@@ -350,7 +373,24 @@ class Layer:
             for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 n = o.shape[0] if o.ndim else 1
                 self._call_losses.append(self.activity_regularizer(o) / n)
+        if mask is not None or self._overrides_compute_mask():
+            _set_output_mask(outputs, self.compute_mask(inputs, mask))
         return outputs
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The mask of the outputs: the input mask for layers that support masking, else None.
+
+        Args:
+            inputs: The call's inputs.
+            previous_mask: The inputs' mask (a boolean array of shape
+                `inputs.shape[:-1]` for sequences, or a list for several inputs).
+        """
+        if not self.supports_masking:
+            return None
+        return previous_mask
+
+    def _overrides_compute_mask(self) -> bool:
+        return type(self).compute_mask is not Layer.compute_mask
 
     def _convert_input(self, x: Any) -> Tensor:
         if isinstance(x, Tensor):

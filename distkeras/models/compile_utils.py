@@ -9,6 +9,7 @@ import numpy as np
 from distkeras import losses as losses_mod
 from distkeras import metrics as metrics_mod
 from distkeras import ops
+from distkeras.backend import to_numpy as backend_to_numpy
 from distkeras.backend.autodiff import Tensor
 
 
@@ -45,6 +46,14 @@ class CompileLoss:
     def weighted_sum(self, y_true: Any, y_pred: Tensor, sample_weight: Any) -> tuple[Tensor, int]:
         """Sum of (weighted) per-sample losses and the number of loss elements."""
         values = self.per_sample(y_true, y_pred)
+        mask = getattr(y_pred, "_keras_mask", None)
+        if mask is not None and tuple(mask.shape) == tuple(values.shape):
+            # Keras 3: masked entries get weight 0 and the rest total/valid, so the
+            # 'sum_over_batch_size' mean runs over the valid entries only.
+            m = np.asarray(backend_to_numpy(mask), dtype="float64")
+            valid = m.sum()
+            scale = m * (m.size / valid) if valid > 0 else m
+            values = ops.multiply(values, ops.convert_to_tensor(scale, dtype=values.dtype))
         if sample_weight is not None:
             sw = ops.convert_to_tensor(np.asarray(sample_weight), dtype=values.dtype)
             while sw.ndim < values.ndim:

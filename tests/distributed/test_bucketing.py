@@ -87,3 +87,13 @@ def test_fused_allreduce_delegates_to_the_communicator():
     _, views = flat_views([(2, 2), (3,)], "float64")
     out = fused_allreduce(LocalCommunicator(), views, "mean", bucket_bytes=16)
     assert all(o is v for o, v in zip(out, views))
+
+
+def test_plans_of_flat_views_are_cached_by_identity():
+    flat, views = flat_views([(3, 4), (5,)])
+    bucketer = GradientBucketer(inplace_bytes=0)
+    first = bucketer.plan(views)
+    assert bucketer.plan(views) is first
+    _, other = flat_views([(3, 4), (5,)])
+    (bucket,) = bucketer.plan(other)
+    assert np.shares_memory(bucket.buffer, other[0]) and not np.shares_memory(bucket.buffer, flat)

@@ -16,6 +16,7 @@ _SUBMODULES = {
     "activations",
     "backend",
     "callbacks",
+    "config",
     "constraints",
     "datasets",
     "distributed",

@@ -17,6 +17,24 @@ from distkeras.layers.core import (
 from distkeras.layers.input_spec import InputSpec
 from distkeras.layers.keras_tensor import KerasTensor
 from distkeras.layers.layer import Layer
+from distkeras.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 
 
 def serialize(layer):

@@ -497,12 +497,13 @@ class Lambda(Layer):
             from distkeras.saving import serialization_lib  # noqa: PLC0415
 
             if safe_mode is None:
-                safe_mode = getattr(serialization_lib, "SAFE_MODE", {"on": True})["on"]
+                safe_mode = serialization_lib.in_safe_mode()
             if safe_mode:
                 raise ValueError(
                     "Requested the deserialization of a Lambda layer whose function is Python "
                     "bytecode. This can run arbitrary code, so it is disallowed by default. "
-                    "Pass `safe_mode=False` to the loading function if you trust the source. "
+                    "Pass `safe_mode=False` to the loading function (or call "
+                    "`distkeras.config.enable_unsafe_deserialization()`) if you trust the source. "
                     "Received: safe_mode=True"
                 )
             code = marshal.loads(base64.b64decode(fn_cfg["config"]["code"]))

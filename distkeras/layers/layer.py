@@ -55,6 +55,15 @@ def _input_mask(inputs: Any) -> Any:
     return getattr(inputs, "_keras_mask", None)
 
 
+def _flat_values(x: Any) -> list:
+    """Leaves of nested lists/tuples/dicts."""
+    if isinstance(x, dict):
+        return [v for item in x.values() for v in _flat_values(item)]
+    if isinstance(x, (list, tuple)):
+        return [v for item in x for v in _flat_values(item)]
+    return [x]
+
+
 def _set_output_mask(outputs: Any, mask: Any) -> None:
     if isinstance(outputs, (list, tuple)):
         masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
@@ -341,10 +350,12 @@ class Layer:
         self._build_shapes = shapes
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        if any(isinstance(x, KerasTensor) for x in flat):
+        if any(isinstance(x, KerasTensor) for x in _flat_values((inputs, args, kwargs))):
             return self._symbolic_call(inputs, *args, **kwargs)
-        if isinstance(inputs, (list, tuple)):
+        if isinstance(inputs, dict):
+            inputs = {k: self._convert_input(v) for k, v in inputs.items()}
+            shapes: Any = {k: v.shape for k, v in inputs.items()}
+        elif isinstance(inputs, (list, tuple)):
             inputs = type(inputs)(self._convert_input(x) for x in inputs)
             shapes: Any = [x.shape for x in inputs]
         else:
@@ -441,12 +452,16 @@ class Layer:
 
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("training", None)
-        if isinstance(inputs, (list, tuple)):
-            shapes: Any = [x.shape for x in inputs]
+        extra = [a for a in _flat_values((args, kwargs)) if isinstance(a, KerasTensor)]
+        explicit = type(self).compute_output_shape is not Layer.compute_output_shape
+        if explicit and not extra and not isinstance(inputs, dict):
+            shapes: Any = (
+                [x.shape for x in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
+            )
+            self._maybe_build(shapes)
+            out_shapes = self.compute_output_shape(shapes)
         else:
-            shapes = inputs.shape
-        self._maybe_build(shapes)
-        out_shapes = self.compute_output_shape(shapes)
+            out_shapes = self._trace_output_shapes(inputs, args, kwargs)
         node = Node(self, inputs, args, kwargs)
         self._inbound_nodes.append(node)
         if isinstance(out_shapes, list):
@@ -461,6 +476,36 @@ class Layer:
         )
         node.outputs = [out]
         return out
+
+    def _trace_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
+        """Output shape(s) of a call on symbolic tensors, found by running it on zeros.
+
+        Unknown sizes become 1 for the trace; the batch axis comes back as None.
+        """
+        xpm = current_module()
+
+        def concrete(t: Any) -> Any:
+            if isinstance(t, KerasTensor):
+                shape = tuple(1 if d is None else int(d) for d in t.shape)
+                return Tensor(xpm.zeros(shape, dtype=t.dtype))
+            if isinstance(t, dict):
+                return {k: concrete(v) for k, v in t.items()}
+            if isinstance(t, (list, tuple)):
+                return type(t)(concrete(v) for v in t)
+            return t
+
+        with no_grad():
+            out = self(concrete(inputs), *concrete(args), training=False, **concrete(kwargs))
+        first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
+        batch_unknown = len(first.shape) > 0 and first.shape[0] is None
+
+        def spec(t: Any) -> tuple:
+            s = tuple(t.shape)
+            return (None, *s[1:]) if batch_unknown and s else s
+
+        if isinstance(out, (list, tuple)):
+            return [spec(o) for o in out]
+        return spec(out)
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict:

@@ -62,49 +62,159 @@ class CompileLoss:
         return ops.sum(values), int(values.size)
 
 
-class CompileMetrics:
-    """The compiled metrics, created on the first batch (to resolve 'accuracy').
+def _flatten(x: Any) -> list:
+    if isinstance(x, dict):
+        return [v for k in x for v in _flatten(x[k])]
+    if isinstance(x, (list, tuple)):
+        return [v for item in x for v in _flatten(item)]
+    return [x]
+
+
+def align_to_outputs(data: Any, names: list[str], what: str) -> list:
+    """Per-output list of `data` (targets, sample weights): from a dict by name, a list, or one."""
+    n = len(names)
+    if data is None:
+        return [None] * n
+    if isinstance(data, dict):
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ValueError(
+                f"`{what}` has keys that are not output names: {unknown}. "
+                f"Expected keys in {names}. Received: {what} keys {sorted(data)}"
+            )
+        return [data.get(name) for name in names]
+    if isinstance(data, (list, tuple)) and n > 1:
+        if len(data) != n:
+            raise ValueError(
+                f"The model has {n} outputs, but `{what}` has {len(data)} entries. "
+                f"Received: {what} of length {len(data)}"
+            )
+        return list(data)
+    if n > 1:
+        raise ValueError(
+            f"The model has {n} outputs {names}; `{what}` must be a list or dict with one "
+            f"entry per output. Received: {what} of type {type(data).__name__}"
+        )
+    if isinstance(data, (list, tuple)) and len(data) == 1 and what != "sample_weight":
+        return [data[0]]
+    return [data]
+
+
+def _per_output(spec: Any, names: list[str], what: str, broadcast_list: bool) -> list:
+    """Spreads a compile argument over the outputs (dict by name, list by position, else all)."""
+    n = len(names)
+    if isinstance(spec, dict):
+        return align_to_outputs(spec, names, what)
+    if isinstance(spec, (list, tuple)) and n > 1:
+        if broadcast_list and not any(isinstance(s, (list, tuple, dict)) for s in spec):
+            return [list(spec)] * n
+        if len(spec) != n:
+            raise ValueError(
+                f"The model has {n} outputs, but `{what}` has {len(spec)} entries. "
+                f"Received: {what}={spec!r}"
+            )
+        return list(spec)
+    if n > 1 and not broadcast_list and isinstance(spec, (list, tuple)):
+        return list(spec)
+    return [spec] * n
+
+
+class OutputLosses:
+    """The compiled loss of every output, resolved on the first batch.
 
     Args:
-        metrics: Metric names/objects applied without sample weights.
+        loss: One loss for every output, or a list (by position) or dict (by output name).
+        loss_weights: A scalar, list or dict of weights.
+    """
+
+    def __init__(self, loss: Any, loss_weights: Any = None):
+        self.loss = loss
+        self.loss_weights = loss_weights
+        self.items: list[tuple[int, CompileLoss, str | None]] | None = None
+        self.names: list[str] = []
+        if not isinstance(loss, (list, tuple, dict)):
+            CompileLoss(loss)  # validate the identifier at compile time
+
+    def build(self, names: list[str]) -> None:
+        self.names = names
+        losses = _per_output(self.loss, names, "loss", broadcast_list=False)
+        if len(names) == 1 and isinstance(losses[0], (list, tuple)):
+            losses = [losses[0][0]]
+        weights = (
+            [None] * len(names)
+            if self.loss_weights is None
+            else _per_output(self.loss_weights, names, "loss_weights", broadcast_list=False)
+        )
+        multi = len(names) > 1
+        self.items = [
+            (i, CompileLoss(lo, w), names[i] if multi else None)
+            for i, (lo, w) in enumerate(zip(losses, weights))
+            if lo is not None
+        ]
+        if not self.items:
+            raise ValueError(f"No output has a loss. Received: loss={self.loss!r}")
+
+
+class CompileMetrics:
+    """The compiled metrics of every output, created on the first batch.
+
+    Args:
+        metrics: Metric names/objects applied without sample weights (a list for
+            every output, or a list of lists / dict by output name).
         weighted_metrics: Metric names/objects applied with sample weights.
         loss: The compiled loss identifier (decides what 'accuracy' means).
     """
 
     def __init__(self, metrics: Any, weighted_metrics: Any, loss: Any):
-        self.specs = _as_list(metrics)
-        self.weighted_specs = _as_list(weighted_metrics)
+        self.spec = metrics
+        self.weighted_spec = weighted_metrics
         self.loss = loss
         self.metrics: list[Any] = []
-        self.weighted: list[bool] = []
+        self.entries: list[tuple[int, Any, bool]] = []
         self.built = False
 
-    def build(self, y_true: Any, y_pred: Tensor) -> None:
+    def build(self, y_true: list, y_pred: list, names: list[str]) -> None:
         """Creates the metric objects from the first batch's shapes."""
-        for specs, weighted in ((self.specs, False), (self.weighted_specs, True)):
-            for spec in specs:
-                self.metrics.append(self._make(spec, y_true, y_pred, weighted))
-                self.weighted.append(weighted)
+        multi = len(names) > 1
+        losses = _per_output(self.loss, names, "loss", broadcast_list=False)
+        for spec, weighted in ((self.spec, False), (self.weighted_spec, True)):
+            if spec is None:
+                continue
+            per = _per_output(spec, names, "metrics", broadcast_list=True)
+            for i, specs in enumerate(per):
+                for item in _as_list(specs):
+                    m = self._make(item, y_true[i], y_pred[i], losses[i])
+                    if multi:
+                        m.name = f"{names[i]}_{m.name}"
+                    self.entries.append((i, m, weighted))
+                    self.metrics.append(m)
         self.built = True
 
-    def _make(self, spec: Any, y_true: Any, y_pred: Tensor, weighted: bool) -> Any:
+    @staticmethod
+    def _make(spec: Any, y_true: Any, y_pred: Tensor, loss: Any) -> Any:
         if isinstance(spec, str) and spec in ("accuracy", "acc"):
-            m = metrics_mod.resolve_accuracy(self.loss, np.shape(y_true), y_pred.shape)
+            m = metrics_mod.resolve_accuracy(loss, np.shape(y_true), y_pred.shape)
             m.name = spec
             return m
         m = metrics_mod.get(spec)
         if isinstance(m, metrics_mod.Metric):
+            if isinstance(spec, str):
+                m.name = spec  # Keras logs a string metric under the name the user wrote
             return m
         if callable(m):
             name = spec if isinstance(spec, str) else getattr(m, "__name__", "metric")
             return metrics_mod.MeanMetricWrapper(m, name=name)
         raise ValueError(f"Could not interpret metric identifier: {spec!r}. Received: {spec!r}")
 
-    def update_state(self, y_true: Any, y_pred: Tensor, sample_weight: Any) -> None:
+    def update_state(self, y_true: list, y_pred: list, sample_weight: list, names: list) -> None:
         if not self.built:
-            self.build(y_true, y_pred)
-        for m, weighted in zip(self.metrics, self.weighted):
-            m.update_state(y_true, y_pred, sample_weight=sample_weight if weighted else None)
+            self.build(y_true, y_pred, names)
+        for i, m, weighted in self.entries:
+            if y_true[i] is None:
+                continue
+            m.update_state(
+                y_true[i], y_pred[i], sample_weight=sample_weight[i] if weighted else None
+            )
 
     def reset_state(self) -> None:
         for m in self.metrics:
@@ -114,10 +224,6 @@ class CompileMetrics:
 def _as_list(x: Any) -> list:
     if x is None:
         return []
-    if isinstance(x, dict):
-        raise ValueError(
-            f"Metrics given as a dict need a multi-output model. Received: metrics={x!r}"
-        )
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 

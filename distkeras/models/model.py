@@ -20,11 +20,18 @@ class Model(Trainer, Layer):
         dtype: Default dtype of its layers' computations.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from distkeras.models.functional import Functional  # noqa: PLC0415
+
+            return Functional(*args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, *args: Any, **kwargs: Any):
-        if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise NotImplementedError(
-                "The Functional API (Model(inputs, outputs)) is not available yet. "
-                "Use Sequential or subclass Model."
+        if args:
+            raise TypeError(
+                f"{type(self).__name__} takes keyword arguments only (subclassed model). "
+                f"Received: {len(args)} positional argument(s)"
             )
         Layer.__init__(self, **kwargs)
         self._init_trainer()

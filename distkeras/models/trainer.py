@@ -24,8 +24,9 @@ from distkeras.backend.buffers import FlatBuffer
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
 from distkeras.models.compile_utils import (
-    CompileLoss,
     CompileMetrics,
+    OutputLosses,
+    align_to_outputs,
     class_weight_to_sample_weight,
 )
 
@@ -73,7 +74,8 @@ class Trainer:
         self.loss = None
         self.stop_training = False
         self.history = None
-        self._compile_loss: CompileLoss | None = None
+        self._compile_loss: OutputLosses | None = None
+        self._output_trackers: list = []
         self._compile_metrics: CompileMetrics | None = None
         self._loss_tracker = None
         self._train_state: _TrainState | None = None
@@ -108,7 +110,8 @@ class Trainer:
         """
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
-        self._compile_loss = CompileLoss(loss, loss_weights) if loss is not None else None
+        self._compile_loss = OutputLosses(loss, loss_weights) if loss is not None else None
+        self._output_trackers: list = []
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, loss)
         self._loss_tracker = metrics_mod.Mean(name="loss")
         self._train_state = None
@@ -119,6 +122,7 @@ class Trainer:
     def metrics(self) -> list:
         """The loss tracker followed by the compiled metrics (once built)."""
         out = [self._loss_tracker] if self._loss_tracker is not None else []
+        out.extend(getattr(self, "_output_trackers", []))
         if self._compile_metrics is not None:
             out.extend(self._compile_metrics.metrics)
         return out
@@ -169,29 +173,78 @@ class Trainer:
             first = da.map_struct(lambda a: a[:1], x)
             self(first, training=False)
 
-    def _loss_terms(self, y: Any, y_pred: Tensor, sw: Any, global_bs: int, local_bs: int):
-        """(loss for the gradient, local sum for the tracker) of one shard."""
-        data_sum, elements = self._compile_loss.weighted_sum(y, y_pred, sw)
-        lw = self._compile_loss.weight
-        if self._compile_loss.reduction == "sum":
-            grad_loss = data_sum * lw
-            tracker_value = float(to_numpy(data_sum.data)) * lw / max(local_bs, 1)
-        else:
-            per_sample_elems = elements / max(local_bs, 1)
-            denom = max(global_bs * per_sample_elems, 1.0)
-            grad_loss = data_sum * (lw / denom)
-            tracker_value = (
-                float(to_numpy(data_sum.data)) * lw / max(local_bs * per_sample_elems, 1.0)
-            )
-        frac = local_bs / max(global_bs, 1)
+    def _output_names(self, n: int) -> list[str]:
+        names = getattr(self, "output_names", None)
+        if names and len(names) == n:
+            return list(names)
+        return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
+
+    def _loss_terms(self, y: Any, y_pred: Any, sw: Any, global_bs: int, local_bs: int):
+        """(loss for the gradient, (tracker value, per-output values)) of one shard.
+
+        Each output's loss is divided by the global number of its loss elements
+        (or summed, for reduction='sum'), so summing the gradients of all shards
+        gives the exact global-batch gradient.
+        """
+        flat_pred = da.flatten_struct(y_pred) if not isinstance(y_pred, Tensor) else [y_pred]
+        names = self._output_names(len(flat_pred))
+        cl = self._compile_loss
+        if cl.items is None:
+            cl.build(names)
+            self._output_trackers = [
+                metrics_mod.Mean(name=f"{name}_loss") for _, _, name in cl.items if name
+            ]
+        ys = align_to_outputs(y, names, "y")
+        sws = (
+            align_to_outputs(sw, names, "sample_weight")
+            if isinstance(sw, (dict, list, tuple))
+            else [sw] * len(names)
+        )
+        grad_loss = None
+        total_value = 0.0
+        per_output: list[float] = []
+        for idx, c, _ in cl.items:
+            if ys[idx] is None:
+                raise ValueError(
+                    f"No target was given for output {names[idx]!r}, which has a loss. "
+                    f"Received: y without {names[idx]!r}"
+                )
+            data_sum, elements = c.weighted_sum(ys[idx], flat_pred[idx], sws[idx])
+            host_sum = float(to_numpy(data_sum.data)) * c.weight
+            if c.reduction == "sum":
+                term = data_sum * c.weight
+                value = host_sum / max(local_bs, 1)
+            else:
+                per_sample_elems = elements / max(local_bs, 1)
+                term = data_sum * (c.weight / max(global_bs * per_sample_elems, 1.0))
+                value = host_sum / max(local_bs * per_sample_elems, 1.0)
+            grad_loss = term if grad_loss is None else grad_loss + term
+            total_value += value
+            per_output.append(value)
         reg = self.losses
         if reg:
             total_reg = reg[0]
             for r in reg[1:]:
                 total_reg = total_reg + r
-            grad_loss = grad_loss + total_reg * frac
-            tracker_value += float(to_numpy(total_reg.data))
-        return grad_loss, tracker_value
+            grad_loss = grad_loss + total_reg * (local_bs / max(global_bs, 1))
+            total_value += float(to_numpy(total_reg.data))
+        return grad_loss, (total_value, per_output)
+
+    def _update_state(self, tracker: tuple, n: int, y: Any, y_pred: Any, sw: Any) -> None:
+        """Feeds one shard's loss values and predictions to the trackers and metrics."""
+        total, per_output = tracker
+        self._loss_tracker.update_state(total, sample_weight=n)
+        for t, v in zip(self._output_trackers, per_output):
+            t.update_state(v, sample_weight=n)
+        flat_pred = da.flatten_struct(y_pred) if not isinstance(y_pred, Tensor) else [y_pred]
+        names = self._output_names(len(flat_pred))
+        ys = align_to_outputs(y, names, "y")
+        sws = (
+            align_to_outputs(sw, names, "sample_weight")
+            if isinstance(sw, (dict, list, tuple))
+            else [sw] * len(names)
+        )
+        self._compile_metrics.update_state(ys, flat_pred, sws, names)
 
     def _forward_backward(
         self, x: Any, y: Any, sw: Any, global_bs: int, hook: Any = None
@@ -239,8 +292,7 @@ class Trainer:
                 self._reduce_gradients(g)
             self.optimizer.apply(glist, state.variables)
         with no_grad():
-            self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
-            self._compile_metrics.update_state(y, y_pred, sw)
+            self._update_state(tracker_value, local_bs, y, y_pred, sw)
 
     def _overlapped_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer):
         """Backward that starts each bucket's all-reduce as soon as its gradients are final.
@@ -333,8 +385,7 @@ class Trainer:
             self._write_flat_grads(grads, buf)
             mine[j] = buf.grad
             with no_grad():
-                self._loss_tracker.update_state(tracker_value, sample_weight=hi - lo)
-                self._compile_metrics.update_state(py, y_pred, psw)
+                self._update_state(tracker_value, hi - lo, py, y_pred, psw)
         if comm.size > 1:
             parts = comm.allgather(mine[: k_hi - k_lo] if k_hi > k_lo else mine[:0])
             rows = [row for part in parts for row in part]
@@ -360,8 +411,7 @@ class Trainer:
         with no_grad():
             y_pred = self(x, training=False)
             _, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
-            self._loss_tracker.update_state(tracker_value, sample_weight=local_bs)
-            self._compile_metrics.update_state(y, y_pred, sw)
+            self._update_state(tracker_value, local_bs, y, y_pred, sw)
 
     def _logs(self, reduce: bool = False) -> dict[str, float]:
         """Current metric results; with `reduce`, metric states are summed across ranks first."""

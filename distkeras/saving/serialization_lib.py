@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
 from distkeras.saving.object_registration import (
     GLOBAL_CUSTOM_NAMES,
+    GLOBAL_CUSTOM_OBJECTS,
     get_registered_name,
     get_registered_object,
 )
 
 _BUILTIN_MODULE_PREFIX = "distkeras."
+_SAFE_MODE = {"global": True, "scope": None}
+
+
+def in_safe_mode() -> bool:
+    """True unless unsafe deserialization was enabled (globally or by a scope)."""
+    scope = _SAFE_MODE["scope"]
+    return bool(_SAFE_MODE["global"] if scope is None else scope)
+
+
+class SafeModeScope:
+    """Sets safe mode inside a `with` block (None keeps the current setting).
+
+    Args:
+        safe_mode: False lets Lambda layers holding Python bytecode load.
+    """
+
+    def __init__(self, safe_mode: bool | None = True):
+        self.safe_mode = safe_mode
+
+    def __enter__(self) -> SafeModeScope:
+        self._prev = _SAFE_MODE["scope"]
+        if self.safe_mode is not None:
+            _SAFE_MODE["scope"] = bool(self.safe_mode)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _SAFE_MODE["scope"] = self._prev
+
+
+def enable_unsafe_deserialization() -> None:
+    """Allows Lambda layers with Python bytecode to load everywhere (trusted files only)."""
+    _SAFE_MODE["global"] = False
 
 
 def serialize_keras_object(obj: Any) -> Any:
@@ -30,7 +64,7 @@ def serialize_keras_object(obj: Any) -> Any:
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         reg = GLOBAL_CUSTOM_NAMES.get(obj)
         return {
-            "module": obj.__module__,
+            "module": _public_module(obj),
             "class_name": "function",
             "config": reg or obj.__name__,
             "registered_name": reg or "function",
@@ -41,7 +75,10 @@ def serialize_keras_object(obj: Any) -> Any:
             "module": _public_module(cls),
             "class_name": cls.__name__,
             "config": _plain(obj.get_config()),
-            "registered_name": get_registered_name(cls),
+            # Keras 3 writes null for built-in classes, 'package>Name' for registered ones.
+            "registered_name": None
+            if cls.__module__.startswith(_BUILTIN_MODULE_PREFIX) and cls not in GLOBAL_CUSTOM_NAMES
+            else get_registered_name(cls),
         }
         if hasattr(obj, "get_build_config"):
             bc = obj.get_build_config()
@@ -77,6 +114,42 @@ def _public_module(cls: type) -> str:
     return mod
 
 
+def closest_names(
+    name: Any, module_objects: dict | None = None, custom_objects: dict | None = None, n: int = 3
+) -> list[str]:
+    """The valid names closest to `name` (difflib ratio), best first.
+
+    Candidates are the keys of `module_objects`, `custom_objects` and the
+    global registry. Case is ignored for the comparison; of several names
+    for one object (such as 'glorot_uniform' and 'GlorotUniform') only the
+    closest is listed.
+    """
+    if not isinstance(name, str):
+        return []
+    names: dict[str, tuple[str, Any]] = {}
+    for table in (module_objects, custom_objects, GLOBAL_CUSTOM_OBJECTS):
+        for key, obj in (table or {}).items():
+            if isinstance(key, str):
+                names.setdefault(key.lower(), (key, obj))
+    found = difflib.get_close_matches(name.lower(), list(names), n=len(names), cutoff=0.6)
+    out: list[str] = []
+    seen: list[Any] = []
+    for k in found:
+        key, obj = names[k]
+        if any(obj is o for o in seen):
+            continue
+        seen.append(obj)
+        out.append(key)
+    return out[:n]
+
+
+def _did_you_mean(name: Any, module_objects: dict | None, custom_objects: dict | None) -> str:
+    close = closest_names(name, module_objects, custom_objects)
+    if not close:
+        return ""
+    return ". Did you mean: " + ", ".join(repr(c) for c in close) + "?"
+
+
 def deserialize_keras_object(
     config: Any,
     module_objects: dict | None = None,
@@ -86,7 +159,8 @@ def deserialize_keras_object(
     """Rebuilds an object from `serialize_keras_object` output or a string name.
 
     Raises:
-        ValueError: for an unknown name, naming the module and the received value.
+        ValueError: for an unknown name, naming the module and the received
+            value, and listing the closest valid names when there are any.
     """
     if config is None:
         return None
@@ -96,6 +170,7 @@ def deserialize_keras_object(
             raise ValueError(
                 f"Could not interpret {printable_module_name} identifier: {config!r}. "
                 f"Received: identifier={config!r}"
+                + _did_you_mean(config, module_objects, custom_objects)
             )
         return obj() if isinstance(obj, type) else obj
     if not isinstance(config, dict) or "class_name" not in config:
@@ -111,6 +186,7 @@ def deserialize_keras_object(
         if obj is None:
             raise ValueError(
                 f"Unknown {printable_module_name} function: {name!r}. Received: config={config!r}"
+                + _did_you_mean(name, module_objects, custom_objects)
             )
         return obj
     cls = None
@@ -123,6 +199,7 @@ def deserialize_keras_object(
             f"Unknown {printable_module_name}: {class_name!r}. Please ensure it is registered "
             "with @register_keras_serializable or passed in custom_objects. "
             f"Received: config={config!r}"
+            + _did_you_mean(class_name, module_objects, custom_objects)
         )
     if hasattr(cls, "from_config"):
         obj = cls.from_config(inner or {})

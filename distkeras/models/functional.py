@@ -1,0 +1,336 @@
+"""Functional models: a graph of layer calls traced from `Input` tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distkeras.layers.core import InputLayer
+from distkeras.layers.keras_tensor import KerasTensor, Node
+from distkeras.layers.layer import Layer, auto_name
+from distkeras.models.model import Model
+
+
+def _flatten(struct: Any) -> list:
+    if isinstance(struct, dict):
+        return [v for k in struct for v in _flatten(struct[k])]
+    if isinstance(struct, (list, tuple)):
+        return [v for item in struct for v in _flatten(item)]
+    return [struct]
+
+
+def _map(fn: Any, struct: Any) -> Any:
+    if isinstance(struct, dict):
+        return {k: _map(fn, v) for k, v in struct.items()}
+    if isinstance(struct, (list, tuple)):
+        return type(struct)(_map(fn, v) for v in struct)
+    return fn(struct)
+
+
+class Functional(Model):
+    """A model defined by `Model(inputs, outputs)` over symbolic tensors.
+
+    Args:
+        inputs: An `Input` tensor, or a list or dict of them.
+        outputs: A symbolic tensor, or a list or dict of them.
+        name: Model name.
+    """
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
+        Layer.__init__(self, name=name or auto_name("functional"), **kwargs)
+        self._init_trainer()
+        for t in _flatten(inputs):
+            if not isinstance(t, KerasTensor) or not isinstance(
+                (t._keras_history or (None,))[0], InputLayer
+            ):
+                raise ValueError(
+                    "All `inputs` of a functional model must be tensors returned by "
+                    f"`distkeras.Input()`. Received: inputs={inputs!r}"
+                )
+        for t in _flatten(outputs):
+            if not isinstance(t, KerasTensor):
+                raise ValueError(
+                    "All `outputs` of a functional model must be symbolic tensors produced by "
+                    f"layers. Received: outputs={outputs!r}"
+                )
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self._nodes = self._toposort()
+        for layer in self._graph_layers():
+            if layer not in self._tracked_layers:
+                self._tracked_layers.append(layer)
+        self.built = True
+
+    # ------------------------------------------------------------ graph
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return _flatten(self._inputs_struct)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return _flatten(self._outputs_struct)
+
+    @property
+    def input(self) -> Any:
+        return self._inputs_struct
+
+    @property
+    def output(self) -> Any:
+        return self._outputs_struct
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t._keras_history[0].name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t._keras_history[0].name for t in self.outputs]
+
+    def _toposort(self) -> list[Node]:
+        """Nodes from the inputs to the outputs, each after the nodes it reads."""
+        order: list[Node] = []
+        state: dict[int, int] = {}
+
+        def visit(t: KerasTensor) -> None:
+            layer, node_index, _ = t._keras_history
+            node = layer._inbound_nodes[node_index]
+            key = id(node)
+            if state.get(key) == 2:
+                return
+            if state.get(key) == 1:
+                raise ValueError(f"The model graph has a cycle at layer {layer.name!r}.")
+            state[key] = 1
+            for parent in _flatten((node.inputs, node.args, node.kwargs)):
+                if isinstance(parent, KerasTensor):
+                    visit(parent)
+            state[key] = 2
+            order.append(node)
+
+        for t in self.outputs:
+            visit(t)
+        known_inputs = {id(t) for t in self.inputs}
+        for node in order:
+            if isinstance(node.layer, InputLayer) and id(node.outputs[0]) not in known_inputs:
+                raise ValueError(
+                    "Graph disconnected: the outputs depend on the input "
+                    f"{node.layer.name!r}, which is not in `inputs`. "
+                    f"Received: inputs={[t.name for t in self.inputs]}"
+                )
+        return order
+
+    def _graph_layers(self) -> list[Layer]:
+        out: list[Layer] = []
+        for node in self._nodes:
+            if node.layer not in out:
+                out.append(node.layer)
+        return out
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer of the graph (InputLayers included, as in Keras 3), in call order."""
+        return self._graph_layers()
+
+    # ------------------------------------------------------------ call
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        values: dict[int, Any] = {}
+        flat_inputs = self._match_inputs(inputs)
+        for t, value in zip(self.inputs, flat_inputs):
+            values[id(t)] = value
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+
+            def resolve(x: Any) -> Any:
+                return values[id(x)] if isinstance(x, KerasTensor) else x
+
+            args = _map(resolve, node.args)
+            kwargs = _map(resolve, node.kwargs)
+            outs = node.layer(_map(resolve, node.inputs), *args, training=training, **kwargs)
+            flat_outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            for kt, value in zip(node.outputs, flat_outs):
+                values[id(kt)] = value
+        return _map(lambda t: values[id(t)], self._outputs_struct)
+
+    def _match_inputs(self, inputs: Any) -> list:
+        expected = self.inputs
+        if isinstance(inputs, dict):
+            if isinstance(self._inputs_struct, dict):
+                names = list(self._inputs_struct)
+            else:
+                names = self.input_names
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Missing data for input(s) {missing} of model {self.name!r}. "
+                    f"Received: inputs with keys {sorted(inputs)}"
+                )
+            return [inputs[n] for n in names]
+        flat = _flatten(inputs)
+        if len(flat) != len(expected):
+            raise ValueError(
+                f"Model {self.name!r} expects {len(expected)} input(s), but it received "
+                f"{len(flat)} input tensors. Received: inputs of length {len(flat)}"
+            )
+        for i, (x, t) in enumerate(zip(flat, expected)):
+            got = tuple(getattr(x, "shape", ()))
+            if len(got) != len(t.shape) or any(
+                e is not None and e != g for e, g in zip(t.shape[1:], got[1:])
+            ):
+                raise ValueError(
+                    f'Input {i} of layer "{self.name}" is incompatible with the layer: '
+                    f"expected shape={t.shape}, found shape={got}"
+                )
+        return flat
+
+    def _convert_input(self, x: Any) -> Any:
+        return x if not hasattr(x, "shape") else super()._convert_input(x)
+
+    def build(self, input_shape: Any = None) -> None:
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # ------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        """Keras 3's functional config: layers with inbound_nodes, input/output layers."""
+        from distkeras.saving import serialize_keras_object  # noqa: PLC0415
+
+        node_ids: dict[int, int] = {}
+        for layer in self.layers:
+            kept = [n for n in layer._inbound_nodes if n in self._nodes]
+            for i, n in enumerate(kept):
+                node_ids[id(n)] = i
+
+        def ref(t: KerasTensor) -> list:
+            layer, node_index, tensor_index = t._keras_history
+            node = layer._inbound_nodes[node_index]
+            return [layer.name, node_ids[id(node)], tensor_index]
+
+        def tensor_cfg(x: Any) -> Any:
+            if isinstance(x, KerasTensor):
+                return {
+                    "class_name": "__keras_tensor__",
+                    "config": {"shape": list(x.shape), "dtype": x.dtype, "keras_history": ref(x)},
+                }
+            return x
+
+        layers = []
+        for layer in self.layers:
+            cfg = serialize_keras_object(layer)
+            cfg["name"] = layer.name
+            nodes = []
+            if not isinstance(layer, InputLayer):
+                for node in layer._inbound_nodes:
+                    if node not in self._nodes:
+                        continue
+                    args = [_map(tensor_cfg, node.inputs), *_map(tensor_cfg, list(node.args))]
+                    nodes.append({"args": args, "kwargs": _map(tensor_cfg, node.kwargs)})
+            cfg["inbound_nodes"] = nodes
+            layers.append(cfg)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layers,
+            "input_layers": _map(ref, self._inputs_struct),
+            "output_layers": _map(ref, self._outputs_struct),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Functional:
+        """Rebuilds the graph: creates every layer, then replays its inbound nodes in order."""
+        from distkeras.layers import deserialize as deserialize_layer  # noqa: PLC0415
+
+        for key in ("layers", "input_layers", "output_layers"):
+            if key not in config:
+                raise ValueError(
+                    f"Functional config is missing the key {key!r}. Received: keys {sorted(config)}"
+                )
+        created: dict[str, Layer] = {}
+        outputs_of: dict[tuple[str, int], list] = {}
+        pending: list[tuple[Layer, int, dict]] = []
+        for layer_cfg in config["layers"]:
+            layer = deserialize_layer(layer_cfg, custom_objects=custom_objects)
+            name = layer_cfg.get("name", layer.name)
+            created[name] = layer
+            if isinstance(layer, InputLayer):
+                outputs_of[(name, 0)] = [layer.output]
+            for i, node_cfg in enumerate(layer_cfg.get("inbound_nodes", [])):
+                pending.append((layer, i, node_cfg))
+
+        def resolve(x: Any) -> Any:
+            if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+                lname, nidx, tidx = x["config"]["keras_history"]
+                return outputs_of[(lname, nidx)][tidx]
+            return x
+
+        def ready(x: Any) -> bool:
+            if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+                lname, nidx, _ = x["config"]["keras_history"]
+                return (lname, nidx) in outputs_of
+            if isinstance(x, dict):
+                return all(ready(v) for v in x.values())
+            if isinstance(x, (list, tuple)):
+                return all(ready(v) for v in x)
+            return True
+
+        while pending:
+            progressed = False
+            for item in list(pending):
+                layer, i, node_cfg = item
+                name = next(k for k, v in created.items() if v is layer)
+                if (name, i - 1) not in outputs_of and i > 0:
+                    continue
+                if not ready(node_cfg):
+                    continue
+                args = [_resolve_struct(resolve, a) for a in node_cfg.get("args", [])]
+                kwargs = {
+                    k: _resolve_struct(resolve, v) for k, v in node_cfg.get("kwargs", {}).items()
+                }
+                out = layer(*args, **kwargs)
+                outputs_of[(name, i)] = list(out) if isinstance(out, (list, tuple)) else [out]
+                pending.remove(item)
+                progressed = True
+            if not progressed:
+                names = sorted({next(k for k, v in created.items() if v is p[0]) for p in pending})
+                raise ValueError(
+                    "Functional config has nodes whose inputs never become available "
+                    f"(layers {names})."
+                )
+
+        def tensor(ref: Any) -> Any:
+            if isinstance(ref, dict):
+                return {k: tensor(v) for k, v in ref.items()}
+            if ref and isinstance(ref[0], list):
+                return [tensor(r) for r in ref]
+            lname, nidx, tidx = ref
+            if (lname, nidx) not in outputs_of:
+                raise ValueError(f"Functional config refers to an unknown layer output {ref!r}.")
+            return outputs_of[(lname, nidx)][tidx]
+
+        return cls(
+            tensor(config["input_layers"]),
+            tensor(config["output_layers"]),
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
+
+
+def _resolve_struct(resolve: Any, x: Any) -> Any:
+    if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+        return resolve(x)
+    if isinstance(x, dict):
+        return {k: _resolve_struct(resolve, v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_resolve_struct(resolve, v) for v in x]
+    return x

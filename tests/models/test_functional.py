@@ -1,0 +1,133 @@
+"""The Functional API: graphs, multiple inputs/outputs, shared and nested models, configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import distkeras as keras
+from distkeras import layers
+from distkeras.models import model_from_json
+
+
+def two_in_two_out():
+    a = keras.Input((4,), name="a")
+    b = keras.Input((3,), name="b")
+    h = layers.Dense(8, activation="relu", name="h")(a)
+    merged = layers.concatenate([h, b], name="merge")
+    cls = layers.Dense(3, activation="softmax", name="cls")(merged)
+    reg = layers.Dense(1, name="reg")(merged)
+    return keras.Model(inputs={"a": a, "b": b}, outputs={"cls": cls, "reg": reg}, name="two")
+
+
+def data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    x = {"a": rng.normal(size=(n, 4)).astype("float32"),
+         "b": rng.normal(size=(n, 3)).astype("float32")}
+    y = {"cls": rng.integers(0, 3, n), "reg": rng.normal(size=(n, 1)).astype("float32")}
+    return x, y
+
+
+def test_graph_structure_and_call():
+    model = two_in_two_out()
+    assert model.output_names == ["cls", "reg"]
+    assert [lay.name for lay in model.layers if isinstance(lay, layers.InputLayer)] == ["a", "b"]
+    x, _ = data(5)
+    out = model(x)
+    assert set(out) == {"cls", "reg"} and out["cls"].shape == (5, 3)
+    h = model.get_layer("h")
+    manual = np.concatenate([np.maximum(x["a"] @ h.kernel.numpy() + h.bias.numpy(), 0), x["b"]], 1)
+    reg = model.get_layer("reg")
+    np.testing.assert_allclose(np.asarray(out["reg"]),
+                               manual @ reg.kernel.numpy() + reg.bias.numpy(), rtol=1e-5)
+    assert model.get_layer(index=0).name == "a"
+
+
+def test_multi_output_fit_names_logs_as_keras():
+    model = two_in_two_out()
+    model.compile(optimizer="adam",
+                  loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                  loss_weights={"cls": 1.0, "reg": 0.5},
+                  metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    x, y = data()
+    hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert set(hist.history) == {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"}
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], logs["cls_loss"] + logs["reg_loss"], rtol=1e-5)
+    pred = model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.mean((pred["reg"] - y["reg"]) ** 2) * 0.5, logs["reg_loss"],
+                               rtol=1e-4)
+
+
+def test_list_inputs_and_outputs():
+    a, b = keras.Input((2,)), keras.Input((2,))
+    s = layers.Add()([a, b])
+    model = keras.Model([a, b], [layers.Dense(1)(s), layers.Dense(2)(s)])
+    model.compile(optimizer="sgd", loss=["mse", "mse"])
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(10, 2)), rng.normal(size=(10, 2))]
+    hist = model.fit(xs, [np.zeros((10, 1)), np.zeros((10, 2))], epochs=1, verbose=0)
+    names = model.output_names
+    assert set(hist.history) == {"loss", f"{names[0]}_loss", f"{names[1]}_loss"}
+    with pytest.raises(ValueError, match="expects 2 input"):
+        model.predict([xs[0]], verbose=0)
+
+
+def test_shared_layer_and_nested_model():
+    shared = layers.Dense(4, name="shared")
+    a, b = keras.Input((3,)), keras.Input((3,))
+    inner = keras.Sequential([layers.Dense(2, input_shape=(4,))], name="inner")
+    out = inner(layers.add([shared(a), shared(b)]))
+    model = keras.Model([a, b], out)
+    assert len(model.trainable_weights) == 4  # shared kernel/bias once + inner's two
+    x = [np.ones((2, 3)), np.zeros((2, 3))]
+    k, bias = shared.get_weights()
+    expected = (np.ones((2, 3)) @ k + bias + bias) @ inner.get_weights()[0] + inner.get_weights()[1]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((2, 2)), verbose=0)
+
+
+def test_json_round_trip_keras_layout_and_same_outputs():
+    model = two_in_two_out()
+    cfg = json.loads(model.to_json())
+    assert cfg["class_name"] == "Functional" and cfg["module"] == "distkeras"
+    inner = cfg["config"]
+    assert inner["input_layers"] == {"a": ["a", 0, 0], "b": ["b", 0, 0]}
+    merge = next(lay for lay in inner["layers"] if lay["name"] == "merge")
+    refs = merge["inbound_nodes"][0]["args"][0]
+    assert [r["config"]["keras_history"] for r in refs] == [["h", 0, 0], ["b", 0, 0]]
+    clone = model_from_json(model.to_json())
+    clone.set_weights(model.get_weights())
+    x, _ = data(6)
+    a, b = model.predict(x, verbose=0), clone.predict(x, verbose=0)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6)
+
+
+def test_lambda_bytecode_needs_safe_mode_off():
+    inp = keras.Input((2,))
+    model = keras.Model(inp, layers.Lambda(lambda t: t * 3)(inp))
+    text = model.to_json()
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        model_from_json(text)
+    clone = model_from_json(text, safe_mode=False)
+    np.testing.assert_allclose(clone.predict(np.ones((1, 2)), verbose=0), [[3.0, 3.0]])
+
+
+def test_graph_disconnected_and_bad_inputs():
+    a, b = keras.Input((2,)), keras.Input((2,))
+    out = layers.add([a, b])
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        keras.Model(a, out)
+    with pytest.raises(ValueError, match="distkeras.Input"):
+        keras.Model(np.zeros(2), out)
+
+
+def test_unknown_class_name_in_json():
+    model = two_in_two_out()
+    text = model.to_json().replace('"class_name": "Dense"', '"class_name": "Dence"', 1)
+    with pytest.raises(ValueError, match="Dence"):
+        model_from_json(text)

@@ -18,8 +18,10 @@ class Merge(Layer):
         self.supports_masking = True
 
     def _check_inputs(self, input_shape: Any) -> None:
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(
-            input_shape[0], (list, tuple)
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or not input_shape
+            or not isinstance(input_shape[0], (list, tuple))
         ):
             raise ValueError(
                 f"A merge layer should be called on a list of inputs. "
@@ -228,7 +230,8 @@ class Dot(Merge):
     def __init__(self, axes: Any, normalize: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(axes, int) and not (
-            isinstance(axes, (list, tuple)) and len(axes) == 2
+            isinstance(axes, (list, tuple))
+            and len(axes) == 2
             and all(isinstance(a, int) for a in axes)
         ):
             raise ValueError(

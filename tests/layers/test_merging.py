@@ -19,14 +19,38 @@ CASES = [
     ("average", layers.Average, {}, [A, B], lambda a, b: (a + b) / 2),
     ("maximum", layers.Maximum, {}, [A, B], np.maximum),
     ("minimum", layers.Minimum, {}, [A, B], np.minimum),
-    ("concatenate", layers.Concatenate, {"axis": 1}, [A, C], lambda a, c: np.concatenate([a, c], 1)),
+    (
+        "concatenate",
+        layers.Concatenate,
+        {"axis": 1},
+        [A, C],
+        lambda a, c: np.concatenate([a, c], 1),
+    ),
     ("dot_last", layers.Dot, {"axes": -1}, [A, B], lambda a, b: np.einsum("bik,bjk->bij", a, b)),
-    ("dot_pair", layers.Dot, {"axes": (1, 1)}, [A, B], lambda a, b: np.einsum("bik,bil->bkl", a, b)),
-    ("dot_vectors", layers.Dot, {"axes": 1}, [A[:, 0], B[:, 0]],
-     lambda a, b: (a * b).sum(1, keepdims=True)),
-    ("dot_normalize", layers.Dot, {"axes": 1, "normalize": True}, [A[:, 0], B[:, 0]],
-     lambda a, b: ((a / np.linalg.norm(a, axis=1, keepdims=True))
-                   * (b / np.linalg.norm(b, axis=1, keepdims=True))).sum(1, keepdims=True)),
+    (
+        "dot_pair",
+        layers.Dot,
+        {"axes": (1, 1)},
+        [A, B],
+        lambda a, b: np.einsum("bik,bil->bkl", a, b),
+    ),
+    (
+        "dot_vectors",
+        layers.Dot,
+        {"axes": 1},
+        [A[:, 0], B[:, 0]],
+        lambda a, b: (a * b).sum(1, keepdims=True),
+    ),
+    (
+        "dot_normalize",
+        layers.Dot,
+        {"axes": 1, "normalize": True},
+        [A[:, 0], B[:, 0]],
+        lambda a, b: (
+            (a / np.linalg.norm(a, axis=1, keepdims=True))
+            * (b / np.linalg.norm(b, axis=1, keepdims=True))
+        ).sum(1, keepdims=True),
+    ),
 ]
 
 
@@ -49,20 +73,29 @@ def test_merge_layer(name, cls, kwargs, inputs, ref):
 
 def test_functional_forms_build_graphs():
     a, b = keras.Input((3,)), keras.Input((3,))
-    for fn in (layers.add, layers.subtract, layers.multiply, layers.average,
-               layers.maximum, layers.minimum):
+    for fn in (
+        layers.add,
+        layers.subtract,
+        layers.multiply,
+        layers.average,
+        layers.maximum,
+        layers.minimum,
+    ):
         assert fn([a, b]).shape == (None, 3)
     assert layers.concatenate([a, b]).shape == (None, 6)
     assert layers.dot([a, b], axes=1).shape == (None, 1)
 
 
-@pytest.mark.parametrize("make,inputs,match", [
-    (lambda: layers.Subtract(), [A, B, C], "exactly 2 inputs"),
-    (lambda: layers.Add(), A, "list of inputs"),
-    (lambda: layers.Concatenate(axis=1), [A, np.zeros((2, 3, 5))], "matching shapes"),
-    (lambda: layers.Dot(axes=1), [A, np.zeros((2, 4, 4))], "Incompatible input shapes"),
-    (lambda: layers.Dot(axes="x"), None, "Received: axes='x'"),
-])
+@pytest.mark.parametrize(
+    "make,inputs,match",
+    [
+        (lambda: layers.Subtract(), [A, B, C], "exactly 2 inputs"),
+        (lambda: layers.Add(), A, "list of inputs"),
+        (lambda: layers.Concatenate(axis=1), [A, np.zeros((2, 3, 5))], "matching shapes"),
+        (lambda: layers.Dot(axes=1), [A, np.zeros((2, 4, 4))], "Incompatible input shapes"),
+        (lambda: layers.Dot(axes="x"), None, "Received: axes='x'"),
+    ],
+)
 def test_merge_errors(make, inputs, match):
     with pytest.raises(ValueError, match=match):
         layer = make()

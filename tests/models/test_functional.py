@@ -24,8 +24,10 @@ def two_in_two_out():
 
 def data(n=24, seed=0):
     rng = np.random.default_rng(seed)
-    x = {"a": rng.normal(size=(n, 4)).astype("float32"),
-         "b": rng.normal(size=(n, 3)).astype("float32")}
+    x = {
+        "a": rng.normal(size=(n, 4)).astype("float32"),
+        "b": rng.normal(size=(n, 3)).astype("float32"),
+    }
     y = {"cls": rng.integers(0, 3, n), "reg": rng.normal(size=(n, 1)).astype("float32")}
     return x, y
 
@@ -40,25 +42,29 @@ def test_graph_structure_and_call():
     h = model.get_layer("h")
     manual = np.concatenate([np.maximum(x["a"] @ h.kernel.numpy() + h.bias.numpy(), 0), x["b"]], 1)
     reg = model.get_layer("reg")
-    np.testing.assert_allclose(np.asarray(out["reg"]),
-                               manual @ reg.kernel.numpy() + reg.bias.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(out["reg"]), manual @ reg.kernel.numpy() + reg.bias.numpy(), rtol=1e-5
+    )
     assert model.get_layer(index=0).name == "a"
 
 
 def test_multi_output_fit_names_logs_as_keras():
     model = two_in_two_out()
-    model.compile(optimizer="adam",
-                  loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
-                  loss_weights={"cls": 1.0, "reg": 0.5},
-                  metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    model.compile(
+        optimizer="adam",
+        loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+        loss_weights={"cls": 1.0, "reg": 0.5},
+        metrics={"cls": ["accuracy"], "reg": ["mae"]},
+    )
     x, y = data()
     hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert set(hist.history) == {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"}
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], logs["cls_loss"] + logs["reg_loss"], rtol=1e-5)
     pred = model.predict(x, verbose=0)
-    np.testing.assert_allclose(np.mean((pred["reg"] - y["reg"]) ** 2) * 0.5, logs["reg_loss"],
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        np.mean((pred["reg"] - y["reg"]) ** 2) * 0.5, logs["reg_loss"], rtol=1e-4
+    )
 
 
 def test_list_inputs_and_outputs():

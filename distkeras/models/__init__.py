@@ -8,6 +8,7 @@ from typing import Any
 from distkeras.layers.core import Input
 from distkeras.models.functional import Functional
 from distkeras.models.model import Model
+from distkeras.models.saving import load_model
 from distkeras.models.sequential import Sequential
 
 

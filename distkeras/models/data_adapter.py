@@ -200,7 +200,13 @@ class IterableDataAdapter:
     """Batches from a Python generator/iterator or a PyDataset (already batched).
 
     In a data-parallel run every rank reads the same batches and keeps its
-    contiguous slice of each one.
+    contiguous slice of each one. A sequence that implements the sharded-read
+    hook reads only that slice instead:
+
+    - `batch_length(index) -> int`: number of samples in global batch `index`;
+    - `get_shard(index, lo, hi)`: samples `[lo, hi)` of that batch, in the
+      same structure as `__getitem__(index)` (see
+      `distkeras.preprocessing.dataset_utils.IndexedBatchDataset`).
     """
 
     def __init__(
@@ -231,6 +237,15 @@ class IterableDataAdapter:
         if hasattr(self.data, "on_epoch_end"):
             self.data.on_epoch_end()
 
+    def _sharded_reads(self) -> bool:
+        data = self.data
+        return self.size > 1 and hasattr(data, "get_shard") and hasattr(data, "batch_length")
+
+    def _read_shard(self, index: int) -> _Shard:
+        gbs = int(self.data.batch_length(index))
+        lo, hi = rank_bounds(gbs, self.rank, self.size, self.micro_shards)
+        return _Shard(self.data.get_shard(index, lo, hi), gbs)
+
     def batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any, Any, int]]:
         if self.is_sequence:
             n = len(self.data)
@@ -238,7 +253,8 @@ class IterableDataAdapter:
             if self.shuffle:
                 order = np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(n)
             steps = self.steps if self.steps is not None else n
-            source: Any = (self.data[int(order[i % n])] for i in range(start_step, steps))
+            read = self._read_shard if self._sharded_reads() else self.data.__getitem__
+            source: Any = (read(int(order[i % n])) for i in range(start_step, steps))
         else:
             if self._iterator is None:
                 self._iterator = iter(self.data)
@@ -256,10 +272,15 @@ class IterableDataAdapter:
 
             source = gen()
         for item in source:
+            shard_gbs = None
+            if isinstance(item, _Shard):
+                item, shard_gbs = item.batch, item.global_batch_size
             x, y, sw = unpack_batch(item)
             x, y, sw = map_struct(_as_array, x), map_struct(_as_array, y), map_struct(_as_array, sw)
             gbs = check_cardinality(x, y, sw)
-            if self.size > 1:
+            if shard_gbs is not None:  # already this rank's slice
+                gbs = shard_gbs
+            elif self.size > 1:
                 x, y, sw = (
                     map_struct(
                         lambda a, b=rank_bounds(gbs, self.rank, self.size, self.micro_shards): a[
@@ -270,6 +291,16 @@ class IterableDataAdapter:
                     for d in (x, y, sw)
                 )
             yield x, y, sw, gbs
+
+
+class _Shard:
+    """One rank's slice of a global batch, read through the sharded-read hook."""
+
+    __slots__ = ("batch", "global_batch_size")
+
+    def __init__(self, batch: Any, global_batch_size: int):
+        self.batch = batch
+        self.global_batch_size = global_batch_size
 
 
 def is_iterable_data(x: Any) -> bool:

@@ -83,6 +83,32 @@ class Model(Trainer, Layer):
             self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable
         )
 
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the weights to `filepath` (msgpack container, atomic write)."""
+        import os  # noqa: PLC0415
+
+        from distkeras.models.saving import save_weights  # noqa: PLC0415
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath!r} exists and overwrite=False")
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Loads weights saved by `save_weights` or `save` (paths, shapes, dtypes checked)."""
+        from distkeras.models.saving import load_weights  # noqa: PLC0415
+
+        load_weights(self, filepath)
+
+    def save(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the whole model (config, weights, compile config, optimizer state)."""
+        import os  # noqa: PLC0415
+
+        from distkeras.models.saving import save_model  # noqa: PLC0415
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath!r} exists and overwrite=False")
+        save_model(self, filepath)
+
     def to_json(self, **kwargs: Any) -> str:
         """Returns the model's config as a Keras 3 JSON string."""
         from distkeras.saving import serialize_keras_object  # noqa: PLC0415

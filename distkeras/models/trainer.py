@@ -110,6 +110,12 @@ class Trainer:
         """
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
+        self._compile_args = {
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+        }
         self._compile_loss = OutputLosses(loss, loss_weights) if loss is not None else None
         self._output_trackers: list = []
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, loss)
@@ -117,6 +123,37 @@ class Trainer:
         self._train_state = None
         self._broadcast_done = False
         self.compiled = True
+
+    def get_compile_config(self) -> dict:
+        """The compile arguments as plain data (Keras 3's `compile_config`)."""
+        from distkeras.saving import serialize_keras_object  # noqa: PLC0415
+
+        cfg = {"optimizer": serialize_keras_object(self.optimizer)}
+        cfg.update({k: serialize_keras_object(v) for k, v in self._compile_args.items()})
+        return cfg
+
+    def compile_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
+        """Compiles from `get_compile_config` output."""
+        from distkeras import losses as losses_mod  # noqa: PLC0415
+
+        def revive(spec: Any, module: Any) -> Any:
+            if isinstance(spec, dict) and "class_name" in spec:
+                return module.deserialize(spec, custom_objects=custom_objects)
+            if isinstance(spec, dict):
+                return {k: revive(v, module) for k, v in spec.items()}
+            if isinstance(spec, list):
+                return [revive(v, module) for v in spec]
+            return spec
+
+        self.compile(
+            optimizer=optimizers_mod.deserialize(
+                config["optimizer"], custom_objects=custom_objects
+            ),
+            loss=revive(config.get("loss"), losses_mod),
+            loss_weights=config.get("loss_weights"),
+            metrics=revive(config.get("metrics"), metrics_mod),
+            weighted_metrics=revive(config.get("weighted_metrics"), metrics_mod),
+        )
 
     @property
     def metrics(self) -> list:

@@ -137,3 +137,34 @@ def test_unknown_class_name_in_json():
     text = model.to_json().replace('"class_name": "Dense"', '"class_name": "Dence"', 1)
     with pytest.raises(ValueError, match="Dence"):
         model_from_json(text)
+
+
+def test_registered_subclassed_model_round_trips_through_json():
+    from distkeras.saving import register_keras_serializable
+
+    @register_keras_serializable(package="tests")
+    class Tower(keras.Model):
+        def __init__(self, width=4, **kwargs):
+            super().__init__(**kwargs)
+            self.width = width
+            self.hidden = layers.Dense(width, activation="tanh")
+            self.out = layers.Dense(1)
+
+        def call(self, x, training=None):
+            return self.out(self.hidden(x))
+
+        def get_config(self):
+            return {**super().get_config(), "width": self.width}
+
+    model = Tower(width=5)
+    x = np.ones((2, 3), dtype="float32")
+    model(x)
+    cfg = json.loads(model.to_json())
+    assert cfg["registered_name"] == "tests>Tower"
+    clone = model_from_json(model.to_json())
+    clone(x)
+    clone.set_weights(model.get_weights())
+    assert clone.width == 5
+    np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="Tower"):
+        model_from_json(model.to_json().replace("tests>Tower", "tests>Tour"))

@@ -1,0 +1,207 @@
+"""The msgpack container of weight, model and checkpoint files.
+
+Layout::
+
+    MAGIC (8 bytes) | header length (u64 LE) | header (msgpack) | header crc32 (u32 LE)
+    | array bytes, each 64-byte aligned | file crc32 of everything before (u32 LE)
+
+The header holds the format version, the kind of file, free metadata, an
+optional config and, per array, its path, dtype, shape, offset, size and
+crc32. Arrays are raw little-endian bytes; nothing is ever pickled. Files are
+written to a temporary file in the same folder, fsynced and renamed, so a crash
+never leaves a half-written file under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import msgpack
+import numpy as np
+
+MAGIC = b"DKERAS\x00\x01"
+FORMAT_VERSION = 1
+_ALIGN = 64
+_ALLOWED_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
+
+
+class FileFormatError(ValueError):
+    """A weight, model or checkpoint file that cannot be read (names the file and the problem)."""
+
+
+def _pad(n: int) -> int:
+    return (-n) % _ALIGN
+
+
+def write_container(
+    path: str | os.PathLike,
+    arrays: Iterable[tuple[str, Any]],
+    kind: str,
+    metadata: dict | None = None,
+    config: Any = None,
+) -> None:
+    """Writes named arrays (and a config) atomically.
+
+    Args:
+        path: Destination file.
+        arrays: (path, array) pairs; arrays are stored C-contiguous, little-endian.
+        kind: What the file holds ('weights', 'model', 'checkpoint').
+        metadata: Plain data (msgpack-able) stored in the header.
+        config: Plain data (e.g. a model config) stored in the header.
+    """
+    path = os.fspath(path)
+    entries = []
+    blobs = []
+    offset = 0
+    for name, arr in arrays:
+        a = np.asarray(arr, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("<"))
+        if a.dtype.name not in _ALLOWED_DTYPES:
+            raise TypeError(f"Cannot store array {name!r} of dtype {a.dtype}. Received: {a.dtype}")
+        buf = memoryview(a).cast("B") if a.size else memoryview(b"")
+        entries.append(
+            {
+                "path": name,
+                "dtype": a.dtype.name,
+                "shape": list(a.shape),
+                "offset": offset,
+                "nbytes": a.nbytes,
+                "crc32": zlib.crc32(buf),
+            }
+        )
+        blobs.append(buf)
+        offset += a.nbytes + _pad(a.nbytes)
+    header = msgpack.packb(
+        {
+            "format_version": FORMAT_VERSION,
+            "kind": kind,
+            "metadata": metadata or {},
+            "config": config,
+            "arrays": entries,
+        },
+        use_bin_type=True,
+    )
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            crc = 0
+            for piece in (
+                MAGIC,
+                struct.pack("<Q", len(header)),
+                header,
+                struct.pack("<I", zlib.crc32(header)),
+            ):
+                f.write(piece)
+                crc = zlib.crc32(piece, crc)
+            for blob in blobs:
+                f.write(blob)
+                crc = zlib.crc32(blob, crc)
+                pad = b"\x00" * _pad(blob.nbytes)
+                f.write(pad)
+                crc = zlib.crc32(pad, crc)
+            f.write(struct.pack("<I", crc))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # pragma: no cover - platforms without directory fsync
+        pass
+
+
+def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """Reads and verifies a container; returns (header, {path: array}).
+
+    Raises:
+        FileFormatError: for a missing magic, truncation, a checksum mismatch,
+            a newer format version or a malformed header, naming the file.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise FileFormatError(f"Cannot read {path!r}: {e}") from e
+
+    def fail(problem: str) -> FileFormatError:
+        return FileFormatError(f"{path!r} is not a valid distkeras file: {problem}")
+
+    if len(data) < len(MAGIC) + 16 or data[: len(MAGIC)] != MAGIC:
+        raise fail("wrong magic bytes (not a distkeras weights/model file, or truncated)")
+    (hlen,) = struct.unpack_from("<Q", data, len(MAGIC))
+    start = len(MAGIC) + 8
+    if hlen > len(data) - start - 8:
+        raise fail("truncated header")
+    header_bytes = data[start : start + hlen]
+    (hcrc,) = struct.unpack_from("<I", data, start + hlen)
+    if zlib.crc32(header_bytes) != hcrc:
+        raise fail("header checksum mismatch (the file is corrupted)")
+    (file_crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    if zlib.crc32(memoryview(data)[:-4]) != file_crc:
+        raise fail("file checksum mismatch (the file is corrupted or truncated)")
+    try:
+        header = msgpack.unpackb(header_bytes, raw=False, strict_map_key=True)
+    except Exception as e:  # noqa: BLE001 - any decoding problem is a format error
+        raise fail(f"unreadable header ({type(e).__name__})") from e
+    if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
+        raise fail("malformed header")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise fail(
+            f"format version {version!r} is newer than this distkeras reads ({FORMAT_VERSION}); "
+            "upgrade distkeras"
+        )
+    base = start + hlen + 4
+    end = len(data) - 4
+    arrays: dict[str, np.ndarray] = {}
+    for entry in header["arrays"]:
+        try:
+            name, dtype, shape = entry["path"], entry["dtype"], tuple(entry["shape"])
+            offset, nbytes, crc = int(entry["offset"]), int(entry["nbytes"]), int(entry["crc32"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise fail(f"malformed array entry {entry!r}") from e
+        if dtype not in _ALLOWED_DTYPES or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise fail(f"array {name!r} has an invalid dtype or shape ({dtype}, {shape})")
+        if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize != nbytes:
+            raise fail(f"array {name!r}: size does not match its shape and dtype")
+        if offset < 0 or base + offset + nbytes > end:
+            raise fail(f"array {name!r} lies outside the file (truncated?)")
+        buf = memoryview(data)[base + offset : base + offset + nbytes]
+        if zlib.crc32(buf) != crc:
+            raise fail(f"checksum mismatch in array {name!r}")
+        if name in arrays:
+            raise fail(f"duplicate array path {name!r}")
+        arrays[name] = np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    return header, arrays

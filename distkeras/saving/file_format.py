@@ -3,7 +3,7 @@
 Layout::
 
     MAGIC (8 bytes) | header length (u64 LE) | header (msgpack) | header crc32 (u32 LE)
-    | array bytes, each 64-byte aligned | file crc32 of everything before (u32 LE)
+    | array bytes, each 64-byte aligned
 
 The header holds the format version, the kind of file, free metadata, an
 optional config and, per array, its path, dtype, shape, offset, size and
@@ -106,22 +106,11 @@ def write_container(
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            crc = 0
-            for piece in (
-                MAGIC,
-                struct.pack("<Q", len(header)),
-                header,
-                struct.pack("<I", zlib.crc32(header)),
-            ):
-                f.write(piece)
-                crc = zlib.crc32(piece, crc)
+            f.write(MAGIC + struct.pack("<Q", len(header)) + header)
+            f.write(struct.pack("<I", zlib.crc32(header)))
             for blob in blobs:
                 f.write(blob)
-                crc = zlib.crc32(blob, crc)
-                pad = b"\x00" * _pad(blob.nbytes)
-                f.write(pad)
-                crc = zlib.crc32(pad, crc)
-            f.write(struct.pack("<I", crc))
+                f.write(b"\x00" * _pad(blob.nbytes))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -158,19 +147,16 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
     def fail(problem: str) -> FileFormatError:
         return FileFormatError(f"{path!r} is not a valid distkeras file: {problem}")
 
-    if len(data) < len(MAGIC) + 16 or data[: len(MAGIC)] != MAGIC:
+    if len(data) < len(MAGIC) + 12 or data[: len(MAGIC)] != MAGIC:
         raise fail("wrong magic bytes (not a distkeras weights/model file, or truncated)")
     (hlen,) = struct.unpack_from("<Q", data, len(MAGIC))
     start = len(MAGIC) + 8
-    if hlen > len(data) - start - 8:
+    if hlen > len(data) - start - 4:
         raise fail("truncated header")
     header_bytes = data[start : start + hlen]
     (hcrc,) = struct.unpack_from("<I", data, start + hlen)
     if zlib.crc32(header_bytes) != hcrc:
         raise fail("header checksum mismatch (the file is corrupted)")
-    (file_crc,) = struct.unpack_from("<I", data, len(data) - 4)
-    if zlib.crc32(memoryview(data)[:-4]) != file_crc:
-        raise fail("file checksum mismatch (the file is corrupted or truncated)")
     try:
         header = msgpack.unpackb(header_bytes, raw=False, strict_map_key=True)
     except Exception as e:  # noqa: BLE001 - any decoding problem is a format error
@@ -184,7 +170,7 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
             "upgrade distkeras"
         )
     base = start + hlen + 4
-    end = len(data) - 4
+    end = len(data)
     arrays: dict[str, np.ndarray] = {}
     for entry in header["arrays"]:
         try:

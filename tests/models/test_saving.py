@@ -175,9 +175,9 @@ def _rewrite_header(path, mutate):
     header = msgpack.unpackb(bytes(data[start : start + hlen]), raw=False)
     mutate(header)
     new = msgpack.packb(header, use_bin_type=True)
-    body = data[start + hlen + 4 : -4]
+    body = data[start + hlen + 4 :]
     out = MAGIC + struct.pack("<Q", len(new)) + new + struct.pack("<I", zlib.crc32(new)) + body
-    path.write_bytes(out + struct.pack("<I", zlib.crc32(out)))
+    path.write_bytes(out)
 
 
 @pytest.mark.parametrize(

@@ -131,15 +131,24 @@ class Sequential(Model):
                     "Input. Received: input_shape=None"
                 )
             input_shape = self._input_layer.batch_shape
-        shape: Any = tuple(input_shape)
+        # As in Keras 3, a Sequential model with a known input shape is a linear
+        # Functional graph: it is traced once here and then run by Functional.call.
+        from distkeras.models.functional import Functional  # noqa: PLC0415
+
+        dtype = self._input_layer.dtype if self._input_layer is not None else self.dtype
+        source = InputLayer(batch_shape=tuple(input_shape), dtype=dtype, name=f"{self.name}_input")
+        x: Any = source.output
         for layer in self._stack:
-            layer._maybe_build(shape)
-            shape = layer.compute_output_shape(shape)
-            layer._output_shape = shape
+            x = layer(x)
+            layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
+        self._functional = Functional(source.output, x, name=self.name) if self._stack else None
         self.built = True
         self._build_shapes = tuple(input_shape)
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        functional = getattr(self, "_functional", None)
+        if functional is not None:
+            return functional.call(inputs, training=training, mask=mask)
         x = inputs
         for layer in self._stack:
             x = layer(x, training=training)

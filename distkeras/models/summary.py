@@ -34,6 +34,32 @@ def _shape_str(shape: Any) -> str:
     )
 
 
+def _graph_info(model: Any) -> dict | None:
+    """{id(layer): (output shape, 'Connected to' text)} for functional models, else None."""
+    nodes = getattr(model, "_nodes", None)
+    if nodes is None or type(model).__name__ == "Sequential":
+        return None
+    info: dict = {}
+    for node in nodes:
+        refs = []
+        for t in _flat_tensors((node.inputs, node.args, node.kwargs)):
+            layer, node_index, tensor_index = t._keras_history
+            refs.append(f"{layer.name}[{node_index}][{tensor_index}]")
+        shape = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]
+        prev = info.get(id(node.layer))
+        text = ", ".join(refs) if refs else "-"
+        info[id(node.layer)] = (shape, text if prev is None else f"{prev[1]}, {text}")
+    return info
+
+
+def _flat_tensors(x: Any) -> list:
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _flat_tensors(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flat_tensors(v)]
+    return [x] if hasattr(x, "_keras_history") else []
+
+
 def print_summary(
     model: Any,
     line_length: int | None = None,
@@ -42,12 +68,16 @@ def print_summary(
 ) -> None:
     """Prints the summary table of `model` (through `print_fn`, default print)."""
     print_fn = print_fn or print
-    widths = [31, 24, 13] if not show_trainable else [31, 24, 13, 9]
+    graph = _graph_info(model)
+    widths = [31, 24, 13] if graph is None else [29, 22, 11, 24]
+    headers = ["Layer (type)", "Output Shape", "Param #"]
+    if graph is not None:
+        headers.append("Connected to")
+    if show_trainable:
+        widths.append(9)
+        headers.append("Trainable")
     if line_length and line_length > sum(widths) + len(widths) + 1:
         widths[0] += line_length - (sum(widths) + len(widths) + 1)
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (
-        ["Trainable"] if show_trainable else []
-    )
 
     def row(cells: list[str], left: str, sep: str, right: str) -> str:
         parts = []
@@ -67,9 +97,14 @@ def print_summary(
         name = f"{layer.name} ({type(layer).__name__})"
         if len(name) > widths[0] - 2:
             name = name[: widths[0] - 3] + "…"
-        shape = _shape_str(getattr(layer, "_output_shape", None))
+        if graph is not None:
+            shape = _shape_str(graph[id(layer)][0])
+        else:
+            shape = _shape_str(getattr(layer, "_output_shape", None))
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
         cells = [name, shape, params]
+        if graph is not None:
+            cells.append(graph[id(layer)][1])
         if show_trainable:
             cells.append("Y" if layer.trainable else "N")
         lines.append(row(cells, "│", "│", "│"))

@@ -168,3 +168,24 @@ def test_registered_subclassed_model_round_trips_through_json():
     np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(ValueError, match="Tower"):
         model_from_json(model.to_json().replace("tests>Tower", "tests>Tour"))
+
+
+def test_summary_has_connected_to_column(capsys):
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = layers.Dense(5, name="h")(a)
+    keras.Model([a, b], layers.concatenate([h, b], name="cat")).summary()
+    out = capsys.readouterr().out
+    assert "Connected to" in out
+    cat_row = next(line for line in out.splitlines() if "cat (Concatenate)" in line)
+    assert "(None, 8)" in cat_row and "h[0][0], b[0][0]" in cat_row
+
+
+def test_sequential_runs_as_a_linear_functional_graph():
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2), layers.Dense(1)])
+    assert model._functional is not None
+    assert [n.layer for n in model._functional._nodes][1:] == model.layers
+    x = np.ones((2, 3), dtype="float32")
+    w = model.get_weights()
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), (x @ w[0] + w[1]) @ w[2] + w[3], rtol=1e-6
+    )

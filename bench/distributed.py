@@ -10,7 +10,11 @@ Started plainly, it runs every part as a subprocess and prints the ratios:
 - (b) samples/s of MLP training (global batch 256, Adam, random data):
   distkeras `fit` on 2 ranks x 1 thread vs distkeras 1 process x 2 threads vs
   PyTorch DDP (gloo) on 2 processes x 1 thread;
-- (c) distkeras 2 ranks with the backward/all-reduce overlap on vs off.
+- (c) distkeras 2 ranks with the backward/all-reduce overlap on vs off;
+- (d) the Ray backend: all-reduce of 16 MiB and of the MLP's gradients over
+  Ray (2 actors, reduce-scatter + all-gather through the object store) vs MPI
+  vs PyTorch gloo, and 2-worker Ray training samples/s vs 2-rank MPI
+  (`--skip-ray` leaves it out; Ray starts a local cluster of its own).
 
 The MPI part runs under `mpirun -n 2 --allow-run-as-root --oversubscribe` with
 OMP/OPENBLAS threads = 1 (started as `mpirun ... python bench/distributed.py`,
@@ -32,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import interleaved_rates, optional, pin_threads  # noqa: E402
 
 GLOBAL_BATCH = 256
+BIG_FLOATS = 4 * 1024 * 1024  # 16 MiB of float32
 MPI_ENV_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
 
 
@@ -85,10 +90,12 @@ def role_mpi(args) -> dict:
     n_params = sum(int(np.prod(s)) for s in MLP_SHAPES)
     flat = np.random.default_rng(comm.rank).standard_normal(n_params).astype(np.float32)
     raw = flat.copy()
+    big = np.random.default_rng(comm.rank).standard_normal(BIG_FLOATS).astype(np.float32)
     times = _measure(
         {
             "raw mpi4py Allreduce": lambda: world.Allreduce(MPI.IN_PLACE, raw, op=MPI.SUM),
             "distkeras allreduce": lambda: comm.allreduce([flat], op="sum"),
+            "distkeras allreduce 16 MiB": lambda: comm.allreduce([big], op="sum"),
         },
         world,
         args.iters,
@@ -173,6 +180,124 @@ def role_torch_ddp(args) -> dict:
             return json.load(f)
 
 
+class _Sync:
+    """mpi4py-style `Barrier`/`bcast` over a distkeras communicator (for `_measure`)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+
+    def Barrier(self) -> None:  # noqa: N802 - mpi4py's name
+        self._comm.barrier()
+
+    def bcast(self, obj, root: int = 0):
+        return self._comm.broadcast(obj, root=root)
+
+
+def _ray_worker(config: dict) -> dict:
+    """Runs on each Ray actor: all-reduce timings, then data-parallel fit samples/s."""
+    sys.path.insert(0, config["bench_dir"])
+    pin_threads(1)
+    import numpy as np
+    from allreduce import MLP_SHAPES, _measure
+    from mlp import distkeras_model
+
+    import distkeras.distributed as dist
+
+    comm = dist.get_communicator()
+    n_params = sum(int(np.prod(s)) for s in MLP_SHAPES)
+    flat = np.random.default_rng(comm.rank).standard_normal(n_params).astype(np.float32)
+    big = np.random.default_rng(comm.rank).standard_normal(BIG_FLOATS).astype(np.float32)
+    times = _measure(
+        {
+            "ray allreduce": lambda: comm.allreduce([flat], op="sum"),
+            "ray allreduce 16 MiB": lambda: comm.allreduce([big], op="sum"),
+        },
+        _Sync(comm),
+        config["iters"],
+        config["rounds"],
+    )
+    x, y = _random_data(GLOBAL_BATCH * config["steps"])
+    label = f"distkeras ray {comm.size} workers x 1 thread"
+    rates = interleaved_rates(
+        {label: _fit_call(distkeras_model(), x, y)}, config["repeats"], warmup=1
+    )
+    rates = comm.broadcast({"r": rates}, root=0)["r"]
+    return {"allreduce_ms": {k: v * 1e3 for k, v in times.items()}, "rates": rates}
+
+
+def role_ray(args) -> dict:
+    """(d) the Ray backend: 2 actors on a local Ray cluster started here."""
+    ray = optional("ray")
+    if ray is None:
+        return {}
+    from distkeras.distributed.ray import run
+
+    ray.init(num_cpus=args.n, include_dashboard=False, log_to_driver=False)
+    try:
+        config = {k: getattr(args, k) for k in ("iters", "rounds", "steps", "repeats")}
+        config["bench_dir"] = os.path.dirname(os.path.abspath(__file__))
+        return run(_ray_worker, num_workers=args.n, config=config)
+    finally:
+        ray.shutdown()
+
+
+def _gloo_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
+    pin_threads(1)
+    import torch
+    import torch.distributed as tdist
+    from allreduce import MLP_SHAPES
+
+    torch.set_num_threads(1)
+    tdist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    n_params = sum(int(torch.tensor(s).prod()) for s in MLP_SHAPES)
+    flat, big = torch.randn(n_params), torch.randn(BIG_FLOATS)
+
+    class Sync:
+        def Barrier(self) -> None:  # noqa: N802
+            tdist.barrier()
+
+        def bcast(self, obj, root: int = 0):
+            box = [obj]
+            tdist.broadcast_object_list(box, src=root)
+            return box[0]
+
+    from allreduce import _measure
+
+    times = _measure(
+        {
+            "torch gloo all_reduce": lambda: tdist.all_reduce(flat),
+            "torch gloo all_reduce 16 MiB": lambda: tdist.all_reduce(big),
+        },
+        Sync(),
+        args.iters,
+        args.rounds,
+    )
+    if rank == 0:
+        with open(out_path, "w") as f:
+            json.dump({k: v * 1e3 for k, v in times.items()}, f)
+    tdist.destroy_process_group()
+
+
+def role_torch_allreduce(args) -> dict:
+    """(d) torch.distributed gloo all-reduce, `args.n` processes, spawned here."""
+    pin_threads(1)
+    torch = optional("torch")
+    if torch is None:
+        return {}
+    import torch.multiprocessing as tmp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as d:
+        out_path = os.path.join(d, "gloo.json")
+        tmp.spawn(_gloo_worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
+        with open(out_path) as f:
+            return {"allreduce_ms": json.load(f)}
+
+
 # ------------------------------------------------------------------ driver (parent)
 def _child_cmd(role: str, args, out: str) -> list[str]:
     cmd = [sys.executable, os.path.abspath(__file__), "--role", role, "--out", out]
@@ -222,7 +347,23 @@ def drive(args) -> int:
             rates.update(
                 _run_child(_child_cmd("torch-ddp", args, out), 1, "pytorch DDP (gloo)", out)
             )
+        ray_results: dict = {}
+        if args.skip_ray:
+            print("[skipped] ray (--skip-ray)")
+        elif optional("ray") is None:
+            print("[peer missing] ray: pip install 'distkeras[ray]'")
+        else:
+            out = os.path.join(d, "ray.json")
+            ray_results = _run_child(_child_cmd("ray", args, out), 1, "ray part", out)
+            rates.update(ray_results.get("rates", {}))
+            if not args.skip_torch:
+                out = os.path.join(d, "gloo.json")
+                gloo = _run_child(
+                    _child_cmd("torch-allreduce", args, out), 1, "torch gloo all_reduce", out
+                )
+                ray_results.setdefault("allreduce_ms", {}).update(gloo.get("allreduce_ms", {}))
     _report(results, rates, args)
+    _report_ray(results, ray_results, rates)
     return 0
 
 
@@ -255,6 +396,37 @@ def _report(results: dict, rates: dict[str, float], args) -> None:
         print(f"\n(c) overlap on / overlap off             {on / off:6.2f}x")
 
 
+def _report_ray(mpi: dict, ray_results: dict, rates: dict[str, float]) -> None:
+    ms = dict(mpi.get("allreduce_ms", {}))
+    ms.update(ray_results.get("allreduce_ms", {}))
+    if not any(k.startswith("ray") for k in ms):
+        return
+    print("\n(d) Ray backend: all-reduce time per call (median block), 2 ranks")
+    rows = [
+        ("MLP gradients (2.7 MB)", "ray allreduce", "distkeras allreduce", "torch gloo all_reduce"),
+        (
+            "16 MiB",
+            "ray allreduce 16 MiB",
+            "distkeras allreduce 16 MiB",
+            "torch gloo all_reduce 16 MiB",
+        ),
+    ]
+    print(f"  {'buffer':24s}{'ray':>10s}{'mpi':>10s}{'gloo':>10s}{'gloo/ray':>10s}{'mpi/ray':>9s}")
+    for title, r, m, g in rows:
+        vr, vm, vg = ms.get(r), ms.get(m), ms.get(g)
+        cells = [f"{v:8.2f}ms" if v else f"{'-':>10s}" for v in (vr, vm, vg)]
+        ratio_g = f"{vg / vr:9.2f}x" if vr and vg else f"{'-':>10s}"
+        ratio_m = f"{vm / vr:8.2f}x" if vr and vm else f"{'-':>9s}"
+        print(f"  {title:24s}{''.join(cells)}{ratio_g}{ratio_m}   (target gloo/ray >= 1.0x)")
+    ray_rate = next((v for k, v in rates.items() if k.startswith("distkeras ray")), None)
+    mpi_rate = rates.get(mpi.get("label", ""))
+    if ray_rate and mpi_rate:
+        print(
+            f"  training samples/s: ray {ray_rate:.0f}, mpi {mpi_rate:.0f}, "
+            f"ray/mpi {ray_rate / mpi_rate:.2f}x"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=2, help="ranks / DDP processes (default 2)")
@@ -263,13 +435,25 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=100, help="all-reduce calls per round")
     ap.add_argument("--rounds", type=int, default=7, help="all-reduce rounds (best reported)")
     ap.add_argument("--skip-torch", action="store_true", help="do not run PyTorch DDP")
-    ap.add_argument("--role", choices=("single", "mpi", "torch-ddp"), help=argparse.SUPPRESS)
+    ap.add_argument("--skip-ray", action="store_true", help="do not run the Ray backend part")
+    ap.add_argument(
+        "--role",
+        choices=("single", "mpi", "torch-ddp", "ray", "torch-allreduce"),
+        help=argparse.SUPPRESS,
+    )
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role is None and not _under_mpirun():
         return drive(args)
     role = args.role or "mpi"
-    result = {"single": role_single, "mpi": role_mpi, "torch-ddp": role_torch_ddp}[role](args)
+    roles = {
+        "single": role_single,
+        "mpi": role_mpi,
+        "torch-ddp": role_torch_ddp,
+        "ray": role_ray,
+        "torch-allreduce": role_torch_allreduce,
+    }
+    result = roles[role](args)
     if role == "mpi":
         from mpi4py import MPI
 

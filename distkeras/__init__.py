@@ -16,6 +16,7 @@ _SUBMODULES = {
     "activations",
     "backend",
     "callbacks",
+    "checkpoint",
     "config",
     "constraints",
     "datasets",

@@ -15,7 +15,6 @@ from typing import Any
 from distkeras import ops
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor
-from distkeras.saving.object_registration import get_registered_object
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
     serialize_keras_object,
@@ -385,7 +384,7 @@ def get(identifier: Any) -> Callable:
     if isinstance(identifier, dict):
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or get_registered_object(identifier)
+        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
     else:
         obj = identifier
     if callable(obj):

@@ -20,7 +20,6 @@ import numpy as np
 from distkeras.backend import current_module, standardize_dtype
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.random import SeedGenerator, global_seed_generator
-from distkeras.saving.object_registration import get_registered_object
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
     serialize_keras_object,
@@ -518,7 +517,7 @@ def get(identifier: Any) -> Any:
     if isinstance(identifier, dict):
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or get_registered_object(identifier)
+        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
     elif isinstance(identifier, (Tensor, np.ndarray, np.generic)) or type(
         identifier
     ).__module__.startswith("cupy"):

@@ -15,7 +15,6 @@ from typing import Any
 from distkeras import ops
 from distkeras.backend import epsilon
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
-from distkeras.saving.object_registration import get_registered_object
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
     serialize_keras_object,
@@ -209,7 +208,7 @@ def get(identifier: Any) -> Any:
     if isinstance(identifier, dict):
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or get_registered_object(identifier)
+        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
     else:
         obj = identifier
     if callable(obj):

@@ -63,3 +63,38 @@ def assert_get_resolves(module: ModuleType, names: dict[str, type]) -> None:
         assert module.get(cls) is not cls and isinstance(module.get(cls), cls)
         assert module.get(obj) is obj
     assert module.get(None) is None
+
+
+def _part(x: Any, sl: slice) -> Any:
+    return None if x is None else np.asarray(x)[sl]
+
+
+def assert_metric_state_sums(
+    factory: Any, y_true: Any, y_pred: Any, sample_weight: Any, split: int, rtol: float = 1e-6
+) -> np.ndarray:
+    """Asserts a metric's state is sum-reducible, as the data-parallel trainer needs.
+
+    Two "ranks" update on disjoint slices of the data; their states summed
+    variable by variable into a fresh metric (the all-reduce), and merged with
+    `merge_state`, must both give the result of one metric that saw all of it.
+    Every variable must declare the 'sum' aggregation.
+
+    Returns:
+        The whole-data result, as a NumPy array.
+    """
+    head, tail = slice(None, split), slice(split, None)
+    whole, rank0, rank1, reduced = factory(), factory(), factory(), factory()
+    whole.update_state(y_true, y_pred, sample_weight=sample_weight)
+    rank0.update_state(_part(y_true, head), _part(y_pred, head), _part(sample_weight, head))
+    rank1.update_state(_part(y_true, tail), _part(y_pred, tail), _part(sample_weight, tail))
+    assert whole.variable_aggregations == ["sum"] * len(whole.variables)
+    if len(reduced.variables) != len(whole.variables):  # state built by the first batch
+        reduced.update_state(_part(y_true, head), _part(y_pred, head))
+        reduced.reset_state()
+    for dst, a, b in zip(reduced.variables, rank0.variables, rank1.variables, strict=True):
+        dst.assign(a.numpy() + b.numpy())
+    expected = as_numpy(whole.result())
+    np.testing.assert_allclose(as_numpy(reduced.result()), expected, rtol=rtol, atol=1e-7)
+    rank0.merge_state([rank1])
+    np.testing.assert_allclose(as_numpy(rank0.result()), expected, rtol=rtol, atol=1e-7)
+    return expected

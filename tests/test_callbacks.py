@@ -7,14 +7,20 @@ The real model is not needed to check callback logic: the callbacks only rely on
 from __future__ import annotations
 
 import csv
+import http.server
+import json
 import math
 import re
+import socket
+import threading
+import urllib.parse
 import warnings
 
 import numpy as np
 import pytest
 
-from distkeras import callbacks
+from distkeras import callbacks, optimizers
+from distkeras.backend import Variable
 from distkeras.callbacks.callback import _HOOKS
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -459,3 +465,154 @@ def test_progbar_logger_live_bar_and_evaluate(capsys):
         rf"\r2/2 ━{{20}} \d+s {STEP} - loss: 0\.5000 *\n",
         out,
     ), out
+
+
+# -- RemoteMonitor --------------------------------------------------------------
+class _Collector(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """Loopback requests must not go through a proxy configured in the environment."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def loopback_server(no_proxy):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Collector)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+EPOCH_LOGS = [{"loss": np.float32(0.5), "acc": np.float64(0.25)}, {"loss": 0.125, "acc": 0.75}]
+
+
+def test_remote_monitor_posts_form_encoded_json(loopback_server):
+    root = f"http://127.0.0.1:{loopback_server.server_port}"
+    fit([callbacks.RemoteMonitor(root=root, path="/publish/", field="payload")], EPOCH_LOGS)
+    received = loopback_server.received
+    assert [path for path, _, _ in received] == ["/publish/", "/publish/"]
+    assert received[0][1]["Content-Type"] == "application/x-www-form-urlencoded"
+    sent = [json.loads(urllib.parse.parse_qs(body.decode())["payload"][0]) for *_, body in received]
+    assert sent == [
+        {"epoch": 0, "loss": 0.5, "acc": 0.25},
+        {"epoch": 1, "loss": 0.125, "acc": 0.75},
+    ]
+
+
+def test_remote_monitor_send_as_json_with_headers(loopback_server):
+    root = f"http://127.0.0.1:{loopback_server.server_port}"
+    cb = callbacks.RemoteMonitor(root=root, headers={"X-Run": "seven"}, send_as_json=True)
+    fit([cb], EPOCH_LOGS[:1])
+    ((path, headers, body),) = loopback_server.received
+    assert path == "/publish/epoch/end/"
+    assert headers["Content-Type"] == "application/json" and headers["X-Run"] == "seven"
+    assert json.loads(body) == {"epoch": 0, "loss": 0.5, "acc": 0.25}
+
+
+def test_remote_monitor_posts_only_on_the_coordinator(loopback_server):
+    root = f"http://127.0.0.1:{loopback_server.server_port}"
+    fit([callbacks.RemoteMonitor(root=root)], EPOCH_LOGS, comm=FakeComm(rank=1))
+    assert loopback_server.received == []
+    fit([callbacks.RemoteMonitor(root=root)], EPOCH_LOGS, comm=FakeComm(rank=0))
+    assert len(loopback_server.received) == 2
+
+
+def test_remote_monitor_unreachable_server_warns(no_proxy):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    root = f"http://127.0.0.1:{port}"
+    with pytest.warns(
+        UserWarning, match=re.escape(f"Could not reach RemoteMonitor root server at {root}")
+    ):
+        fit([callbacks.RemoteMonitor(root=root, timeout=5)], EPOCH_LOGS[:1])
+
+
+# -- SwapEMAWeights -------------------------------------------------------------
+class EMAModel:
+    """Two variables trained by a real optimizer with `use_ema=True`."""
+
+    def __init__(self, use_ema=True):
+        self.stop_training = False
+        self.trainable_variables = [Variable(np.array([1.0, -2.0])), Variable(np.array([[0.5]]))]
+        self.optimizer = optimizers.SGD(learning_rate=0.1, use_ema=use_ema, ema_momentum=0.5)
+
+    def train_step(self, scale=1.0):
+        grads = [scale * np.array([1.0, 3.0]), scale * np.array([[-2.0]])]
+        self.optimizer.apply(grads, self.trainable_variables)
+
+    def values(self):
+        return [v.numpy().copy() for v in self.trainable_variables]
+
+    def averages(self):
+        return [s.numpy().copy() for s in self.optimizer._ema_slots]
+
+
+def _same(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("phase", ["test", "predict"])
+def test_swap_ema_weights_around_evaluation_and_prediction(phase):
+    model = EMAModel()
+    for k in range(3):
+        model.train_step(scale=k + 1.0)
+    raw, ema = model.values(), model.averages()
+    assert not _same(raw, ema)
+    cbs = callbacks.CallbackList([callbacks.SwapEMAWeights()], model=model, epochs=1)
+    getattr(cbs, f"on_{phase}_begin")()
+    assert _same(model.values(), ema) and _same(model.averages(), raw)
+    getattr(cbs, f"on_{phase}_end")()
+    assert _same(model.values(), raw) and _same(model.averages(), ema)
+
+
+def test_swap_ema_weights_on_epoch_boundaries_and_final_epoch():
+    model = EMAModel()
+    cbs = callbacks.CallbackList([callbacks.SwapEMAWeights(swap_on_epoch=True)], model=model)
+    cbs.set_params({"epochs": 2})
+    cbs.on_train_begin()
+    cbs.on_epoch_begin(0)
+    model.train_step()
+    model.train_step(2.0)
+    raw, ema = model.values(), model.averages()
+    cbs.on_epoch_end(0)
+    assert _same(model.values(), ema)  # e.g. a checkpoint here saves the averages
+    cbs.on_test_begin()  # already swapped: validation keeps the averages
+    assert _same(model.values(), ema)
+    cbs.on_test_end()
+    assert _same(model.values(), raw)
+    cbs.on_epoch_begin(1)
+    assert _same(model.values(), raw)
+    model.train_step(3.0)
+    ema = model.averages()
+    cbs.on_epoch_end(1)
+    # Last epoch: the model keeps the averages and the optimizer's copy agrees with them.
+    assert _same(model.values(), ema) and _same(model.averages(), ema)
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    assert _same(model.values(), ema)
+
+
+def test_swap_ema_weights_requires_use_ema():
+    model = EMAModel(use_ema=False)
+    model.train_step()
+    cbs = callbacks.CallbackList([callbacks.SwapEMAWeights()], model=model)
+    with pytest.raises(ValueError, match="use_ema=False"):
+        cbs.on_test_begin()

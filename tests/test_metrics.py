@@ -3,11 +3,14 @@ sum-reducibility of the state, Keras's documented examples, get/serialize."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from distkeras import metrics
 from distkeras.backend import Tensor
+from tests.module_harness import assert_metric_state_sums
 
 N = 24
 EPS = 1e-7
@@ -20,6 +23,10 @@ def _softmax_like(rng, n, c):
 
 def _one_hot(labels, c):
     return np.eye(c, dtype="float32")[labels]
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 def _topk(pred, labels, k):
@@ -111,6 +118,41 @@ CASES = {
         lambda r: (r.integers(0, 3, N), _softmax_like(r, N, 3)),
         lambda t, p: -np.log(np.clip(p[np.arange(len(t)), t], EPS, 1 - EPS)),
     ),
+    "log_cosh_error": (
+        metrics.LogCoshError,
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3))),
+        lambda t, p: np.log(np.cosh(p - t)).mean(-1),
+    ),
+    "cosine_similarity": (
+        metrics.CosineSimilarity,
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3))),
+        lambda t, p: (_unit(t) * _unit(p)).sum(-1),
+    ),
+    "kl_divergence": (
+        metrics.KLDivergence,
+        lambda r: (_softmax_like(r, N, 3), _softmax_like(r, N, 3)),
+        lambda t, p: (t * np.log(t / p)).sum(-1),
+    ),
+    "poisson": (
+        metrics.Poisson,
+        lambda r: (r.uniform(0.5, 3, (N, 2)), r.uniform(0.5, 3, (N, 2))),
+        lambda t, p: (p - t * np.log(p + EPS)).mean(-1),
+    ),
+    "hinge": (
+        metrics.Hinge,
+        lambda r: (r.integers(0, 2, (N, 3)).astype("float32"), r.normal(size=(N, 3))),
+        lambda t, p: np.maximum(1 - (2 * t - 1) * p, 0).mean(-1),
+    ),
+    "squared_hinge": (
+        metrics.SquaredHinge,
+        lambda r: (r.integers(0, 2, (N, 3)).astype("float32"), r.normal(size=(N, 3))),
+        lambda t, p: (np.maximum(1 - (2 * t - 1) * p, 0) ** 2).mean(-1),
+    ),
+    "categorical_hinge": (
+        metrics.CategoricalHinge,
+        lambda r: (_one_hot(r.integers(0, 4, N), 4), r.normal(size=(N, 4))),
+        lambda t, p: np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0),
+    ),
 }
 
 
@@ -143,21 +185,13 @@ def test_value_accumulation_and_reset(case, weighted):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_state_is_sum_reducible(case):
-    """Two ranks on two halves, states summed variable-wise == one metric on all data."""
-    factory, make, _ = CASES[case]
+    """Two ranks on two parts, states summed variable-wise == one metric on all data."""
+    factory, make, formula = CASES[case]
     rng = np.random.default_rng(1)
     t, p = make(rng)
     w = rng.random(N)
-    whole, rank0, rank1, reduced = factory(), factory(), factory(), factory()
-    whole.update_state(t, p, sample_weight=w)
-    rank0.update_state(t[: N // 3], p[: N // 3], sample_weight=w[: N // 3])
-    rank1.update_state(t[N // 3 :], p[N // 3 :], sample_weight=w[N // 3 :])
-    assert whole.variable_aggregations == ["sum"] * len(whole.variables)
-    for dst, a, b in zip(reduced.variables, rank0.variables, rank1.variables):
-        dst.assign(a.numpy() + b.numpy())
-    np.testing.assert_allclose(float(reduced.result()), float(whole.result()), rtol=1e-6)
-    rank0.merge_state([rank1])
-    np.testing.assert_allclose(float(rank0.result()), float(whole.result()), rtol=1e-6)
+    whole = assert_metric_state_sums(factory, t, p, w, split=N // 3)
+    np.testing.assert_allclose(whole, _expected(formula(t, p), w), rtol=2e-5, atol=1e-6)
 
 
 def test_root_mean_squared_error_is_sum_reducible():
@@ -211,6 +245,92 @@ KERAS_EXAMPLES = [
     (metrics.MeanSquaredError, [[0, 1], [0, 0]], [[1, 1], [0, 0]], [1, 0], 0.5),
     (metrics.MeanAbsoluteError, [[0, 1], [0, 0]], [[1, 1], [0, 0]], [1, 0], 0.5),
     (metrics.RootMeanSquaredError, [[0, 1], [0, 0]], [[1, 1], [0, 0]], None, 0.5),
+    (metrics.LogCoshError, [[0, 1], [0, 0]], [[1, 1], [0, 0]], None, 0.10844523),
+    (
+        lambda: metrics.CosineSimilarity(axis=1),
+        [[0.0, 1.0], [1.0, 1.0]],
+        [[1.0, 0.0], [1.0, 1.0]],
+        None,
+        0.49999997,
+    ),
+    (metrics.KLDivergence, [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], None, 0.45814306),
+    (metrics.Poisson, [[0, 1], [0, 0]], [[1, 1], [0, 0]], None, 0.49999997),
+    (metrics.Hinge, [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], None, 1.3),
+    (metrics.SquaredHinge, [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], None, 1.86),
+    (metrics.CategoricalHinge, [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], None, 1.4000001),
+    (metrics.Precision, [0, 1, 1, 1], [1, 0, 1, 1], None, 2 / 3),
+    (metrics.Precision, [0, 1, 1, 1], [1, 0, 1, 1], [0, 0, 1, 0], 1.0),
+    (lambda: metrics.Precision(top_k=2), [0, 0, 1, 1], [1, 1, 1, 1], None, 0.0),
+    (lambda: metrics.Precision(top_k=4), [0, 0, 1, 1], [1, 1, 1, 1], None, 0.5),
+    (metrics.Recall, [0, 1, 1, 1], [1, 0, 1, 1], None, 2 / 3),
+    (metrics.Recall, [0, 1, 1, 1], [1, 0, 1, 1], [0, 0, 1, 0], 1.0),
+    (metrics.TruePositives, [0, 1, 1, 1], [1, 0, 1, 1], None, 2.0),
+    (metrics.TruePositives, [0, 1, 1, 1], [1, 0, 1, 1], [0, 0, 1, 0], 1.0),
+    (metrics.FalseNegatives, [0, 1, 1, 1], [1, 0, 1, 1], None, 1.0),
+    (metrics.FalseNegatives, [0, 1, 1, 1], [1, 0, 1, 1], [0, 0, 1, 0], 0.0),
+    (metrics.FalsePositives, [0, 1, 0, 0], [0, 0, 1, 1], None, 2.0),
+    (metrics.FalsePositives, [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 0], 1.0),
+    (metrics.TrueNegatives, [0, 1, 0, 0], [1, 1, 0, 0], None, 2.0),
+    (metrics.TrueNegatives, [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], 1.0),
+    (lambda: metrics.AUC(num_thresholds=3), [0, 0, 1, 1], [0, 0.5, 0.3, 0.9], None, 0.75),
+    (
+        lambda: metrics.AUC(num_thresholds=3),
+        [0, 0, 1, 1],
+        [0, 0.5, 0.3, 0.9],
+        [1, 0, 0, 1],
+        1.0,
+    ),
+    (
+        lambda: metrics.F1Score(threshold=0.5),
+        [[1, 1, 1], [1, 0, 0], [1, 1, 0]],
+        [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]],
+        None,
+        [0.5, 0.8, 0.6666667],
+    ),
+    (
+        lambda: metrics.FBetaScore(beta=2.0, threshold=0.5),
+        [[1, 1, 1], [1, 0, 0], [1, 1, 0]],
+        [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]],
+        None,
+        [0.3846154, 0.90909094, 0.8333334],
+    ),
+    (lambda: metrics.MeanIoU(num_classes=2), [0, 0, 1, 1], [0, 1, 0, 1], None, 1 / 3),
+    (
+        lambda: metrics.MeanIoU(num_classes=2),
+        [0, 0, 1, 1],
+        [0, 1, 0, 1],
+        [0.3, 0.3, 0.3, 0.1],
+        0.23809525,
+    ),
+    (
+        lambda: metrics.IoU(num_classes=2, target_class_ids=[0]),
+        [0, 0, 1, 1],
+        [0, 1, 0, 1],
+        [0.3, 0.3, 0.3, 0.1],
+        1 / 3,
+    ),
+    (
+        lambda: metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3),
+        [0, 1, 0, 1],
+        [0.1, 0.2, 0.4, 0.7],
+        [0.2, 0.3, 0.4, 0.1],
+        0.17361112,
+    ),
+    (
+        lambda: metrics.OneHotIoU(num_classes=3, target_class_ids=[0, 2]),
+        [[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+        [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]],
+        [0.1, 0.2, 0.3, 0.4],
+        0.07142857,
+    ),
+    (
+        lambda: metrics.OneHotMeanIoU(num_classes=3),
+        [[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+        [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]],
+        [0.1, 0.2, 0.3, 0.4],
+        1 / 21,  # Keras's docstring prints it rounded: 0.048
+    ),
+    (metrics.R2Score, [[1], [4], [3]], [[2], [4], [4]], None, 0.57142854),
 ]
 
 
@@ -219,7 +339,7 @@ def test_keras_documented_examples(index):
     factory, y_true, y_pred, weights, expected = KERAS_EXAMPLES[index]
     m = factory()
     m.update_state(y_true, y_pred, sample_weight=weights)
-    assert float(m.result()) == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(m.result().numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_mean_and_sum():
@@ -385,3 +505,46 @@ def test_invalid_arguments():
         metrics.BinaryAccuracy(threshold=1.5)
     with pytest.raises(ValueError, match="aggregation='max'"):
         metrics.Mean().add_variable((), aggregation="max")
+
+
+# Constructor arguments for the classes that have required ones.
+REQUIRED_ARGS = {
+    "MeanMetricWrapper": {"fn": metrics.mean_squared_error},
+    "IoU": {"num_classes": 3, "target_class_ids": [0, 2]},
+    "MeanIoU": {"num_classes": 3},
+    "OneHotIoU": {"num_classes": 3, "target_class_ids": [1]},
+    "OneHotMeanIoU": {"num_classes": 3},
+}
+
+
+@pytest.mark.parametrize("name", sorted(k for k in metrics.ALL_OBJECTS_DICT if k != "Metric"))
+def test_every_name_resolves_and_round_trips(name):
+    cls = metrics.ALL_OBJECTS_DICT[name]
+    kwargs = REQUIRED_ARGS.get(cls.__name__)
+    if kwargs is None:
+        obj = metrics.get(name)
+        assert type(obj) is cls
+    else:
+        obj = cls(**kwargs)
+    config = json.loads(json.dumps(metrics.serialize(obj)))
+    restored = metrics.get(config)
+    assert type(restored) is cls and restored.get_config() == obj.get_config()
+    assert metrics.serialize(restored) == config
+
+
+@pytest.mark.parametrize("name", sorted(metrics.FUNCTIONS))
+def test_every_function_round_trips(name):
+    fn = metrics.FUNCTIONS[name]
+    assert metrics.deserialize(json.loads(json.dumps(metrics.serialize(fn)))) is fn
+    wrapped = metrics.get_metric(fn)
+    assert isinstance(wrapped, metrics.MeanMetricWrapper) and wrapped.name == name
+
+
+@pytest.mark.parametrize(
+    "typo, suggestion",
+    [("precison", "precision"), ("f1score", "F1Score"), ("mean_io_u2", "mean_io_u")],
+)
+def test_unknown_names_suggest_the_closest(typo, suggestion):
+    with pytest.raises(ValueError, match=f"Could not interpret metric identifier: '{typo}'") as e:
+        metrics.get(typo)
+    assert f"Did you mean: '{suggestion}'" in str(e.value)

@@ -113,8 +113,8 @@ def ref_nadam(beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         u_t1 = beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
         # The running product is shared by all variables; keep it per step index.
         prod = s.setdefault("prod", {0: 1.0})
-        if t not in prod:
-            prod[t] = prod[t - 1] * u_t
+        if t not in prod:  # updated once per applied step (not per accumulation call)
+            prod[t] = prod[max(prod)] * u_t
         u_prod = prod[t]
         m = s.get("m", np.zeros_like(p))
         v = s.get("v", np.zeros_like(p))
@@ -138,6 +138,30 @@ def ref_lion(beta_1=0.9, beta_2=0.99):
     return step
 
 
+def ref_ftrl(
+    learning_rate_power=-0.5,
+    initial_accumulator_value=0.1,
+    l1_regularization_strength=0.0,
+    l2_regularization_strength=0.0,
+    l2_shrinkage_regularization_strength=0.0,
+    beta=0.0,
+):
+    def step(p, g, s, t, lr):
+        n = s.get("n", np.full_like(p, initial_accumulator_value))
+        z = s.get("z", np.zeros_like(p))
+        e = -learning_rate_power
+        n_new = n + g * g
+        sigma = (n_new**e - n**e) / lr
+        z = z + (g + 2 * l2_shrinkage_regularization_strength * p) - sigma * p
+        l2 = l2_regularization_strength + beta / (2 * lr)
+        quadratic = n_new**e / lr + 2 * l2
+        l1 = l1_regularization_strength
+        s["n"], s["z"] = n_new, z
+        return (np.clip(z, -l1, l1) - z) / quadratic
+
+    return step
+
+
 CASES = {
     "sgd": (optimizers.SGD, {}, ref_sgd()),
     "sgd_momentum": (optimizers.SGD, {"momentum": 0.9}, ref_sgd(0.9)),
@@ -156,6 +180,23 @@ CASES = {
     "adamax": (optimizers.Adamax, {}, ref_adamax()),
     "nadam": (optimizers.Nadam, {}, ref_nadam()),
     "lion": (optimizers.Lion, {}, ref_lion()),
+    "ftrl": (optimizers.Ftrl, {}, ref_ftrl()),
+    "ftrl_regularized": (
+        optimizers.Ftrl,
+        {
+            "learning_rate_power": -0.3,
+            "l1_regularization_strength": 0.01,
+            "l2_regularization_strength": 0.1,
+            "l2_shrinkage_regularization_strength": 0.05,
+            "beta": 0.2,
+        },
+        ref_ftrl(-0.3, 0.1, 0.01, 0.1, 0.05, 0.2),
+    ),
+    "ftrl_fixed_rate": (
+        optimizers.Ftrl,
+        {"learning_rate_power": 0.0, "initial_accumulator_value": 0.0},
+        ref_ftrl(0.0, 0.0),
+    ),
 }
 
 

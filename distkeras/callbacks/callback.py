@@ -68,6 +68,18 @@ class Callback:
         """Stores the communicator (with `.rank` and `.size`) of a distributed run."""
         self._communicator = communicator
 
+    # State saved by BackupAndRestore: override both in stateful callbacks.
+    _state_attrs: tuple[str, ...] = ()
+
+    def get_state(self) -> dict:
+        """This callback's progress as plain data and NumPy arrays (for exact resume)."""
+        return {name: getattr(self, name) for name in self._state_attrs if hasattr(self, name)}
+
+    def set_state(self, state: dict) -> None:
+        """Restores `get_state` output (called after `on_train_begin` on resume)."""
+        for name, value in state.items():
+            setattr(self, name, value)
+
     @property
     def model(self) -> Any:
         """The model being trained."""

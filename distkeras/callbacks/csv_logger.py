@@ -39,7 +39,7 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs=None):
         if not self.is_coordinator:
             return
-        if self.append:
+        if self.append or getattr(self, "_resuming", False):  # resumed runs append
             if os.path.exists(self.filename):
                 with open(self.filename) as f:
                     self.append_header = not bool(len(f.readline()))
@@ -76,6 +76,22 @@ class CSVLogger(Callback):
     def on_train_end(self, logs=None):
         self._close()
         self.writer = None
+
+    def get_state(self) -> dict:
+        """The file's length so far (a resumed run cuts rows written after the backup)."""
+        if not self.is_coordinator or self.csv_file is None or self.csv_file.closed:
+            return {}
+        self.csv_file.flush()
+        return {"size": os.path.getsize(self.filename)}
+
+    def set_state(self, state: dict) -> None:
+        size = state.get("size")
+        if size is None or not self.is_coordinator or self.csv_file is None:
+            return
+        self.csv_file.flush()
+        os.truncate(self.filename, int(size))
+        self.csv_file.seek(0, os.SEEK_END)
+        self.append_header = int(size) == 0
 
     def _close(self) -> None:
         if self.csv_file is not None and not self.csv_file.closed:

@@ -33,6 +33,8 @@ class EarlyStopping(Callback):
         wait: Epochs since the last improvement.
     """
 
+    _state_attrs = ("wait", "stopped_epoch", "best", "best_epoch", "best_weights")
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -69,7 +71,8 @@ class EarlyStopping(Callback):
         direction = self.mode if self.mode != "auto" else infer_mode(self.monitor, self.model)
         self._sign = 1.0 if direction == "max" else -1.0
         self.monitor_op = (lambda a, b: a > b) if direction == "max" else (lambda a, b: a < b)
-        self.best = -float("inf") if direction == "max" else float("inf")
+        if self.best is None:  # a restored (resumed) best survives
+            self.best = -float("inf") if direction == "max" else float("inf")
 
     def _is_improvement(self, value: float, reference: float) -> bool:
         # Improvement means beating `reference` by more than min_delta.
@@ -81,6 +84,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch = 0
         self.best_weights = None
         self.best_epoch = 0
+        self.best = None
         if self.monitor_op is not None:
             self._set_monitor_op()
 

@@ -16,6 +16,8 @@ class History(Callback):
         epoch: List of the epoch indices recorded in this `fit` call.
     """
 
+    _state_attrs = ("history", "epoch")
+
     def __init__(self):
         super().__init__()
         self.history: dict[str, list] = {}

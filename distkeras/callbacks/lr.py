@@ -94,6 +94,8 @@ class ReduceLROnPlateau(Callback):
     `learning_rate`.
     """
 
+    _state_attrs = ("wait", "cooldown_counter", "best")
+
     def __init__(
         self,
         monitor: str = "val_loss",

@@ -16,6 +16,7 @@ created on first use, so single-process users pay nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,6 +62,16 @@ def _mpi_communicator(**kwargs: Any) -> Communicator:
     return MPICommunicator(**kwargs)
 
 
+def _ray_communicator(**kwargs: Any) -> Communicator:
+    try:
+        from distkeras.distributed.ray.communicator import RayCommunicator  # noqa: PLC0415
+    except ImportError as e:
+        raise ImportError(
+            "The 'ray' distributed backend needs Ray: pip install 'distkeras[ray]'."
+        ) from e
+    return RayCommunicator.from_environment(**kwargs)
+
+
 def initialize(
     backend: str = "auto",
     deterministic: bool = False,
@@ -74,8 +85,8 @@ def initialize(
     """Creates the process-wide communicator (idempotent for the same backend).
 
     Args:
-        backend: 'auto' (MPI when launched by mpirun, mpiexec or srun, else
-            local), 'local', 'mpi' or 'ray'.
+        backend: 'auto' (MPI when launched by mpirun, mpiexec or srun, Ray in a
+            worker of `distkeras.distributed.ray`, else local), 'local', 'mpi' or 'ray'.
         deterministic: Reduce gradients in a fixed order (bitwise equal on all ranks).
         timeout: Seconds a collective may wait for the other ranks (None: the
             `DISTKERAS_COLLECTIVE_TIMEOUT` environment variable, else 300; 0: never).
@@ -93,14 +104,11 @@ def initialize(
             f"Unknown distributed backend. Expected one of {_BACKENDS}. "
             f"Received: backend={backend!r}"
         )
-    if backend == "ray":
-        raise NotImplementedError(
-            "The 'ray' distributed backend is not yet available; use backend='mpi' (launch "
-            "with mpirun) or 'local'. Received: backend='ray'"
-        )
     if backend == "auto":
         launch = detect_launch()
         backend = "mpi" if launch is not None and launch.is_distributed else "local"
+        if backend == "local" and os.environ.get("DISTKERAS_RAY_GROUP"):
+            backend = "ray"  # a worker started by distkeras.distributed.ray
     current = _state["comm"]
     if current is not None and not current.closed:
         if current.backend != backend:
@@ -119,6 +127,8 @@ def initialize(
         kwargs["timeout"] = timeout
     if backend == "mpi":
         comm = _mpi_communicator(bucket_bytes=bucket_bytes, **kwargs)
+    elif backend == "ray":
+        comm = _ray_communicator(bucket_bytes=bucket_bytes, **kwargs)
     else:
         if bucket_bytes is not None:
             kwargs["bucket_bytes"] = bucket_bytes

@@ -390,7 +390,8 @@ class LocalCommunicator(Communicator):
         comp = self.compression if compression is _UNSET else check_compression(compression)
         if comp and op in ("sum", "mean"):
             items = [
-                fp16_roundtrip(a) if a.flags.writeable else fp16_roundtrip(a.copy()) for a in items
+                fp16_roundtrip(a if getattr(a.flags, "writeable", True) else a.copy())
+                for a in items
             ]
         return items[0] if single else items
 

@@ -7,9 +7,16 @@ data-parallel trainer all-reduces `metric.variables` with a sum, then calls
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from distkeras.losses import (
+    categorical_hinge,
+    hinge,
+    kl_divergence,
+    log_cosh,
+    poisson,
+    squared_hinge,
+)
 from distkeras.metrics.accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -25,10 +32,24 @@ from distkeras.metrics.accuracy_metrics import (
     sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy,
 )
-from distkeras.metrics.metric import Metric
+from distkeras.metrics.auc_metrics import AUC
+from distkeras.metrics.confusion_metrics import (
+    FalseNegatives,
+    FalsePositives,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
+from distkeras.metrics.f_score_metrics import F1Score, FBetaScore
+from distkeras.metrics.hinge_metrics import CategoricalHinge, Hinge, SquaredHinge
+from distkeras.metrics.iou_metrics import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
+from distkeras.metrics.metric import Metric, to_snake_case
 from distkeras.metrics.probabilistic_metrics import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
     SparseCategoricalCrossentropy,
     binary_crossentropy,
     categorical_crossentropy,
@@ -36,11 +57,15 @@ from distkeras.metrics.probabilistic_metrics import (
 )
 from distkeras.metrics.reduction_metrics import Mean, MeanMetricWrapper, Sum
 from distkeras.metrics.regression_metrics import (
+    CosineSimilarity,
+    LogCoshError,
     MeanAbsoluteError,
     MeanAbsolutePercentageError,
     MeanSquaredError,
     MeanSquaredLogarithmicError,
+    R2Score,
     RootMeanSquaredError,
+    cosine_similarity,
     mean_absolute_error,
     mean_absolute_percentage_error,
     mean_squared_error,
@@ -48,11 +73,7 @@ from distkeras.metrics.regression_metrics import (
 )
 from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 
-
-def _snake(name: str) -> str:
-    if name.isupper():
-        return name.lower()
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+_snake = to_snake_case
 
 
 ALL_OBJECTS = (
@@ -74,6 +95,28 @@ ALL_OBJECTS = (
     SparseCategoricalAccuracy,
     TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
+    TruePositives,
+    TrueNegatives,
+    FalsePositives,
+    FalseNegatives,
+    Precision,
+    Recall,
+    AUC,
+    F1Score,
+    FBetaScore,
+    IoU,
+    MeanIoU,
+    BinaryIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    R2Score,
+    LogCoshError,
+    CosineSimilarity,
+    KLDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
 )
 ALL_OBJECTS_DICT: dict[str, Any] = {cls.__name__: cls for cls in ALL_OBJECTS}
 ALL_OBJECTS_DICT.update({_snake(cls.__name__): cls for cls in ALL_OBJECTS})
@@ -107,6 +150,13 @@ FUNCTIONS = {
         binary_crossentropy,
         categorical_crossentropy,
         sparse_categorical_crossentropy,
+        cosine_similarity,
+        log_cosh,
+        kl_divergence,
+        poisson,
+        hinge,
+        squared_hinge,
+        categorical_hinge,
     )
 }
 
@@ -146,7 +196,7 @@ def get(identifier: Any) -> Any:
     if isinstance(identifier, dict):
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
+        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
     else:
         obj = identifier
     if isinstance(obj, type):
@@ -240,42 +290,8 @@ def get_metric(
     return MeanMetricWrapper(obj, name=name)
 
 
-__all__ = [
-    "Accuracy",
-    "BinaryAccuracy",
-    "BinaryCrossentropy",
-    "CategoricalAccuracy",
-    "CategoricalCrossentropy",
-    "Mean",
-    "MeanAbsoluteError",
-    "MeanAbsolutePercentageError",
-    "MeanMetricWrapper",
-    "MeanSquaredError",
-    "MeanSquaredLogarithmicError",
-    "Metric",
-    "RootMeanSquaredError",
-    "SparseCategoricalAccuracy",
-    "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy",
-    "Sum",
-    "TopKCategoricalAccuracy",
-    "accuracy",
-    "binary_accuracy",
-    "binary_crossentropy",
-    "categorical_accuracy",
-    "categorical_crossentropy",
-    "deserialize",
-    "get",
-    "get_metric",
-    "in_top_k",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_error",
-    "mean_squared_logarithmic_error",
-    "resolve_accuracy",
-    "serialize",
-    "sparse_categorical_accuracy",
-    "sparse_categorical_crossentropy",
-    "sparse_top_k_categorical_accuracy",
-    "top_k_categorical_accuracy",
-]
+__all__ = sorted(
+    [cls.__name__ for cls in ALL_OBJECTS]
+    + list(FUNCTIONS)
+    + ["deserialize", "get", "get_metric", "in_top_k", "resolve_accuracy", "serialize"]
+)

@@ -13,8 +13,15 @@ _NAME_COUNTS: dict[str, int] = {}
 _AGGREGATIONS = ("sum", "mean", "none", "only_first_replica")
 
 
+def to_snake_case(name: str) -> str:
+    """Keras's snake case: 'MeanIoU' -> 'mean_io_u', 'AUC' -> 'auc', 'R2Score' -> 'r2_score'."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def _auto_name(cls_name: str) -> str:
-    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    base = to_snake_case(cls_name)
     n = _NAME_COUNTS.get(base, 0)
     _NAME_COUNTS[base] = n + 1
     return base if n == 0 else f"{base}_{n}"

@@ -1,4 +1,4 @@
-"""Crossentropy metrics, as `keras.metrics` (the mean of the per-sample loss)."""
+"""Probabilistic metrics, as `keras.metrics`: crossentropies, KL divergence, Poisson."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from distkeras import ops
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
+from distkeras.losses import kl_divergence, poisson
 from distkeras.metrics.reduction_metrics import MeanMetricWrapper
 
 
@@ -153,3 +154,25 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
             "from_logits": self.from_logits,
             "axis": self.axis,
         }
+
+
+class KLDivergence(MeanMetricWrapper):
+    """Mean Kullback-Leibler divergence, as `keras.metrics.KLDivergence`."""
+
+    def __init__(self, name: str = "kl_divergence", dtype: Any = None):
+        super().__init__(kl_divergence, name=name, dtype=dtype)
+        self._direction = "down"
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class Poisson(MeanMetricWrapper):
+    """Mean Poisson loss `y_pred - y_true * log(y_pred + eps)`, as `keras.metrics.Poisson`."""
+
+    def __init__(self, name: str = "poisson", dtype: Any = None):
+        super().__init__(poisson, name=name, dtype=dtype)
+        self._direction = "down"
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}

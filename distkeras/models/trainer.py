@@ -584,19 +584,37 @@ class Trainer:
             steps=adapter.steps_per_epoch,
         )
         cbs.set_communicator(comm)
+        # Backups run after every other callback, so they capture the epoch's History,
+        # EarlyStopping and learning-rate decisions too.
+        backups = [cb for cb in cbs.callbacks if hasattr(cb, "manager") and hasattr(cb, "load")]
+        cbs.callbacks = [cb for cb in cbs.callbacks if cb not in backups] + backups
         self.stop_training = False
+        self._fit_context = {"callbacks": cbs.callbacks, "seed": seed}
+        self._global_step = 0
+        found = backups[0].load() if backups else None
+        for cb in cbs.callbacks:
+            cb._resuming = found is not None
         cbs.on_train_begin()
+        start_epoch, start_step = initial_epoch, 0
+        if found is not None:
+            start_epoch, start_step = self._resume(found, cbs, adapter)
         logs: dict[str, float] = {}
         epoch_logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            step = -1
-            for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(epoch)):
-                if step == 0:
+        prepared = False
+        for epoch in range(start_epoch, epochs):
+            first = start_step if epoch == start_epoch else 0
+            if first == 0:
+                self.reset_metrics()
+                cbs.on_epoch_begin(epoch)
+            step = first - 1
+            for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(epoch, first), start=first):
+                self._fit_cursor = (epoch, step)
+                if not prepared:
                     self._prepare_training(bx)
+                    prepared = True
                 cbs.on_train_batch_begin(step)
                 self._train_step(bx, by, bsw, gbs)
+                self._global_step += 1
                 logs = self._logs()
                 cbs.on_train_batch_end(step, logs)
                 self._sync_decisions()
@@ -617,8 +635,66 @@ class Trainer:
             self._sync_decisions()
             if self.stop_training:
                 break
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None:
+            finalize(self.trainable_variables)
         cbs.on_train_end(epoch_logs)
         return self.history
+
+    # ------------------------------------------------------------ resume
+    def _capture_training_state(self, epoch: int, next_step: int) -> tuple[list, dict]:
+        """(arrays, metadata) for a backup at cursor (epoch, next step); collective."""
+        from distkeras.models import training_state  # noqa: PLC0415
+
+        ctx = self._fit_context
+        arrays, meta = training_state.capture(
+            self, ctx["callbacks"], epoch, next_step, ctx["seed"], self._communicator()
+        )
+        meta["global_step"] = int(self._global_step)
+        return arrays, meta
+
+    def _resume(self, found: tuple, cbs: Any, adapter: Any) -> tuple[int, int]:
+        """Restores a backup into this fit; returns the (epoch, step) to continue from."""
+        from distkeras.models import training_state  # noqa: PLC0415
+
+        path, header, arrays = found
+        meta = header.get("metadata") or {}
+        epoch, step = int(meta.get("epoch", 0)), int(meta.get("step", 0))
+        first = next(iter(adapter.batches(epoch, 0)), None)
+        if first is not None:
+            self._prepare_training(first[0])
+            self._build_metrics(first)
+        meta = training_state.restore(
+            self, cbs.callbacks, header, arrays, self._communicator(), path
+        )
+        variables = [v for m in self.metrics for v in m.variables]
+        flat = meta.get("metric_flat")
+        if flat is not None and flat.size == sum(int(np.prod(v.shape)) for v in variables):
+            offset = 0
+            for v in variables:
+                n = int(np.prod(v.shape))
+                v.assign(flat[offset : offset + n].reshape(v.shape).astype(v.dtype))
+                offset += n
+        self._global_step = int(meta.get("global_step", 0))
+        self._fit_context["seed"] = int(meta["seed"])
+        if hasattr(adapter, "sampler"):
+            adapter.sampler.seed = int(meta["seed"])
+        elif hasattr(adapter, "seed"):
+            adapter.seed = int(meta["seed"])
+        for cb in cbs.callbacks:
+            cb._resuming = False
+        return epoch, step
+
+    def _build_metrics(self, batch: tuple) -> None:
+        """Creates the loss trackers and compiled metrics from one batch, updating nothing."""
+        bx, by, bsw, gbs = batch
+        with no_grad():
+            y_pred = self(bx, training=False)
+            self._loss_terms(by, y_pred, bsw, gbs, len(da.flatten_struct(bx)[0]))
+            flat_pred = da.flatten_struct(y_pred) if not isinstance(y_pred, Tensor) else [y_pred]
+            names = self._output_names(len(flat_pred))
+            if not self._compile_metrics.built:
+                self._compile_metrics.build(align_to_outputs(by, names, "y"), flat_pred, names)
 
     def _validation_adapter(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
         if da.is_iterable_data(data):

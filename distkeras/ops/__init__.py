@@ -2,6 +2,7 @@
 
 from distkeras.backend.autodiff import convert_to_tensor, is_tensor
 from distkeras.backend.primitives import getitem
+from distkeras.ops.conv import *  # noqa: F403
 from distkeras.ops.nn import *  # noqa: F403
 from distkeras.ops.nn import (
     binary_crossentropy,
@@ -27,6 +28,7 @@ from distkeras.ops.nn import (
 )
 from distkeras.ops.numpy import *  # noqa: F403
 from distkeras.ops.numpy import abs, all, any, max, min, pow, round, sum  # noqa: A004
+from distkeras.ops.rnn import embedding_lookup, gru, lstm, simple_rnn, unstack_time
 
 
 def stop_gradient(x):

@@ -10,13 +10,14 @@ from distkeras.optimizers.adagrad import Adagrad
 from distkeras.optimizers.adam import Adam, AdamW
 from distkeras.optimizers.adamax import Adamax
 from distkeras.optimizers.base import Optimizer, set_update_threads
+from distkeras.optimizers.ftrl import Ftrl
 from distkeras.optimizers.lion import Lion
 from distkeras.optimizers.nadam import Nadam
 from distkeras.optimizers.rmsprop import RMSprop
 from distkeras.optimizers.sgd import SGD
 from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 
-ALL_OBJECTS = (Optimizer, Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
+ALL_OBJECTS = (Optimizer, Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Ftrl)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 
 
@@ -57,9 +58,9 @@ def get(identifier: Any) -> Optimizer | None:
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
         if identifier.lower() not in ALL_OBJECTS_DICT:
-            raise ValueError(
-                f"Could not interpret optimizer identifier: {identifier!r}. "
-                f"Received: identifier={identifier!r}"
+            # Raises, naming the closest valid names.
+            deserialize_keras_object(
+                identifier, module_objects=ALL_OBJECTS_DICT, printable_module_name="optimizer"
             )
         obj = deserialize({"class_name": identifier, "config": {}})
     else:
@@ -79,6 +80,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
     "Lion",
     "Nadam",
     "Optimizer",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from distkeras.backend import current_module
-from distkeras.optimizers.base import Optimizer
+from distkeras.optimizers.base import Optimizer, check_range
 
 
 class Adadelta(Optimizer):
@@ -33,6 +33,8 @@ class Adadelta(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        check_range("rho", rho, 0.0, 1.0)
+        check_range("epsilon", epsilon)
         self.rho = rho
         self.epsilon = epsilon
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from distkeras.backend import current_module
-from distkeras.optimizers.base import Optimizer
+from distkeras.optimizers.base import Optimizer, check_range
 
 
 class Adagrad(Optimizer):
@@ -31,6 +31,8 @@ class Adagrad(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        check_range("initial_accumulator_value", initial_accumulator_value)
+        check_range("epsilon", epsilon)
         self.initial_accumulator_value = initial_accumulator_value
         self.epsilon = epsilon
 

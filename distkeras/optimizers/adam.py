@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from distkeras.backend import current_module
-from distkeras.optimizers.base import Optimizer
+from distkeras.optimizers.base import Optimizer, check_range
 
 
 class Adam(Optimizer):
@@ -40,6 +40,9 @@ class Adam(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        check_range("beta_1", beta_1, 0.0, 1.0)
+        check_range("beta_2", beta_2, 0.0, 1.0)
+        check_range("epsilon", epsilon)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon

@@ -42,6 +42,40 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+def check_range(
+    name: str,
+    value: Any,
+    low: float | None = 0.0,
+    high: float | None = None,
+    low_closed: bool = True,
+    high_closed: bool = False,
+) -> None:
+    """Raises ValueError unless `value` is a number in the given interval.
+
+    The error names the argument, the interval and the received value, e.g.
+    "Argument `beta_1` must be in the interval [0, 1). Received: beta_1=1.5".
+
+    Args:
+        name: The argument name.
+        value: The received value.
+        low: Lower bound (None: unbounded).
+        high: Upper bound (None: unbounded).
+        low_closed: Whether `low` itself is allowed.
+        high_closed: Whether `high` itself is allowed.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if ok and low is not None:
+        ok = value >= low if low_closed else value > low
+    if ok and high is not None:
+        ok = value <= high if high_closed else value < high
+    if not ok:
+        lo = "(-inf" if low is None else ("[" if low_closed else "(") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + ("]" if high_closed else ")")
+        raise ValueError(
+            f"Argument `{name}` must be in the interval {lo}, {hi}. Received: {name}={value!r}"
+        )
+
+
 class Optimizer(FlatPathMixin):
     """Base class of all optimizers, as `keras.optimizers.Optimizer`.
 
@@ -113,6 +147,10 @@ class Optimizer(FlatPathMixin):
                     "`ema_overwrite_frequency` must be an integer >= 1 or None. "
                     f"Received: ema_overwrite_frequency={ema_overwrite_frequency}"
                 )
+        if weight_decay is not None:
+            check_range("weight_decay", weight_decay)
+        if loss_scale_factor is not None:
+            check_range("loss_scale_factor", loss_scale_factor, low_closed=False)
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
@@ -155,6 +193,7 @@ class Optimizer(FlatPathMixin):
                 "value and returns the corresponding learning rate value). "
                 f"Received: learning_rate={value}"
             )
+        check_range("learning_rate", float(v))
         var = Variable(float(v), dtype=floatx(), trainable=False, name="learning_rate")
         var.path = f"{self.name}/learning_rate"
         return var
@@ -190,6 +229,7 @@ class Optimizer(FlatPathMixin):
                 "optimizer with a float `learning_rate` argument."
             )
         if isinstance(old, Variable):
+            check_range("learning_rate", float(_data(value)))
             old.assign(float(_data(value)))
         else:
             self._learning_rate = self._make_lr_variable(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from distkeras.backend import current_module
-from distkeras.optimizers.base import Optimizer
+from distkeras.optimizers.base import Optimizer, check_range
 
 
 class Lion(Optimizer):
@@ -37,6 +37,7 @@ class Lion(Optimizer):
                 "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
                 f"degenerates to SignSGD. Received: beta_1={beta_1}"
             )
+        check_range("beta_2", beta_2, 0.0, 1.0)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from distkeras.backend import current_module
-from distkeras.optimizers.base import Optimizer
+from distkeras.optimizers.base import Optimizer, check_range
 
 
 class RMSprop(Optimizer):
@@ -37,6 +37,9 @@ class RMSprop(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        check_range("rho", rho, 0.0, 1.0)
+        check_range("momentum", momentum, 0.0, 1.0, high_closed=True)
+        check_range("epsilon", epsilon)
         self.rho = rho
         self.momentum = momentum
         self.epsilon = epsilon

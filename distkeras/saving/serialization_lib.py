@@ -117,26 +117,29 @@ def _public_module(cls: type) -> str:
 def closest_names(
     name: Any, module_objects: dict | None = None, custom_objects: dict | None = None, n: int = 3
 ) -> list[str]:
-    """The valid names closest to `name` (difflib ratio), best first.
+    """The valid names closest to `name` (difflib's ratio, at least 0.6), best first.
 
     Candidates are the keys of `module_objects`, `custom_objects` and the
-    global registry. Case is ignored for the comparison; of several names
-    for one object (such as 'glorot_uniform' and 'GlorotUniform') only the
-    closest is listed.
+    global registry. Case is ignored for the ranking (exact case breaks ties);
+    of several names for one object (such as 'glorot_uniform' and
+    'GlorotUniform') only the closest is listed.
     """
     if not isinstance(name, str):
         return []
-    names: dict[str, tuple[str, Any]] = {}
+    scored = []
     for table in (module_objects, custom_objects, GLOBAL_CUSTOM_OBJECTS):
         for key, obj in (table or {}).items():
-            if isinstance(key, str):
-                names.setdefault(key.lower(), (key, obj))
-    found = difflib.get_close_matches(name.lower(), list(names), n=len(names), cutoff=0.6)
+            if not isinstance(key, str):
+                continue
+            loose = difflib.SequenceMatcher(None, name.lower(), key.lower()).ratio()
+            if loose >= 0.6:
+                exact = difflib.SequenceMatcher(None, name, key).ratio()
+                scored.append((loose, exact, key, obj))
+    scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
     out: list[str] = []
     seen: list[Any] = []
-    for k in found:
-        key, obj = names[k]
-        if any(obj is o for o in seen):
+    for _, _, key, obj in scored:
+        if key in out or any(obj is o for o in seen):
             continue
         seen.append(obj)
         out.append(key)

@@ -122,6 +122,15 @@ def main() -> None:
     h2 = comm.allreduce_async(lst, "sum", deterministic=True, bucket_bytes=8)
     out = h2.wait()
     np.testing.assert_allclose(out[1], expected("sum", (2, 2), "float32", n).T, rtol=1e-5)
+    # Two in flight while blocking collectives run in between (the overlap pattern).
+    big = [data(r, (100_000,), "float32"), data(r, (7,), "float32")]
+    handles = [comm.allreduce_async(a, "sum") for a in big]
+    metric = comm.allreduce(np.array([float(r)]), "sum")
+    comm.barrier()
+    assert metric[0] == n * (n - 1) / 2
+    for h, a, shape in zip(handles, big, [(100_000,), (7,)]):
+        np.testing.assert_allclose(h.wait(), expected("sum", shape, "float32", n), atol=1e-5)
+        assert h.wait() is a
 
     # Broadcast: arrays in place from a non-zero root, then plain objects.
     root = n - 1

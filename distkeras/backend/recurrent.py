@@ -1,0 +1,468 @@
+"""Fused recurrent loops: SimpleRNN, LSTM and GRU over a whole sequence.
+
+Each primitive runs the time loop on raw arrays: one GEMM projects the inputs
+of every timestep at once, then one recurrent GEMM per step; the activations
+each step produces are kept, and a hand-written vector-Jacobian product runs
+back through time (BPTT), ending with one GEMM per weight gradient.
+
+Arrays are batch-major `(batch, time, features)` at the interface and
+time-major inside. `mask` is None or a boolean `(batch, time)` array; a
+masked step leaves every state unchanged (its output is the carried state).
+Gate layouts follow Keras: LSTM `i, f, c, o`; GRU `z, r, h`.
+
+`unstack_time` splits a sequence into per-step tensors for the generic
+(composed-of-ops) loop without the quadratic cost of slicing in backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distkeras.backend import current_module
+from distkeras.backend.autodiff import Tensor, apply, is_recording
+from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
+
+
+def _xp():
+    return current_module()
+
+
+def _time_major(x):
+    """(B, T, D) -> contiguous (T*B, D) plus the shape (T, B, D)."""
+    B, T, D = x.shape
+    xt = _xp().ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D)
+    return xt, (T, B, D)
+
+
+def _drop_rows(mask):
+    """Boolean mask (B, T) -> (T, B, 1) selector of the masked (skipped) rows, or None."""
+    return None if mask is None else ~mask.T[..., None]
+
+
+def _batch_major(seq, extra=None):
+    """(T, B, U) -> contiguous (B, T, U), with `extra` (B, U) appended at step T when given."""
+    xp = _xp()
+    T, B, U = seq.shape
+    out = xp.empty((B, T + (extra is not None), U), dtype=seq.dtype)
+    out[:, :T] = seq.transpose(1, 0, 2)
+    if extra is not None:
+        out[:, T] = extra
+    return out
+
+
+# ---------------------------------------------------------------- SimpleRNN
+_ACTS = ("tanh", "relu", "linear")
+
+
+def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
+    xp = _xp()
+    xt, (T, B, D) = _time_major(x)
+    U = rkernel.shape[0]
+    small = B * U * U <= SMALL_GEMM
+    H = xp.empty((T + 1, B, U), dtype=x.dtype)
+    H[0] = h0
+    xp.matmul(xt, kernel, out=H[1:].reshape(T * B, U))
+    if bias is not None:
+        H[1:] += bias
+    drop = _drop_rows(mask)
+    tmp = xp.empty((B, U), dtype=x.dtype)
+    with single_blas_thread(small):
+        for t in range(T):
+            a = H[t + 1]
+            xp.matmul(H[t], rkernel, out=tmp)
+            a += tmp
+            if activation == "tanh":
+                xp.tanh(a, out=a)
+            elif activation == "relu":
+                xp.maximum(a, 0, out=a)
+            if drop is not None:
+                xp.copyto(a, H[t], where=drop[t])
+
+    def vjp(g, needs):
+        gH = g.transpose(1, 0, 2)
+        if activation == "tanh":
+            dact = 1 - H[1:] * H[1:]
+        elif activation == "relu":
+            dact = (H[1:] > 0).astype(x.dtype)
+        else:
+            dact = None
+        dA = xp.empty((T, B, U), dtype=x.dtype)
+        dh = xp.zeros((B, U), dtype=x.dtype)
+        rk_t = xp.ascontiguousarray(rkernel.T)
+        with single_blas_thread(small):
+            for t in range(T - 1, -1, -1):
+                dh += gH[t]
+                da = dA[t]
+                if dact is None:
+                    da[...] = dh
+                else:
+                    xp.multiply(dh, dact[t], out=da)
+                if drop is not None:
+                    da *= ~drop[t]
+                dh_new = da @ rk_t
+                if drop is not None:
+                    xp.copyto(dh_new, dh, where=drop[t])
+                dh = dh_new
+        dA2 = dA.reshape(T * B, U)
+        return (
+            (dA2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
+            dh if needs[1] else None,
+            xt.T @ dA2 if needs[2] else None,
+            H[:T].reshape(T * B, U).T @ dA2 if needs[3] else None,
+            dA2.sum(axis=0) if bias is not None and needs[4] else None,
+            None,
+        )
+
+    return _batch_major(H[1:]), vjp
+
+
+# ---------------------------------------------------------------- LSTM
+def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
+    xp = _xp()
+    dt = x.dtype
+    xt, (T, B, D) = _time_major(x)
+    U = rkernel.shape[0]
+    small = B * U * 4 * U <= SMALL_GEMM
+    # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: with the i, f, o columns of the weights
+    # halved, one tanh over all four gates gives tanh(a / 2) for i, f, o and tanh(a) for c.
+    half = xp.full((4 * U,), 0.5, dtype=dt)
+    half[2 * U : 3 * U] = 1.0
+    shift = xp.full((4 * U,), 0.5, dtype=dt)
+    shift[2 * U : 3 * U] = 0.0
+    rk_half = rkernel * half
+    A = (xt @ (kernel * half)).reshape(T, B, 4 * U)  # pre-activations, then gates in place
+    if bias is not None:
+        A += bias * half
+    C = xp.empty((T, B, U), dtype=dt)
+    TC = xp.empty((T, B, U), dtype=dt)
+    H = xp.empty((T + 1, B, U), dtype=dt)
+    H[0] = h0
+    c = c0
+    tmp = xp.empty((B, 4 * U), dtype=dt)
+    ig = xp.empty((B, U), dtype=dt)
+    drop = _drop_rows(mask)
+    with single_blas_thread(small):
+        for t in range(T):
+            z = A[t]
+            xp.matmul(H[t], rk_half, out=tmp)
+            z += tmp
+            xp.tanh(z, out=z)
+            z *= half
+            z += shift
+            ct = C[t]
+            xp.multiply(z[:, U : 2 * U], c, out=ct)
+            xp.multiply(z[:, :U], z[:, 2 * U : 3 * U], out=ig)
+            ct += ig
+            if drop is not None:
+                xp.copyto(ct, c, where=drop[t])
+            xp.tanh(ct, out=TC[t])
+            xp.multiply(z[:, 3 * U :], TC[t], out=H[t + 1])
+            if drop is not None:
+                xp.copyto(H[t + 1], H[t], where=drop[t])
+            c = ct
+    c_last = c
+
+    def vjp(g, needs):
+        gH = g[:, :T].transpose(1, 0, 2)
+        dc = xp.array(g[:, T], dtype=dt)
+        dh = xp.zeros((B, U), dtype=dt)
+        C_prev = xp.concatenate([xp.asarray(c0, dtype=dt)[None], C[:-1]])
+        # P * (dc, dc, dc, dh) is dL/d(pre-activations): P holds each gate's derivative
+        # times the factor it multiplies (c~ for i, c_prev for f, i for c~, tanh(c) for o).
+        P = 1 - A
+        P *= A
+        gate_i = A[:, :, :U]
+        gate_c = A[:, :, 2 * U : 3 * U]
+        P[:, :, :U] *= gate_c
+        P[:, :, U : 2 * U] *= C_prev
+        xp.multiply(gate_c, gate_c, out=P[:, :, 2 * U : 3 * U])
+        xp.subtract(1, P[:, :, 2 * U : 3 * U], out=P[:, :, 2 * U : 3 * U])
+        P[:, :, 2 * U : 3 * U] *= gate_i
+        P[:, :, 3 * U :] *= TC
+        P3 = P[:, :, : 3 * U].reshape(T, B, 3, U)
+        E = 1 - TC * TC
+        E *= A[:, :, 3 * U :]  # dh -> dc through h = o tanh(c)
+        rk_t = xp.ascontiguousarray(rkernel.T)
+        dZ = xp.empty((T, B, 4 * U), dtype=dt)
+        dZ3 = dZ[:, :, : 3 * U].reshape(T, B, 3, U)
+        dct = xp.empty((B, U), dtype=dt)
+        with single_blas_thread(small):
+            for t in range(T - 1, -1, -1):
+                dh += gH[t]
+                xp.multiply(dh, E[t], out=dct)
+                dct += dc
+                xp.multiply(P3[t], dct[:, None, :], out=dZ3[t])
+                xp.multiply(dh, P[t, :, 3 * U :], out=dZ[t, :, 3 * U :])
+                if drop is not None:
+                    dZ[t] *= ~drop[t]
+                dh_new = dZ[t] @ rk_t
+                dc_new = dct * A[t, :, U : 2 * U]
+                if drop is not None:
+                    xp.copyto(dh_new, dh, where=drop[t])
+                    xp.copyto(dc_new, dc, where=drop[t])
+                dh, dc = dh_new, dc_new
+        dZ2 = dZ.reshape(T * B, 4 * U)
+        return (
+            (dZ2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
+            dh if needs[1] else None,
+            dc if needs[2] else None,
+            xt.T @ dZ2 if needs[3] else None,
+            H[:T].reshape(T * B, U).T @ dZ2 if needs[4] else None,
+            dZ2.sum(axis=0) if bias is not None and needs[5] else None,
+            None,
+        )
+
+    return _batch_major(H[1:], c_last), vjp
+
+
+# ---------------------------------------------------------------- GRU
+def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
+    xp = _xp()
+    dt = x.dtype
+    xt, (T, B, D) = _time_major(x)
+    U = rkernel.shape[0]
+    small = B * U * 3 * U <= SMALL_GEMM
+    # The z and r columns are halved so that sigmoid(a) = 0.5 tanh(0.5 a) + 0.5 needs
+    # one tanh; the recurrent bias of z and r joins the input projection.
+    half = xp.ones((3 * U,), dtype=dt)
+    half[: 2 * U] = 0.5
+    G = (xt @ (kernel * half)).reshape(T, B, 3 * U)  # pre-activations, then z, r, h~
+    b_rec_h = None
+    if bias is not None:
+        if reset_after:
+            G += bias[0] * half
+            G[:, :, : 2 * U] += bias[1, : 2 * U] * 0.5
+            b_rec_h = bias[1, 2 * U :]
+        else:
+            G += bias * half
+    H = xp.empty((T + 1, B, U), dtype=dt)
+    H[0] = h0
+    S = xp.empty((T, B, U), dtype=dt)  # reset_after: h @ Rh + b; else r * h_prev
+    drop = _drop_rows(mask)
+    if reset_after:
+        rk = rkernel * half
+        rec = xp.empty((B, 3 * U), dtype=dt)
+    else:
+        rk_zr = xp.ascontiguousarray(rkernel[:, : 2 * U])
+        rk_zr_half = rk_zr * 0.5
+        rk_h = xp.ascontiguousarray(rkernel[:, 2 * U :])
+        rec = xp.empty((B, 2 * U), dtype=dt)
+    tmp = xp.empty((B, U), dtype=dt)
+    with single_blas_thread(small):
+        for t in range(T):
+            zr = G[t, :, : 2 * U]
+            hh = G[t, :, 2 * U :]
+            if reset_after:
+                xp.matmul(H[t], rk, out=rec)
+                zr += rec[:, : 2 * U]
+            else:
+                xp.matmul(H[t], rk_zr_half, out=rec)
+                zr += rec
+            xp.tanh(zr, out=zr)
+            zr *= 0.5
+            zr += 0.5
+            if reset_after:
+                if b_rec_h is None:
+                    S[t] = rec[:, 2 * U :]
+                else:
+                    xp.add(rec[:, 2 * U :], b_rec_h, out=S[t])
+                xp.multiply(zr[:, U:], S[t], out=tmp)
+            else:
+                xp.multiply(zr[:, U:], H[t], out=S[t])
+                xp.matmul(S[t], rk_h, out=tmp)
+            hh += tmp
+            xp.tanh(hh, out=hh)
+            ht = H[t + 1]
+            xp.subtract(H[t], hh, out=ht)  # h = z h_prev + (1 - z) h~ = h~ + z (h_prev - h~)
+            ht *= zr[:, :U]
+            ht += hh
+            if drop is not None:
+                xp.copyto(ht, H[t], where=drop[t])
+
+    def vjp(g, needs):
+        gH = g.transpose(1, 0, 2)
+        Z = G[:, :, :U]
+        R = G[:, :, U : 2 * U]
+        HH = G[:, :, 2 * U :]
+        dzr = 1 - G[:, :, : 2 * U]
+        dzr *= G[:, :, : 2 * U]
+        dhh = 1 - Z
+        dhh *= 1 - HH * HH  # dh -> d(pre-activation of h~)
+        hmp = H[:T] - HH
+        dG = xp.empty((T, B, 3 * U), dtype=dt)
+        dR = xp.empty((T, B, 3 * U), dtype=dt) if reset_after else None
+        dh = xp.zeros((B, U), dtype=dt)
+        if reset_after:
+            rk_t = xp.ascontiguousarray(rkernel.T)
+        else:
+            rk_zr_t = xp.ascontiguousarray(rk_zr.T)
+            rk_h_t = xp.ascontiguousarray(rk_h.T)
+        with single_blas_thread(small):
+            for t in range(T - 1, -1, -1):
+                dh += gH[t]
+                dg = dG[t]
+                da = dg[:, 2 * U :]
+                xp.multiply(dh, dhh[t], out=da)
+                xp.multiply(dh, hmp[t], out=dg[:, :U])
+                if reset_after:
+                    xp.multiply(da, S[t], out=dg[:, U : 2 * U])
+                    dg[:, : 2 * U] *= dzr[t]
+                    if drop is not None:
+                        dg *= ~drop[t]
+                    dr = dR[t]
+                    dr[:, : 2 * U] = dg[:, : 2 * U]
+                    xp.multiply(dg[:, 2 * U :], R[t], out=dr[:, 2 * U :])
+                    dh_new = dr @ rk_t
+                else:
+                    d_s = da @ rk_h_t
+                    xp.multiply(d_s, H[t], out=dg[:, U : 2 * U])
+                    dg[:, : 2 * U] *= dzr[t]
+                    if drop is not None:
+                        dg *= ~drop[t]
+                        d_s *= ~drop[t]
+                    dh_new = dg[:, : 2 * U] @ rk_zr_t
+                    d_s *= R[t]
+                    dh_new += d_s
+                dh_new += dh * Z[t]
+                if drop is not None:
+                    xp.copyto(dh_new, dh, where=drop[t])
+                dh = dh_new
+        dG2 = dG.reshape(T * B, 3 * U)
+        hprev = H[:T].reshape(T * B, U)
+        d_rk = d_bias = None
+        if needs[3]:
+            if reset_after:
+                d_rk = hprev.T @ dR.reshape(T * B, 3 * U)
+            else:
+                d_rk = xp.empty_like(rkernel)
+                d_rk[:, : 2 * U] = hprev.T @ dG2[:, : 2 * U]
+                d_rk[:, 2 * U :] = S.reshape(T * B, U).T @ dG2[:, 2 * U :]
+        if bias is not None and needs[4]:
+            if reset_after:
+                d_bias = xp.stack([dG2.sum(axis=0), dR.reshape(T * B, 3 * U).sum(axis=0)])
+            else:
+                d_bias = dG2.sum(axis=0)
+        return (
+            (dG2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
+            dh if needs[1] else None,
+            xt.T @ dG2 if needs[2] else None,
+            d_rk,
+            d_bias,
+            None,
+        )
+
+    return _batch_major(H[1:]), vjp
+
+
+# ---------------------------------------------------------------- public wrappers
+def _mask_data(mask) -> Any:
+    if mask is None:
+        return None
+    m = mask.data if isinstance(mask, Tensor) else mask
+    return _xp().asarray(m).astype(bool, copy=False)
+
+
+def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh") -> Tensor:
+    """Runs `h_t = act(x_t W + h_{t-1} U + b)` over a sequence.
+
+    Args:
+        x: Inputs `(batch, time, features)`.
+        h0: Initial state `(batch, units)`.
+        kernel, recurrent_kernel, bias: Weights `(features, units)`, `(units, units)`, `(units,)`.
+        mask: Optional boolean `(batch, time)`; masked steps keep the previous state.
+        activation: 'tanh', 'relu' or 'linear'.
+
+    Returns:
+        The states after every step, `(batch, time, units)`.
+    """
+    if activation not in _ACTS:
+        raise ValueError(f"activation must be one of {_ACTS}. Received: activation={activation!r}")
+    return apply(
+        _simple_rnn, x, h0, kernel, recurrent_kernel, bias, _mask_data(mask), activation=activation
+    )
+
+
+def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None) -> Tensor:
+    """Runs a Keras LSTM (gates i, f, c, o; sigmoid gates, tanh candidate) over a sequence.
+
+    Args:
+        x: Inputs `(batch, time, features)`.
+        h0, c0: Initial states `(batch, units)`.
+        kernel, recurrent_kernel, bias: Weights `(features, 4 units)`, `(units, 4 units)`,
+            `(4 units,)`.
+        mask: Optional boolean `(batch, time)`; masked steps keep the previous states.
+
+    Returns:
+        `(batch, time + 1, units)`: the hidden state after every step, then the last
+        carry state `c` at index `time`.
+    """
+    return apply(_lstm, x, h0, c0, kernel, recurrent_kernel, bias, _mask_data(mask))
+
+
+def gru(x, h0, kernel, recurrent_kernel, bias=None, mask=None, reset_after=True) -> Tensor:
+    """Runs a Keras GRU (gates z, r, h; `h = z h_prev + (1 - z) h~`) over a sequence.
+
+    Args:
+        x: Inputs `(batch, time, features)`.
+        h0: Initial state `(batch, units)`.
+        kernel, recurrent_kernel: Weights `(features, 3 units)`, `(units, 3 units)`.
+        bias: `(2, 3 units)` (input and recurrent biases) when `reset_after`, else `(3 units,)`.
+        mask: Optional boolean `(batch, time)`; masked steps keep the previous state.
+        reset_after: Apply the reset gate after the recurrent matmul (Keras 3 default).
+
+    Returns:
+        The states after every step, `(batch, time, units)`.
+    """
+    return apply(
+        _gru, x, h0, kernel, recurrent_kernel, bias, _mask_data(mask), reset_after=reset_after
+    )
+
+
+# ---------------------------------------------------------------- unstack for generic loops
+class _StepGrads:
+    """Gradients of the per-step slices of one sequence, gathered without dense sums."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: dict):
+        self.parts = parts
+
+    def __add__(self, other: Any) -> _StepGrads:
+        if not isinstance(other, _StepGrads):
+            return NotImplemented
+        for k, v in other.parts.items():
+            self.parts[k] = self.parts[k] + v if k in self.parts else v
+        return self
+
+    __radd__ = __add__
+
+
+def _time_major_view(x):
+    xp = _xp()
+    out = xp.moveaxis(x, 1, 0)
+
+    def vjp(g, needs):
+        if isinstance(g, _StepGrads):
+            dense = xp.zeros(out.shape, dtype=x.dtype)
+            for t, v in g.parts.items():
+                dense[t] += v
+            g = dense
+        return (xp.moveaxis(g, 0, 1),)
+
+    return out, vjp
+
+
+def unstack_time(x) -> list[Tensor]:
+    """Splits `(batch, time, ...)` into `time` tensors `(batch, ...)`, differentiably.
+
+    Unlike slicing step by step, backward writes each step's gradient once into a
+    single dense array (no full-size zeros per step).
+    """
+    tm = apply(_time_major_view, x)
+    if not (tm.requires_grad and is_recording()):
+        return [Tensor(tm.data[t]) for t in range(tm.shape[0])]
+
+    def make_vjp(t):
+        return lambda g, needs: (_StepGrads({t: g}),)
+
+    return [Tensor(tm.data[t], True, (tm,), make_vjp(t)) for t in range(tm.shape[0])]

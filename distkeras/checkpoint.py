@@ -1,0 +1,128 @@
+"""Checkpoints for custom training loops: `save(state, directory)` / `restore(directory, state)`.
+
+Same file format and guarantees as `callbacks.BackupAndRestore`: one msgpack
+container per checkpoint with per-array checksums, written atomically, a
+`latest` pointer, the newest `keep` kept, and a fall back (with a warning) to
+an older checkpoint when the newest is corrupt.
+
+Example:
+    state = {"model": model, "optimizer": opt, "step": step}
+    distkeras.checkpoint.save(state, "ckpts")
+    ...
+    restored = distkeras.checkpoint.restore("ckpts", {"model": model, "optimizer": opt})
+    step = restored["step"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from distkeras.backend import to_numpy
+from distkeras.backend.autodiff import Tensor
+from distkeras.backend.random import global_seed_generator
+from distkeras.layers.layer import Layer
+from distkeras.models.saving import _check_and_assign, weight_paths
+from distkeras.optimizers import Optimizer
+from distkeras.saving.checkpoint_manager import CheckpointManager
+
+
+def save(state: dict, directory: str | os.PathLike, step: int | None = None, keep: int = 3) -> str:
+    """Writes a checkpoint of `state`; returns its path.
+
+    Args:
+        state: Names mapped to models/layers (their weights and RNG streams),
+            optimizers (their variables), arrays, or JSON-serializable values.
+        directory: The checkpoint folder.
+        step: The checkpoint number (the next free one when omitted).
+        keep: How many of the newest checkpoints to keep.
+    """
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"state must be a non-empty dict. Received: state={state!r}")
+    manager = CheckpointManager(directory, keep=keep)
+    arrays: list[tuple[str, np.ndarray]] = []
+    kinds: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    rng: dict[str, Any] = {"global": global_seed_generator().get_state()}
+    for name, obj in state.items():
+        if "/" in name:
+            raise ValueError(f"State names cannot contain '/'. Received: {name!r}")
+        if isinstance(obj, Layer):
+            arrays += [(f"{name}/{p}", v.numpy()) for p, v in weight_paths(obj)]
+            rng[name] = obj.rng_states()
+            kinds[name] = "layer"
+        elif isinstance(obj, Optimizer):
+            store: dict = {}
+            obj.save_own_variables(store)
+            arrays += [(f"{name}/vars/{k}", store[k]) for k in sorted(store, key=int)]
+            kinds[name] = "optimizer"
+        elif isinstance(obj, (np.ndarray, Tensor)):
+            arrays.append((name, np.asarray(to_numpy(obj))))
+            kinds[name] = "array"
+        else:
+            try:
+                json.dumps(obj)
+            except TypeError as e:
+                raise TypeError(
+                    f"Cannot checkpoint {name!r}: not a model, optimizer, array or JSON value. "
+                    f"Received: {type(obj).__name__}"
+                ) from e
+            values[name] = obj
+            kinds[name] = "value"
+    if step is None:
+        existing = manager.checkpoints()
+        step = existing[-1][0] + 1 if existing else 0
+    meta = {"kinds": kinds, "values": json.dumps(values), "rng": json.dumps(rng)}
+    return manager.save(int(step), arrays, meta)
+
+
+def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | None:
+    """Loads the newest readable checkpoint; returns {name: value} or None if there is none.
+
+    Models/layers and optimizers given in `state` are restored in place (shapes,
+    dtypes and paths checked; an incompatible model is refused naming the first
+    mismatching path); arrays and plain values are returned. Optimizers must be
+    built (e.g. `optimizer.build(model.trainable_variables)`) first.
+    """
+    found = CheckpointManager(directory).restore()
+    if found is None:
+        return None
+    path, header, arrays = found
+    meta = header.get("metadata") or {}
+    kinds = meta.get("kinds") or {}
+    values = json.loads(meta.get("values", "{}"))
+    rng = json.loads(meta.get("rng", "{}"))
+    state = state or {}
+    out: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        prefix = f"{name}/"
+        if kind == "value":
+            out[name] = values.get(name)
+        elif kind == "array":
+            out[name] = np.array(arrays[name])
+        elif name in state and kind == "layer":
+            sub = {k[len(prefix) :]: a for k, a in arrays.items() if k.startswith(prefix)}
+            _check_and_assign(weight_paths(state[name]), sub, path, f"{name!r}")
+            if name in rng:
+                state[name].set_rng_states(rng[name])
+            out[name] = state[name]
+        elif name in state and kind == "optimizer":
+            opt = state[name]
+            if not getattr(opt, "built", False):
+                raise ValueError(
+                    f"Optimizer {name!r} must be built before restoring it (call "
+                    "optimizer.build(model.trainable_variables)). Received: an unbuilt optimizer"
+                )
+            store = {
+                k[len(prefix) + 5 :]: np.array(a)
+                for k, a in arrays.items()
+                if k.startswith(prefix + "vars/")
+            }
+            opt.load_own_variables(store)
+            out[name] = opt
+    if "global" in rng:
+        global_seed_generator().set_state(rng["global"])
+    return out

@@ -1,0 +1,29 @@
+"""Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization.
+
+`image_ops` holds the array-level image transforms (resize, smart_resize,
+affine resampling) that `distkeras.preprocessing.image` reuses.
+"""
+
+from distkeras.layers.preprocessing.image_augmentation import (
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from distkeras.layers.preprocessing.image_preprocessing import CenterCrop, Rescaling, Resizing
+from distkeras.layers.preprocessing.normalization import Normalization
+from distkeras.layers.preprocessing.text_vectorization import TextVectorization
+
+__all__ = [
+    "CenterCrop",
+    "Normalization",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "Rescaling",
+    "Resizing",
+    "TextVectorization",
+]

@@ -1,0 +1,287 @@
+"""Command-line parsing for `distkeras-run`.
+
+The launcher's own options come first; the first word that is not an option (or
+the word after `--`) starts the command, which is passed on untouched:
+
+    distkeras-run -np 4 python train.py --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+
+PROG = "distkeras-run"
+BACKENDS = ("local", "mpi", "ray", "slurm")
+SLURM_LAUNCHERS = ("auto", "srun", "mpirun")
+_PYTHON = re.compile(r"^python[0-9.]*$")
+# Interpreter options that take a value (`python -X dev script.py`).
+_PY_VALUE_OPTS = ("-X", "-W")
+
+
+class LauncherError(Exception):
+    """A problem with the launcher's arguments or environment, found before the job starts."""
+
+
+@dataclasses.dataclass
+class Options:
+    """What the user asked for on the command line.
+
+    Attributes:
+        np: Number of processes (ranks), or None when it is to be inferred.
+        backend: 'local', 'mpi', 'ray', 'slurm', or None (chosen from the options).
+        hosts: `-H` value, e.g. 'host1:4,host2:4'.
+        hostfile: `--hostfile` path.
+        gpus_per_proc: GPUs given to each rank (CUDA_VISIBLE_DEVICES), or None.
+        env: `--env` entries, each 'KEY=VALUE' or 'KEY' (pass the current value on).
+        address: Ray cluster address for `--backend ray`.
+        timeout: Wall-clock limit of the whole job in seconds, or None.
+        dry_run: Print the command instead of running it.
+        mpirun: An explicit mpirun/mpiexec to use instead of the bundled one.
+        slurm_launcher: 'auto', 'srun' or 'mpirun' inside a Slurm allocation.
+        wait: With the slurm backend outside an allocation, wait for the batch job.
+        verbose: Print the command to stderr before running it.
+        command: The command after the options: `[python] script.py args...`.
+    """
+
+    np: int | None = None
+    backend: str | None = None
+    hosts: str | None = None
+    hostfile: str | None = None
+    gpus_per_proc: int | None = None
+    env: list[str] = dataclasses.field(default_factory=list)
+    address: str | None = None
+    timeout: float | None = None
+    dry_run: bool = False
+    mpirun: str | None = None
+    slurm_launcher: str = "auto"
+    wait: bool = False
+    verbose: bool = False
+    command: list[str] = dataclasses.field(default_factory=list)
+
+
+def _positive_int(name: str):
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be an integer. Received: {name}={text!r}"
+            ) from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1. Received: {name}={value}")
+        return value
+
+    return convert
+
+
+def _timeout(text: str) -> float | None:
+    lowered = text.strip().lower()
+    if lowered in ("0", "none", "inf"):
+        return None
+    try:
+        value = float(lowered)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be a number of seconds. Received: --timeout={text!r}"
+        ) from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be >= 0 (0: no limit). Received: --timeout={text!r}"
+        )
+    return None if math.isinf(value) else value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's default exits; we raise instead.
+        if "Received:" in message:  # our own message already names the option
+            message = re.sub(r"^argument [^:]+: ", "", message)
+        raise LauncherError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser of the launcher's own options (not of the command)."""
+    p = _Parser(
+        prog=PROG,
+        usage=(
+            f"{PROG} -np N [--backend {{{','.join(BACKENDS)}}}] [-H host1:4,host2:4 | "
+            "--hostfile F] [--gpus-per-proc K] [--env K=V ...] [--address ADDR] "
+            "[--timeout S] [--dry-run] [python] script.py [args ...]"
+        ),
+        description=(
+            "Run a training script on N data-parallel ranks: locally through the bundled "
+            "mpirun, across hosts with mpirun, on a Ray cluster, or under Slurm. The same "
+            "script runs unchanged as a single process."
+        ),
+        epilog=(
+            "examples:\n"
+            f"  {PROG} -np 2 python examples/mnist_mlp.py\n"
+            f"  {PROG} -np 8 -H node1:4,node2:4 python train.py\n"
+            f"  {PROG} --backend ray -np 4 --address ray://head:10001 python train.py\n"
+            f"  {PROG} --backend slurm -np 16 --gpus-per-proc 1 python train.py"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=True,
+    )
+    p.add_argument(
+        "-np",
+        "-n",
+        "--num-proc",
+        dest="np",
+        metavar="N",
+        type=_positive_int("-np"),
+        help="number of processes (ranks); default: the slots of -H/--hostfile, "
+        "or SLURM_NTASKS inside a Slurm allocation",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="local (default; this machine), mpi (default with -H/--hostfile), ray, slurm",
+    )
+    p.add_argument("-H", "--hosts", dest="hosts", help="hosts and slots: host1:4,host2:4")
+    p.add_argument("--hostfile", help="an MPI hostfile ('host slots=4' or 'host:4' per line)")
+    p.add_argument(
+        "--gpus-per-proc",
+        type=_positive_int("--gpus-per-proc"),
+        metavar="K",
+        help="GPUs per rank: each rank sees its own CUDA_VISIBLE_DEVICES",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="set an environment variable on every rank (K alone passes the current value)",
+    )
+    p.add_argument("--address", help="Ray cluster address (ray://host:10001, host:6379, auto)")
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="S",
+        help="end the whole job after S seconds (exit code 124)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
+    p.add_argument("--mpirun", metavar="PATH", help="use this mpirun/mpiexec (default: bundled)")
+    p.add_argument(
+        "--slurm-launcher",
+        choices=SLURM_LAUNCHERS,
+        default="auto",
+        help="inside a Slurm allocation: srun --mpi=pmix (auto when srun exists) or mpirun",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="slurm backend: wait for the batch job to finish"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print the command before it runs")
+    return p
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    names = set()
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+        if action.option_strings and action.nargs != 0:
+            names.update(action.option_strings)
+    return names
+
+
+def split_argv(argv: list[str], parser: argparse.ArgumentParser | None = None):
+    """Splits argv into the launcher's options and the command that follows them.
+
+    Returns:
+        `(launcher_args, command)`.
+    """
+    parser = parser or build_parser()
+    takes_value = _value_options(parser)
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return argv[:i], argv[i + 1 :]
+        if not word.startswith("-") or word == "-":
+            return argv[:i], argv[i:]
+        if "=" not in word and word in takes_value:
+            i += 1
+        i += 1
+    return argv, []
+
+
+def parse_args(argv: list[str]) -> Options:
+    """Parses `distkeras-run` arguments into `Options`.
+
+    Raises:
+        LauncherError: on a bad option or value.
+    """
+    parser = build_parser()
+    own, command = split_argv(list(argv), parser)
+    ns = parser.parse_args(own)
+    return Options(
+        np=ns.np,
+        backend=ns.backend,
+        hosts=ns.hosts,
+        hostfile=ns.hostfile,
+        gpus_per_proc=ns.gpus_per_proc,
+        env=list(ns.env),
+        address=ns.address,
+        timeout=ns.timeout,
+        dry_run=ns.dry_run,
+        mpirun=ns.mpirun,
+        slurm_launcher=ns.slurm_launcher,
+        wait=ns.wait,
+        verbose=ns.verbose,
+        command=command,
+    )
+
+
+@dataclasses.dataclass
+class Command:
+    """The user's command, normalized.
+
+    Attributes:
+        interpreter: An explicit interpreter path, or None for this Python.
+        interpreter_args: Options for the interpreter (`-u`, `-X dev`, ...).
+        script: The script path, or None when `module` is set.
+        module: The module run with `-m`, or None.
+        args: The script's arguments.
+    """
+
+    interpreter: str | None
+    interpreter_args: list[str]
+    script: str | None
+    module: str | None
+    args: list[str]
+
+    def python_argv(self, python: str) -> list[str]:
+        """The argv that runs this command with `python` (or the explicit interpreter)."""
+        target = ["-m", self.module] if self.module else [self.script]
+        return [self.interpreter or python, *self.interpreter_args, *target, *self.args]
+
+
+def parse_command(command: list[str]) -> Command:
+    """Normalizes `[python [opts]] script.py args` or `[python] -m module args`.
+
+    Raises:
+        LauncherError: when there is no script.
+    """
+    words = list(command)
+    interpreter = None
+    py_opts: list[str] = []
+    if words and _PYTHON.match(words[0].rsplit("/", 1)[-1]):
+        first = words.pop(0)
+        interpreter = first if "/" in first else None
+        while words and words[0].startswith("-") and words[0] != "-m":
+            opt = words.pop(0)
+            py_opts.append(opt)
+            if opt in _PY_VALUE_OPTS and words:
+                py_opts.append(words.pop(0))
+    elif words and words[0].startswith("-") and words[0] != "-m":
+        raise LauncherError(f"Unknown launcher option {words[0]!r}. See `{PROG} --help`.")
+    if words[:1] == ["-m"]:
+        if len(words) < 2:
+            raise LauncherError("`-m` needs a module name. Received: -m with nothing after it")
+        return Command(interpreter, py_opts, None, words[1], words[2:])
+    if not words:
+        raise LauncherError(
+            f"No script given. Usage: {PROG} -np N [options] [python] script.py [args ...]"
+        )
+    return Command(interpreter, py_opts, words[0], None, words[1:])

@@ -1,0 +1,99 @@
+"""Fused recurrent primitives and the embedding lookup against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from distkeras import backend, ops
+from distkeras.backend import GradientTape, Variable, to_numpy
+from distkeras.backend.embedding import _scatter_rows
+from tests.harness import check_grad
+
+B, T, D, U = 2, 4, 3, 2
+MASK = np.array([[1, 0, 1, 1], [0, 1, 1, 0]], dtype=bool)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    backend.set_floatx("float64")
+    yield
+    backend.set_floatx("float32")
+
+
+def _arrays(*shapes):
+    rng = np.random.default_rng(1)
+    return [rng.normal(size=s) for s in shapes]
+
+
+@pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+def test_lstm_primitive_gradients(mask):
+    arrays = _arrays((B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    check_grad(lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask), *arrays)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+def test_gru_primitive_gradients(reset_after, mask):
+    bias = (2, 3 * U) if reset_after else (3 * U,)
+    arrays = _arrays((B, T, D), (B, U), (D, 3 * U), (U, 3 * U), bias)
+    check_grad(
+        lambda x, h, k, r, b: ops.gru(x, h, k, r, b, mask=mask, reset_after=reset_after), *arrays
+    )
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "linear"])
+@pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+def test_simple_rnn_primitive_gradients(activation, mask):
+    arrays = _arrays((B, T, D), (B, U), (D, U), (U, U), (U,))
+    check_grad(
+        lambda x, h, k, r, b: ops.simple_rnn(x, h, k, r, b, mask=mask, activation=activation),
+        *arrays,
+    )
+
+
+def test_primitives_without_bias():
+    x, h, c, k4, r4, k3, r3 = _arrays(
+        (B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (D, 3 * U), (U, 3 * U)
+    )
+    check_grad(lambda x, k, r: ops.lstm(x, h, c, k, r, None), x, k4, r4)
+    check_grad(lambda x, k, r: ops.gru(x, h, k, r, None, reset_after=True), x, k3, r3)
+
+
+def test_simple_rnn_rejects_unknown_activation():
+    x, h, k, r = _arrays((B, T, D), (B, U), (D, U), (U, U))
+    with pytest.raises(ValueError, match="activation='sigmoid'"):
+        ops.simple_rnn(x, h, k, r, activation="sigmoid")
+
+
+def test_unstack_time_gradient_is_each_steps_gradient():
+    (x,) = _arrays((B, T, D))
+    check_grad(lambda a: ops.stack(ops.unstack_time(a)[::-1], axis=1), x)
+    # Steps used twice accumulate.
+    check_grad(lambda a: ops.add(ops.unstack_time(a)[1], ops.unstack_time(a)[1]), x)
+
+
+def test_embedding_lookup_values_and_gradient_with_repeats():
+    table = np.random.default_rng(0).normal(size=(6, 3))
+    idx = np.array([[0, 5, 5], [2, 5, 0]])
+    out = ops.embedding_lookup(table, idx)
+    np.testing.assert_array_equal(to_numpy(out), table[idx])
+    tv = Variable(table)
+    w = np.random.default_rng(1).normal(size=(2, 3, 3))
+    with GradientTape() as tape:
+        loss = ops.sum(ops.multiply(ops.embedding_lookup(tv, idx), w))
+    (grad,) = tape.gradient(loss, [tv])
+    expected = np.zeros_like(table)
+    np.add.at(expected, idx.ravel(), w.reshape(-1, 3))
+    np.testing.assert_allclose(to_numpy(grad), expected, atol=1e-12)
+    check_grad(lambda t: ops.embedding_lookup(t, idx), table)
+
+
+@pytest.mark.parametrize("vocab,n", [(10, 50), (1000, 300), (5, 1), (4, 4)])
+def test_scatter_rows_matches_add_at(vocab, n):
+    rng = np.random.default_rng(vocab)
+    idx = rng.integers(0, vocab, n)
+    rows = rng.normal(size=(n, 3))
+    expected = np.zeros((vocab, 3))
+    np.add.at(expected, idx, rows)
+    np.testing.assert_allclose(_scatter_rows(idx, rows, vocab), expected, atol=1e-12)

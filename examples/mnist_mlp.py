@@ -2,7 +2,9 @@
 
 Runs on the bundled 8x8 UCI digits by default; `--mnist PATH` trains on the
 MNIST IDX files found in PATH instead. The same script runs data-parallel when
-launched with `distkeras-run -np N` or `mpirun -n N`.
+launched with `distkeras-run -np N` or `mpirun -n N`. With the defaults it reaches
+about 98% test accuracy on the 360 held-out bundled digits in a few seconds
+(tests/examples/test_examples.py runs 3 epochs and checks at least 90%).
 
     python examples/mnist_mlp.py [--epochs 20] [--batch-size 128] [--mnist DIR]
 """
@@ -10,6 +12,7 @@ launched with `distkeras-run -np N` or `mpirun -n N`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 import distkeras
 from distkeras.layers import Dense, Dropout
@@ -29,14 +32,15 @@ def load(mnist_dir: str | None):
     return (x_train, y_train), (x_test, y_test)
 
 
-def main() -> float:
+def main(argv: Sequence[str] | None = None) -> float:
+    """Trains the MLP and returns its test accuracy."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--mnist", default=None, help="folder with the MNIST IDX files")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = load(args.mnist)

@@ -98,9 +98,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     from distkeras.saving import serialize_keras_object  # noqa: PLC0415
 
     _ensure_built(model, "save")
-    config = serialize_keras_object(model)
-    if getattr(model, "compiled", False):
-        config["compile_config"] = model.get_compile_config()
+    config = serialize_keras_object(model)  # includes compile_config once compiled
     arrays = [(f"model/{p}", v.numpy()) for p, v in weight_paths(model)]
     opt = getattr(model, "optimizer", None)
     if opt is not None and getattr(opt, "built", False):

@@ -19,6 +19,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgpack
@@ -51,6 +52,15 @@ class FileFormatError(ValueError):
 
 def _pad(n: int) -> int:
     return (-n) % _ALIGN
+
+
+_THREADED_CRC_BYTES = 4 << 20  # below this a thread costs more than it hides
+
+
+def _write_blobs(f: Any, blobs: list) -> None:
+    for blob in blobs:
+        f.write(blob)
+        f.write(b"\x00" * _pad(blob.nbytes))
 
 
 def write_container(
@@ -87,30 +97,43 @@ def write_container(
                 "shape": list(a.shape),
                 "offset": offset,
                 "nbytes": a.nbytes,
-                "crc32": zlib.crc32(buf),
+                "crc32": b"\x00\x00\x00\x00",  # fixed-size placeholder, filled in below
             }
         )
         blobs.append(buf)
         offset += a.nbytes + _pad(a.nbytes)
-    header = msgpack.packb(
-        {
-            "format_version": FORMAT_VERSION,
-            "kind": kind,
-            "metadata": metadata or {},
-            "config": config,
-            "arrays": entries,
-        },
-        use_bin_type=True,
-    )
+    content = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "metadata": metadata or {},
+        "config": config,
+        "arrays": entries,
+    }
+    header = msgpack.packb(content, use_bin_type=True)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack("<Q", len(header)) + header)
-            f.write(struct.pack("<I", zlib.crc32(header)))
-            for blob in blobs:
-                f.write(blob)
-                f.write(b"\x00" * _pad(blob.nbytes))
+            start = len(MAGIC) + 8
+            f.write(MAGIC + struct.pack("<Q", len(header)) + header + b"\x00" * 4)
+            # Checksums are computed on a second thread while the arrays are written
+            # (zlib and file writes both release the GIL); the header, whose size
+            # does not depend on them, is rewritten in place afterwards.
+            if offset >= _THREADED_CRC_BYTES:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    crcs = [pool.submit(zlib.crc32, blob) for blob in blobs]
+                    _write_blobs(f, blobs)
+                    values = [c.result() for c in crcs]
+            else:
+                _write_blobs(f, blobs)
+                values = [zlib.crc32(blob) for blob in blobs]
+            for entry, value in zip(entries, values):
+                entry["crc32"] = struct.pack(">I", value)
+            final = msgpack.packb(content, use_bin_type=True)
+            if len(final) != len(header):  # pragma: no cover - guarded by the fixed size
+                raise RuntimeError("header size changed while writing")
+            f.seek(start)
+            f.write(final + struct.pack("<I", zlib.crc32(final)))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -175,7 +198,11 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
     for entry in header["arrays"]:
         try:
             name, dtype, shape = entry["path"], entry["dtype"], tuple(entry["shape"])
-            offset, nbytes, crc = int(entry["offset"]), int(entry["nbytes"]), int(entry["crc32"])
+            offset, nbytes = int(entry["offset"]), int(entry["nbytes"])
+            crc = entry["crc32"]
+            if isinstance(crc, bytes) and len(crc) != 4:
+                raise ValueError("bad checksum field")
+            crc = struct.unpack(">I", crc)[0] if isinstance(crc, bytes) else int(crc)
         except (KeyError, TypeError, ValueError) as e:
             raise fail(f"malformed array entry {entry!r}") from e
         if dtype not in _ALLOWED_DTYPES or not all(isinstance(s, int) and s >= 0 for s in shape):

@@ -84,6 +84,8 @@ def serialize_keras_object(obj: Any) -> Any:
             bc = obj.get_build_config()
             if bc is not None:
                 out["build_config"] = bc
+        if getattr(obj, "compiled", False) and hasattr(obj, "get_compile_config"):
+            out["compile_config"] = obj.get_compile_config()  # Keras 3 keeps it with the model
         return out
     if hasattr(obj, "tolist"):
         return obj.tolist()

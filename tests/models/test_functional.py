@@ -189,3 +189,13 @@ def test_sequential_runs_as_a_linear_functional_graph():
     np.testing.assert_allclose(
         model.predict(x, verbose=0), (x @ w[0] + w[1]) @ w[2] + w[3], rtol=1e-6
     )
+
+
+def test_to_json_of_a_compiled_model_carries_compile_config():
+    model = two_in_two_out()
+    assert "compile_config" not in json.loads(model.to_json())
+    model.compile(optimizer="adam", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+    cfg = json.loads(model.to_json())["compile_config"]
+    assert cfg["optimizer"]["class_name"] == "Adam"
+    assert cfg["loss"] == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
+    assert model_from_json(model.to_json()).compiled is False  # as Keras: architecture only

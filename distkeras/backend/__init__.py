@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-_VALID_BACKENDS = ("numpy", "cupy")
+_VALID_BACKENDS = ("numpy", "cupy", "strict")
 _state: dict[str, Any] = {"name": None, "module": None, "floatx": "float32", "epsilon": 1e-7}
 
 
@@ -28,6 +28,10 @@ def _load(name: str):
                 f"Received: backend={name!r}"
             ) from e
         return cupy
+    if name == "strict":
+        from distkeras.backend.strict import strict  # noqa: PLC0415
+
+        return strict
     raise ValueError(
         f"Unknown backend. Expected one of {_VALID_BACKENDS}. Received: backend={name!r}"
     )
@@ -37,15 +41,20 @@ def set_backend(name: str) -> None:
     """Selects the array module used by every computation.
 
     Args:
-        name: 'numpy' or 'cupy'.
+        name: 'numpy', 'cupy', or 'strict' (a NumPy-backed stand-in for CuPy
+            whose arrays refuse to mix with NumPy arrays; for CI checks).
     """
     module = _load(name)
     _state["name"] = name
     _state["module"] = module
+    if name == "cupy":  # pin this rank's GPU before anything is allocated
+        from distkeras.backend.device import select_device  # noqa: PLC0415
+
+        select_device()
 
 
 def backend() -> str:
-    """Returns the name of the current array backend ('numpy' or 'cupy')."""
+    """Returns the name of the current array backend ('numpy', 'cupy' or 'strict')."""
     if _state["name"] is None:
         set_backend(os.environ.get("DISTKERAS_BACKEND", "numpy"))
     return _state["name"]
@@ -73,14 +82,23 @@ class _ArrayModuleProxy:
 xp = _ArrayModuleProxy()
 
 
+def _is_device_array(x: Any) -> bool:
+    return type(x).__module__.startswith(("cupy", "distkeras.backend.strict"))
+
+
 def get_array_module(*arrays: Any):
-    """Returns numpy or cupy, whichever owns the given arrays (Chainer-style)."""
+    """Returns the module (numpy, cupy or the strict stand-in) owning the arrays.
+
+    Tensors answer for the array they hold, as Chainer's `get_array_module` does.
+    """
     for a in arrays:
-        data = getattr(a, "data", a)
+        data = a.data if isinstance(a, Tensor) else a
         mod = type(data).__module__
         if mod.startswith("cupy"):
             return current_module() if backend() == "cupy" else _load("cupy")
-    return np if backend() == "numpy" else current_module()
+        if mod.startswith("distkeras.backend.strict"):
+            return _load("strict")
+    return np
 
 
 def floatx() -> str:
@@ -109,11 +127,15 @@ def set_epsilon(value: float) -> None:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Returns `x` (Tensor, Variable, NumPy or CuPy array, scalar) as a NumPy array."""
-    x = getattr(x, "data", x) if not isinstance(x, np.ndarray) else x
+    """Returns `x` (Tensor, Variable, NumPy or device array, scalar) as a NumPy array.
+
+    Device arrays (CuPy, strict) are copied to the host with `.get()`.
+    """
+    if isinstance(x, Tensor):
+        x = x.data
     if isinstance(x, np.ndarray):
         return x
-    if type(x).__module__.startswith("cupy"):
+    if _is_device_array(x):
         return x.get()
     return np.asarray(x)
 
@@ -135,6 +157,10 @@ from distkeras.backend.autodiff import (  # noqa: E402
     is_tensor,
     no_grad,
 )
+
+# `device` is the function (placement lives in the `device` submodule, imported here
+# first so that a later `import distkeras.backend.device` does not rebind the name).
+from distkeras.backend.device import device  # noqa: E402
 from distkeras.backend.random import SeedGenerator, global_seed_generator  # noqa: E402
 
 __all__ = [
@@ -145,6 +171,7 @@ __all__ = [
     "backend",
     "convert_to_tensor",
     "current_module",
+    "device",
     "epsilon",
     "floatx",
     "get_array_module",

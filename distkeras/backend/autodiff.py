@@ -250,9 +250,10 @@ class Variable(Tensor):
                 f"Cannot assign a value of shape {np.shape(value)} to variable {self.path!r} "
                 f"of shape {self.shape}."
             )
-        if type(value).__module__.startswith("cupy") and type(self.data) is np.ndarray:
-            value = value.get()
-        elif type(self.data) is not np.ndarray and isinstance(value, np.ndarray):
+        if type(self.data) is np.ndarray:
+            if _backend._is_device_array(value):
+                value = value.get()  # a device value into a host variable
+        elif isinstance(value, np.ndarray):
             value = _backend.current_module().asarray(value)
         self.data[...] = value
         return self
@@ -300,6 +301,12 @@ def convert_to_tensor(x: Any, dtype=None) -> Tensor:
     return Tensor(arr)
 
 
+def _to_device(x: np.ndarray) -> Any:
+    """Moves a host array to the current array module (a no-op on NumPy)."""
+    xpm = _backend.current_module()
+    return x if xpm is np else xpm.asarray(x)
+
+
 def apply(fn: Callable, *inputs: Any, **kwargs: Any) -> Tensor:
     """Runs primitive `fn` on the inputs' arrays and records it when needed.
 
@@ -313,6 +320,8 @@ def apply(fn: Callable, *inputs: Any, **kwargs: Any) -> Tensor:
             arrays.append(x.data)
             if x.requires_grad:
                 rec = True
+        elif type(x) is np.ndarray and x.ndim:
+            arrays.append(_to_device(x))  # host data given to an op (as Keras allows)
         else:
             arrays.append(x)
     out, vjp = fn(*arrays, **kwargs)

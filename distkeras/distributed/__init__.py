@@ -133,6 +133,10 @@ def initialize(
         if bucket_bytes is not None:
             kwargs["bucket_bytes"] = bucket_bytes
         comm = LocalCommunicator(**kwargs)
+    if comm.size > 1:  # CuPy backend: array collectives go GPU to GPU (NCCL)
+        from distkeras.distributed.nccl import maybe_gpu_communicator  # noqa: PLC0415
+
+        comm = maybe_gpu_communicator(comm)
     _state["comm"] = comm
     if install_hook and comm.size > 1:
         _install_excepthook(comm)

@@ -31,9 +31,12 @@ _UNSET: Any = object()
 
 
 def is_array(x: Any) -> bool:
-    """True for NumPy and CuPy arrays (not for scalars, lists or Tensors)."""
-    return isinstance(x, np.ndarray) or (
-        type(x).__module__.startswith("cupy") and hasattr(x, "__cuda_array_interface__")
+    """True for NumPy, CuPy and strict-backend arrays (not for scalars, lists or Tensors)."""
+    if isinstance(x, np.ndarray):
+        return True
+    mod = type(x).__module__
+    return (mod.startswith("cupy") and hasattr(x, "__cuda_array_interface__")) or (
+        mod == "distkeras.backend.strict"
     )
 
 

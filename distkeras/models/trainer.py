@@ -462,9 +462,9 @@ class Trainer:
             r = m.result()
             if isinstance(r, dict):
                 for k, v in r.items():
-                    logs[k] = float(to_numpy(getattr(v, "data", v)))
+                    logs[k] = float(to_numpy(v))
             else:
-                logs[m.name] = float(to_numpy(getattr(r, "data", r)))
+                logs[m.name] = float(to_numpy(r))
         return logs
 
     # ------------------------------------------------------------ data

@@ -11,11 +11,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from distkeras.backend import to_numpy
 from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 
 
 def _step(step: Any) -> float:
-    return float(getattr(step, "data", step))
+    return float(to_numpy(step))  # Tensor, NumPy/device array or number
 
 
 def _positive(name: str, value: Any) -> None:

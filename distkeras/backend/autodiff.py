@@ -334,6 +334,7 @@ def backward(
     root: Tensor,
     output_gradient: Any = None,
     hook: Callable[[Tensor, Any], None] | None = None,
+    sinks: dict[int, Any] | None = None,
 ) -> dict[int, Any]:
     """Propagates gradients from `root` to every leaf that requires them.
 
@@ -342,6 +343,9 @@ def backward(
         output_gradient: Upstream gradient; ones when omitted.
         hook: Called as `hook(leaf, grad)` the moment a leaf's gradient is final
             (used to start all-reduces during backward).
+        sinks: Optional `id(leaf) -> array` destinations (views of a fused
+            gradient buffer). A primitive whose VJP accepts `outs` writes the
+            gradient of a leaf it alone consumes straight into its sink.
 
     Returns:
         A dict from `id(leaf)` to its gradient array.
@@ -352,6 +356,7 @@ def backward(
         output_gradient = _data(output_gradient)
     order: list[Tensor] = []
     visited: set[int] = set()
+    consumers: dict[int, int] = {}
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -365,8 +370,10 @@ def backward(
         parents = node._parents
         if parents:
             for p in parents:
-                if isinstance(p, Tensor) and p.requires_grad and id(p) not in visited:
-                    stack.append((p, False))
+                if isinstance(p, Tensor) and p.requires_grad:
+                    consumers[id(p)] = consumers.get(id(p), 0) + 1
+                    if id(p) not in visited:
+                        stack.append((p, False))
     grads: dict[int, Any] = {id(root): output_gradient}
     leaves: dict[int, Any] = {}
     for node in reversed(order):
@@ -380,7 +387,14 @@ def backward(
                 hook(node, g)
             continue
         needs = tuple(isinstance(p, Tensor) and p.requires_grad for p in parents)
-        pgrads = node._vjp(g, needs)
+        if sinks and getattr(node._vjp, "accepts_out", False):
+            outs = tuple(
+                sinks.get(id(p)) if need and consumers.get(id(p)) == 1 else None
+                for p, need in zip(parents, needs)
+            )
+            pgrads = node._vjp(g, needs, outs)
+        else:
+            pgrads = node._vjp(g, needs)
         for p, need, pg in zip(parents, needs, pgrads):
             if not need or pg is None:
                 continue

@@ -296,6 +296,34 @@ def _matmul(a, b):
     return out, vjp
 
 
+def _dense(x, w, b, relu=False):
+    """x @ w (+ b) (then relu), fused: one node, bias and relu applied in place."""
+    xp = _xp()
+    out = x @ w
+    if b is not None:
+        out += b
+    if relu:
+        xp.maximum(out, 0, out=out)
+
+    def vjp(g, needs, outs=(None, None, None)):
+        if relu:
+            g = g * (out > 0)
+        units = w.shape[1]
+        g2 = g.reshape(-1, units)
+        gx = gw = gb = None
+        if needs[0]:
+            gx = g @ w.T
+        if needs[1]:
+            x2 = x.reshape(-1, w.shape[0])
+            gw = x2.T @ g2 if outs[1] is None else xp.matmul(x2.T, g2, out=outs[1])
+        if needs[2]:
+            gb = g2.sum(axis=0) if outs[2] is None else g2.sum(axis=0, out=outs[2])
+        return gx, gw, gb
+
+    vjp.accepts_out = True
+    return out, vjp
+
+
 # ---------------------------------------------------------------- reductions
 def _norm_axis(axis, ndim):
     if axis is None:
@@ -692,6 +720,15 @@ def cast(x, dtype) -> Tensor:
 def matmul(x, y) -> Tensor:
     """Matrix product with NumPy's broadcasting rules."""
     return apply(_matmul, x, y)
+
+
+def dense(x, kernel, bias=None, relu: bool = False) -> Tensor:
+    """`x @ kernel + bias`, optionally followed by relu, as one fused node.
+
+    Same values as composing matmul, add and relu; the backward writes weight
+    gradients straight into a fused gradient buffer when the trainer has one.
+    """
+    return apply(_dense, x, kernel, bias, relu=relu)
 
 
 def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001

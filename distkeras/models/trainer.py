@@ -58,6 +58,12 @@ class _TrainState:
         self.key = tuple(id(v) for v in variables)
         dtypes = {v.data.dtype for v in variables}
         self.buffer = FlatBuffer(variables) if variables and len(dtypes) == 1 else None
+        # Backward may write a weight's gradient straight into its slot of the buffer.
+        self.sinks = (
+            {id(v): view for v, view in zip(self.buffer.variables, self.buffer.grad_views)}
+            if self.buffer is not None
+            else None
+        )
 
     def matches(self, variables: list) -> bool:
         return self.key == tuple(id(v) for v in variables) and (
@@ -292,7 +298,9 @@ class Trainer:
         with GradientTape():
             y_pred = self(x, training=True)
             loss, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
-        grads = backward(loss, hook=hook) if loss.requires_grad else {}
+        state = self._train_state
+        sinks = state.sinks if state is not None else None
+        grads = backward(loss, hook=hook, sinks=sinks) if loss.requires_grad else {}
         return grads, y_pred, tracker_value
 
     def _write_flat_grads(self, grads: dict, buf: FlatBuffer) -> None:
@@ -300,7 +308,7 @@ class Trainer:
             g = grads.get(id(v))
             if g is None:
                 view.fill(0)
-            else:
+            elif g is not view:  # already there when backward wrote into its sink
                 view[...] = g
 
     def _train_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
@@ -359,7 +367,8 @@ class Trainer:
             i = buf.index.get(id(leaf))
             if i is None:
                 return
-            buf.grad_views[i][...] = g
+            if g is not buf.grad_views[i]:
+                buf.grad_views[i][...] = g
             seen.add(i)
             b = owner[i]
             remaining[b] -= 1

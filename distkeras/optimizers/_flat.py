@@ -16,6 +16,7 @@ import numpy as np
 from distkeras.backend import current_module
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
+_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))  # elements per block
 _MIN_CHUNK = 1 << 16  # elements; below this a thread hand-off costs more than it saves
 
 
@@ -62,13 +63,26 @@ def _auto_threads() -> int:
     return min(n, int(omp)) if omp.isdigit() and int(omp) > 0 else n
 
 
-def run_chunked(update, chunks: list, coef: Any) -> None:
-    """Runs `update(*chunk, coef)` for every chunk, the first on this thread."""
+def run_chunked(update, groups: list, coef: Any) -> None:
+    """Runs `update(*block, coef)` for every block; one group of blocks per thread.
+
+    Blocks are cache-sized, so the dozen whole-array ufuncs of an update run
+    while their operands are still in cache instead of streaming the whole
+    buffer from memory a dozen times.
+    """
+
+    def run(group: list) -> None:
+        for block in group:
+            update(*block, coef)
+
+    if len(groups) == 1:
+        run(groups[0])
+        return
     pool = _THREADS["pool"]
     if pool is None:
         pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=num_threads() - 1)
-    futures = [pool.submit(update, *c, coef) for c in chunks[1:]]
-    update(*chunks[0], coef)
+    futures = [pool.submit(run, g) for g in groups[1:]]
+    run(groups[0])
     for f in futures:
         f.result()
 
@@ -120,16 +134,17 @@ class FlatState:
         return self._chunks
 
     def _make_chunks(self, n: int) -> list | None:
+        """Cache-sized blocks, grouped contiguously into one group per thread."""
         size = self.buffer.size
-        if n <= 1 or current_module() is not np or size < 2 * _MIN_CHUNK:
+        if current_module() is not np or (size <= _BLOCK and (n <= 1 or size < 2 * _MIN_CHUNK)):
             return None
-        n = min(n, size // _MIN_CHUNK)
-        step = -(-size // n)
-        step = -(-step // 64) * 64  # keep chunk starts 256-byte aligned
-        out = []
+        n = max(1, min(n, size // _MIN_CHUNK))
+        step = min(_BLOCK, -(-size // n))
+        step = -(-step // 64) * 64  # keep block starts 256-byte aligned
+        blocks = []
         for a in range(0, size, step):
             b = min(size, a + step)
-            out.append(
+            blocks.append(
                 (
                     self.buffer.data[a:b],
                     self.buffer.grad[a:b],
@@ -137,7 +152,9 @@ class FlatState:
                     [s[a:b] for s in self.scratch],
                 )
             )
-        return out
+        n = min(n, len(blocks))
+        per = -(-len(blocks) // n)
+        return [blocks[i : i + per] for i in range(0, len(blocks), per)]
 
 
 class FlatPathMixin:

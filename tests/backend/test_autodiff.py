@@ -102,3 +102,23 @@ def test_variable_assign_is_in_place_and_checks_shape():
     assert v.data is data and float(v.data.sum()) == 4
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         v.assign(np.ones(3))
+
+
+def test_backward_writes_single_consumer_gradients_into_sinks():
+    from distkeras.backend import primitives as P
+
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    w = Variable(np.random.default_rng(1).normal(size=(3, 2)), dtype="float64")
+    b = Variable(np.zeros(2), dtype="float64")
+    shared = Variable(np.ones((3, 2)), dtype="float64")  # used twice: no sink
+    sink_w, sink_b, sink_s = np.zeros((3, 2)), np.zeros(2), np.zeros((3, 2))
+    with GradientTape():
+        y = ops.sum(P.dense(x, w, b, relu=True)) + ops.sum(shared * shared)
+    plain = backward(y)
+    with GradientTape():
+        y = ops.sum(P.dense(x, w, b, relu=True)) + ops.sum(shared * shared)
+    sunk = backward(y, sinks={id(w): sink_w, id(b): sink_b, id(shared): sink_s})
+    assert sunk[id(w)] is sink_w and sunk[id(b)] is sink_b
+    np.testing.assert_allclose(sink_w, plain[id(w)])
+    np.testing.assert_allclose(sink_b, plain[id(b)])
+    assert sunk[id(shared)] is not sink_s and not sink_s.any()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from distkeras import ops
+from distkeras.backend import primitives as P
 from tests.harness import check_grad
 
 R = np.random.default_rng(42)
@@ -139,6 +140,18 @@ CASES = [
         [anyv(3, 5)],
     ),
     ("dot", ops.dot, np.dot, [anyv(3, 4), anyv(4, 2)]),
+    (
+        "dense_fused_relu",
+        lambda x, w, b: P.dense(x, w, b, relu=True),
+        lambda x, w, b: np.maximum(x @ w + b, 0),
+        [anyv(3, 4), anyv(4, 5), anyv(5)],
+    ),
+    (
+        "dense_fused_3d",
+        lambda x, w, b: P.dense(x, w, b),
+        lambda x, w, b: x @ w + b,
+        [anyv(2, 3, 4), anyv(4, 5), anyv(5)],
+    ),
     (
         "tensordot",
         lambda a, b: ops.tensordot(a, b, axes=([1], [0])),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import time
 from collections.abc import Sequence
 
 from distkeras.distributed.ray.driver import WorkerError, ensure_ray, execute, report_failure
@@ -102,6 +103,9 @@ def run_script(
         sys.stderr.write(f"[distkeras] {e}\n")
         return e.exit_code or 1
     finally:
+        # Workers' output reaches the driver through Ray's log monitor, a moment
+        # after they print: wait for it before the driver (and its output) ends.
+        time.sleep(float(os.environ.get("DISTKERAS_RAY_LOG_DRAIN", "1.5")))
         sys.stdout.flush()
         if started:
             import ray  # noqa: PLC0415

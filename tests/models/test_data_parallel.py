@@ -75,10 +75,10 @@ def single(tmp_path_factory):
         (2, {}),
         (3, {}),
         (4, {}),
-        (2, {"DISTKERAS_BUCKET_BYTES": "200"}),  # several overlapped buckets
-        (2, {"DISTKERAS_OVERLAP": "0"}),  # one blocking all-reduce after backward
+        (2, {"DISTKERAS_OVERLAP": "1", "DISTKERAS_BUCKET_BYTES": "200"}),  # overlapped buckets
+        (2, {"DISTKERAS_OVERLAP": "1"}),  # one overlapped bucket
     ],
-    ids=["n2", "n3_uneven", "n4_oversubscribed", "n2_small_buckets", "n2_no_overlap"],
+    ids=["n2", "n3_uneven", "n4_oversubscribed", "n2_overlap_small_buckets", "n2_overlap"],
 )
 def test_n_ranks_match_one_process(tmp_path, single, n, env):
     results, _ = run(tmp_path, n, **env)

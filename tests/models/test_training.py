@@ -321,3 +321,19 @@ def test_mixed_dtype_model_trains_without_a_fused_buffer():
     assert model._train_state.buffer is None
     assert all((a != b).any() for a, b in zip(before, model.get_weights()))
     assert hist.history["loss"][1] < hist.history["loss"][0]
+
+
+def test_vector_valued_metrics_are_logged_as_arrays():
+    x, y = data(24)
+    model = small_model()
+    onehot = np.eye(3)[y]
+    model.compile(
+        optimizer="adam",
+        loss="categorical_crossentropy",
+        metrics=[distkeras.metrics.F1Score(average=None)],
+    )
+    hist = model.fit(x, onehot, epochs=2, verbose=2)
+    (key,) = [k for k in hist.history if k != "loss"]
+    assert np.asarray(hist.history[key][-1]).shape == (3,)
+    logs = model.evaluate(x, onehot, verbose=0, return_dict=True)
+    assert np.asarray(logs[key]).shape == (3,)

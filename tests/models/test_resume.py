@@ -277,3 +277,13 @@ def test_checkpoint_module_for_custom_training_loops(tmp_path):
     assert keras.checkpoint.restore(tmp_path / "empty") is None
     with pytest.raises(ValueError, match="must be built"):
         keras.checkpoint.restore(tmp_path / "c", {"optimizer": keras.optimizers.Adam()})
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
+def test_resume_with_fewer_ranks_default_mode_is_within_rounding(tmp_path):
+    ref = run(tmp_path, "ref", 1, tmp_path / "b_ref", mode="plain")[0]
+    run(tmp_path, "c", 2, tmp_path / "b21", mode="plain", kill_at=9)
+    resumed = run(tmp_path, "c", 1, tmp_path / "b21", mode="plain")[0]
+    for u, v in zip(resumed["weights"], ref["weights"]):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    assert resumed["epochs"] == ref["epochs"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
+from distkeras.backend.threads import auto_threads
 
 
 def _xp():
@@ -65,23 +66,8 @@ def num_threads() -> int:
     """The number of threads the conv/pool loops may use."""
     if _THREADS["n"] is None:
         env = os.environ.get("DISTKERAS_CONV_THREADS", "")
-        _THREADS["n"] = max(1, int(env)) if env.isdigit() else _auto_threads()
+        _THREADS["n"] = max(1, int(env)) if env.isdigit() else auto_threads()
     return _THREADS["n"]
-
-
-def _auto_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    local = 1
-    for var in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "DISTKERAS_LOCAL_SIZE"):
-        if os.environ.get(var, "").isdigit():
-            local = max(1, int(os.environ[var]))
-            break
-    n = max(1, min(4, cores // local))
-    omp = os.environ.get("OMP_NUM_THREADS", "")
-    return min(n, int(omp)) if omp.isdigit() and int(omp) > 0 else n
 
 
 def _parallel(fn: Callable[[int, int], None], batch: int, size: int) -> None:

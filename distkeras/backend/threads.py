@@ -11,6 +11,7 @@ no-op otherwise, and on array modules other than NumPy).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,33 @@ import numpy as np
 from distkeras.backend import current_module
 
 _STATE: dict[str, Any] = {"libs": None}
+_LOCAL_SIZE_VARS = (
+    "OMPI_COMM_WORLD_LOCAL_SIZE",
+    "MPI_LOCALNRANKS",
+    "SLURM_NTASKS_PER_NODE",
+    "DISTKERAS_LOCAL_SIZE",
+)
+
+
+def auto_threads() -> int:
+    """Threads a compute loop may use: this process's cores over the local ranks.
+
+    Capped at 4, and at OMP_NUM_THREADS when that is set. Shared by the
+    optimizer's flat update and the convolution/pooling loops.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    local = 1
+    for var in _LOCAL_SIZE_VARS:
+        if os.environ.get(var, "").isdigit():
+            local = max(1, int(os.environ[var]))
+            break
+    n = max(1, min(4, cores // local))
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    return min(n, int(omp)) if omp.isdigit() and int(omp) > 0 else n
+
 
 # Per-step products up to this many multiply-adds run on one thread.
 SMALL_GEMM = 1 << 22

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import current_module
+from distkeras.backend.threads import auto_threads
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
 _BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))  # elements per block
@@ -36,31 +37,10 @@ def num_threads() -> int:
     n = _THREADS["n"]
     if n is None:
         env = os.environ.get("DISTKERAS_OPTIMIZER_THREADS")
-        n = int(env) if env else _auto_threads()
+        n = int(env) if env else auto_threads()
         _THREADS["n"] = max(1, n)
         n = _THREADS["n"]
     return n
-
-
-def _auto_threads() -> int:
-    """Cores per local process (capped at 4 and at OMP_NUM_THREADS when set)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    local = 1
-    for var in (
-        "OMPI_COMM_WORLD_LOCAL_SIZE",
-        "MPI_LOCALNRANKS",
-        "SLURM_NTASKS_PER_NODE",
-        "DISTKERAS_LOCAL_SIZE",
-    ):
-        if os.environ.get(var, "").isdigit():
-            local = max(1, int(os.environ[var]))
-            break
-    n = max(1, min(4, cores // local))
-    omp = os.environ.get("OMP_NUM_THREADS", "")
-    return min(n, int(omp)) if omp.isdigit() and int(omp) > 0 else n
 
 
 def run_chunked(update, groups: list, coef: Any) -> None:

@@ -11,9 +11,17 @@ from collections.abc import Callable
 
 
 def pin_threads(n: int) -> None:
-    """Caps BLAS/OpenMP threads (call before importing numpy or torch)."""
+    """Caps BLAS/OpenMP threads (call before importing numpy or torch).
+
+    Also applies what `import distkeras` sets before NumPy loads (OpenBLAS's
+    short idle spin, see distkeras/_blas.py), as a script that imports
+    distkeras first gets it. PyTorch uses MKL and OpenMP, which it does not touch.
+    """
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
+    from distkeras._blas import apply_blas_env  # noqa: PLC0415
+
+    apply_blas_env()
 
 
 def best_rate(
@@ -36,12 +44,19 @@ def best_rate(
 
 
 def interleaved_rates(
-    contenders: dict[str, tuple[Callable[[], None], int]], rounds: int = 7, warmup: int = 3
+    contenders: dict[str, tuple[Callable[[], None], int]],
+    rounds: int = 7,
+    warmup: int = 3,
+    settle: float = 0.5,
 ) -> dict[str, float]:
     """Best samples/s of each contender over `rounds`, running them round-robin.
 
     `contenders` maps a name to (call, samples per call). Interleaving spreads the
     noise of a shared machine evenly; the best round is the least disturbed one.
+    Before each timed call the machine idles for `settle` seconds: the thread
+    pools of the previous contender (OpenBLAS workers, PyTorch's OpenMP team)
+    spin-wait for a while after their last job and would otherwise steal cores
+    from the next contender, whichever framework it is.
     """
     for call, _ in contenders.values():
         for _ in range(warmup):
@@ -49,6 +64,7 @@ def interleaved_rates(
     best = dict.fromkeys(contenders, 0.0)
     for _ in range(rounds):
         for name, (call, samples) in contenders.items():
+            time.sleep(settle)
             t0 = time.perf_counter()
             call()
             best[name] = max(best[name], samples / (time.perf_counter() - t0))

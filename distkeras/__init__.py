@@ -10,6 +10,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from distkeras._blas import apply_blas_env  # noqa: E402 - before anything imports numpy
+
+apply_blas_env()
+
 from distkeras.backend.autodiff import GradientTape  # noqa: E402
 
 _SUBMODULES = {

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from distkeras._blas import BLAS_ENV
 from launcher import slurm
 from launcher.cli import Command, LauncherError, Options, parse_command
 from launcher.rankenv import devices_for
@@ -404,6 +405,9 @@ def build_plan(opts: Options, ctx: Context | None = None) -> Plan:
     backend = opts.backend or ("mpi" if opts.hosts or opts.hostfile else "local")
     _validate(opts, backend)
     env = resolve_env(opts.env, ctx.environ)
+    for key, value in BLAS_ENV.items():  # must be in place before the job loads NumPy
+        if key not in ctx.environ and key not in env:
+            env[key] = value
     np = _num_procs(opts, backend, ctx)
     if backend in ("local", "mpi"):
         return _mpi_plan(opts, backend, np, cmd, env, ctx)

@@ -45,6 +45,10 @@ def set_backend(name: str) -> None:
             whose arrays refuse to mix with NumPy arrays; for CI checks).
     """
     module = _load(name)
+    if name != "cupy":  # host arrays: keep freed step memory in the process
+        from distkeras.backend.allocator import tune_allocator  # noqa: PLC0415
+
+        tune_allocator()
     _state["name"] = name
     _state["module"] = module
     if name == "cupy":  # pin this rank's GPU before anything is allocated

@@ -1,208 +1,130 @@
-"""Fused convolution and pooling primitives with hand-written VJPs.
+"""Fused convolution primitives with hand-written VJPs.
 
 All primitives work on channels_last arrays with any number of spatial axes:
 `x` has shape `(batch, *spatial, channels)`. Explicit `pads` give the
 `(low, high)` zero padding of every spatial axis; the public ops in
 `distkeras.ops.conv` turn Keras's padding strings into them.
 
-Convolution is im2col + one GEMM: the padded input is read through a strided
-view into a contiguous `(batch * outputs, kernel * channels)` matrix, then bias
-and (optionally) relu are applied in place. The backward pass is the transposed
-GEMM for the kernel and, for the input, one GEMM per kernel position whose
-result is added into a strided slice of the input gradient (col2im without
-`np.add.at`); the input gradient is computed only when the input needs it (the
-first layer of a network needs none). Max pooling saves the index of each
-window's first maximum and scatters the gradient through it.
-
-Memory-bound loops run over batch chunks in a few threads (see `set_threads`).
+Convolution is im2col + GEMM, fused per batch chunk (see `_dense_conv`): each
+chunk's windows are copied into a contiguous `(rows, kernel * channels)` block
+and multiplied by the kernel while in cache, then bias and (optionally) relu
+are applied in place. The backward pass is the transposed GEMMs for the kernel
+and, for the input, a GEMM followed by col2im adds into the input gradient,
+computed only when the input needs it (the first layer of a network needs
+none). Grouped convolutions use one batched GEMM over the groups.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
-from distkeras.backend.threads import auto_threads
+from distkeras.backend.windows import (
+    _crop,
+    _out_size,
+    _pad,
+    _parallel,
+    _positions,
+    _window,
+    _window_filler,
+    _xp,
+    col2im,
+    im2col,
+    num_threads,
+    set_threads,
+)
 
+__all__ = ["conv", "conv_transpose", "extract_patches", "num_threads", "set_threads"]
 
-def _xp():
-    return current_module()
-
-
-# ---------------------------------------------------------------- threads
-# NumPy ufuncs and copies release the GIL, so the memory-bound loops here (window
-# copies, scatter-adds, pooling, bias + relu) run on batch chunks in a few threads,
-# as PyTorch's CPU kernels do. GEMMs stay on the calling thread (BLAS has its own).
-_THREADS: dict[str, Any] = {"n": None, "pool": None}
-_MIN_PARALLEL = 1 << 17  # elements; smaller arrays are not worth a thread hand-off
-# Scratch values per block of the conv input gradient: all kernel positions of a
-# typical layer fit, so their adds run in one threaded pass (fewer hand-offs).
-_COL2IM_BLOCK = 1 << 23
-
-
-def set_threads(n: int | None) -> None:
-    """Sets the threads of the conv/pool loops (None: $DISTKERAS_CONV_THREADS or automatic).
-
-    Automatic: the cores available to this process divided among the local
-    ranks, at most 4 and at most $OMP_NUM_THREADS when that is set.
-    """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"The number of threads must be an integer >= 1. Received: n={n!r}")
-    _THREADS["n"] = n
-    if _THREADS["pool"] is not None:
-        _THREADS["pool"].shutdown(wait=False)
-        _THREADS["pool"] = None
-
-
-def num_threads() -> int:
-    """The number of threads the conv/pool loops may use."""
-    if _THREADS["n"] is None:
-        env = os.environ.get("DISTKERAS_CONV_THREADS", "")
-        _THREADS["n"] = max(1, int(env)) if env.isdigit() else auto_threads()
-    return _THREADS["n"]
-
-
-def _parallel(fn: Callable[[int, int], None], batch: int, size: int) -> None:
-    """Runs `fn(lo, hi)` over chunks of the batch axis, in threads when `size` is large."""
-    n = min(num_threads(), batch) if current_module() is np and size >= _MIN_PARALLEL else 1
-    if n <= 1:
-        fn(0, batch)
-        return
-    pool = _THREADS["pool"]
-    if pool is None:
-        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=n - 1)
-    bounds = [batch * i // n for i in range(n + 1)]
-    futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, n)]
-    fn(bounds[0], bounds[1])
-    for f in futures:
-        f.result()
-
-
-# ---------------------------------------------------------------- helpers
-def _window(k: tuple, out_sp: tuple, strides: tuple, dilation: tuple) -> tuple:
-    """Index of the input values kernel position `k` meets at every output position."""
-    return (
-        slice(None),
-        *(
-            slice(ki * di, ki * di + (oi - 1) * si + 1, si)
-            for ki, oi, si, di in zip(k, out_sp, strides, dilation)
-        ),
-        slice(None),
-    )
-
-
-def _positions(kernel: tuple) -> list[tuple]:
-    return list(itertools.product(*(range(k) for k in kernel)))
-
-
-def _pad(x: Any, pads: tuple, value: float = 0.0) -> Any:
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    return _xp().pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
-
-
-def _crop(xpad: Any, pads: tuple) -> Any:
-    if not any(lo or hi for lo, hi in pads):
-        return xpad
-    return xpad[
-        (slice(None), *(slice(lo, xpad.shape[i + 1] - hi) for i, (lo, hi) in enumerate(pads)))
-    ]
-
-
-def _out_size(size: int, k: int, s: int, d: int) -> int:
-    return (size - d * (k - 1) - 1) // s + 1
-
-
-def im2col(x: Any, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple) -> Any:
-    """Gathers `(batch, *out_sp, prod(kernel), channels)` windows of `x` (a contiguous copy)."""
-    xp = _xp()
-    n, c = x.shape[0], x.shape[-1]
-    kp = math.prod(kernel)
-    cols = xp.empty((n, *out_sp, kp, c), dtype=x.dtype)
-    if c >= 8:
-        # One strided view over all windows, copied chunk by chunk.
-        st = x.strides
-        r = len(kernel)
-        view = xp.lib.stride_tricks.as_strided(
-            x,
-            shape=(n, *out_sp, *kernel, c),
-            strides=(
-                st[0],
-                *(st[1 + i] * strides[i] for i in range(r)),
-                *(st[1 + i] * dilation[i] for i in range(r)),
-                st[-1],
-            ),
-        )
-        dst = cols.reshape(n, *out_sp, *kernel, c)
-
-        def body(lo, hi):
-            dst[lo:hi] = view[lo:hi]
-
-    else:
-        windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
-
-        def body(lo, hi):
-            part, src = cols[lo:hi], x[lo:hi]
-            for idx, sl in enumerate(windows):
-                part[..., idx, :] = src[sl]
-
-    _parallel(body, n, cols.size)
-    return cols
-
-
-def col2im(
-    cols: Any, shape: tuple, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple
-) -> Any:
-    """Adjoint of `im2col`: scatter-adds `(batch, *out_sp, K, C)` windows into `shape`."""
-    out = _xp().zeros(shape, dtype=cols.dtype)
-    windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
-
-    def body(lo, hi):
-        dst, src = out[lo:hi], cols[lo:hi]
-        for idx, sl in enumerate(windows):
-            dst[sl] += src[..., idx, :]
-
-    _parallel(body, shape[0], cols.size)
-    return out
+# Bytes of buffers per chunk of the fused convolution (measured: 1-8 MiB all do well).
+_CHUNK_BYTES = 4 << 20
 
 
 # ---------------------------------------------------------------- convolution
-def _conv_input_grad(g2, w2, shape, kernel, strides, dilation, out_sp):
-    """col2im fused with the GEMM: one GEMM per kernel position, then strided adds.
+def _chunk_rows(n: int, per_row: int) -> int:
+    """Batch rows per chunk so that one chunk's buffers stay near `_CHUNK_BYTES` (all on GPUs)."""
+    if current_module() is not np:
+        return n
+    return max(1, min(n, _CHUNK_BYTES // max(1, per_row)))
 
-    Each product `g2 @ w[k].T` is a contiguous `(M, C)` block, so the adds into the
-    padded input gradient read contiguous memory (one `(M, K * C)` GEMM followed
-    by col2im would read every window with stride K * C). Positions are done in
-    blocks that keep the scratch buffer under `_COL2IM_BLOCK` values.
+
+def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
+    """Forward and VJP of an ungrouped convolution, im2col + GEMM fused per batch chunk.
+
+    Each thread takes a slice of the batch and, chunk by chunk, copies the chunk's
+    windows into its rows of `cols` (kept for the kernel gradient), multiplies
+    them by the kernel into its rows of the output and adds bias and relu while
+    those rows are still in cache. The backward pass works the same way: mask,
+    bias and kernel-gradient partial sums, and the input gradient as one GEMM
+    into a chunk-sized scratch block followed by its col2im adds. BLAS runs on
+    one thread per chunk; chunks are sized by `_CHUNK_BYTES`.
     """
     xp = _xp()
-    n, c, m = shape[0], shape[-1], g2.shape[0]
-    wk = w2.reshape(-1, c, w2.shape[-1])
+    n, c, f = xpad.shape[0], xpad.shape[-1], w.shape[-1]
+    per, kc = math.prod(out_sp), math.prod(kernel) * c
+    m, itemsize = n * per, xpad.dtype.itemsize
+    w2 = w.reshape(kc, f)
+    cols = xp.empty((n, *out_sp, math.prod(kernel), c), dtype=xpad.dtype)
+    cols2 = cols.reshape(m, kc)
+    out2 = xp.empty((m, f), dtype=xpad.dtype)
+    fill = _window_filler(xpad, kernel, strides, dilation, out_sp)
+    chunk = _chunk_rows(n, per * (kc + f) * itemsize)
+
+    def forward(lo, hi):
+        for s in range(lo, hi, chunk):
+            e = min(hi, s + chunk)
+            fill(cols[s:e], s, e)
+            o = out2[s * per : e * per]
+            xp.matmul(cols2[s * per : e * per], w2, out=o)
+            if b is not None:
+                o += b
+            if relu:
+                xp.maximum(o, 0, out=o)
+
+    _parallel(forward, n, cols.size, blas_single=True)
     windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
-    block = max(1, min(len(windows), _COL2IM_BLOCK // max(1, m * c)))
-    buf = xp.empty((block, m, c), dtype=g2.dtype)
-    view = buf.reshape(block, n, *out_sp, c)
-    gx = xp.zeros(shape, dtype=g2.dtype)
-    for start in range(0, len(windows), block):
-        todo = windows[start : start + block]
-        for j in range(len(todo)):
-            xp.matmul(g2, wk[start + j].T, out=buf[j])
 
-        def body(lo, hi, todo=todo):
-            dst = gx[lo:hi]
-            for j, sl in enumerate(todo):
-                dst[sl] += view[j, lo:hi]
+    def vjp(g, needs):
+        g2 = g.reshape(m, f)
+        want_x, want_w, want_b = needs[0], needs[1], b is not None and needs[2]
+        gx = xp.zeros(xpad.shape, dtype=g.dtype) if want_x else None
+        bchunk = _chunk_rows(n, per * (2 * kc + f) * itemsize)
 
-        _parallel(body, n, len(todo) * m * c)
-    return gx
+        def backward(lo, hi):
+            gw = xp.zeros((kc, f), dtype=g.dtype) if want_w else None
+            tmp = xp.empty((kc, f), dtype=g.dtype) if want_w else None
+            gb = xp.zeros((f,), dtype=g.dtype) if want_b else None
+            gm = xp.empty((bchunk * per, f), dtype=g.dtype) if relu else None
+            dcols = xp.empty((bchunk * per, kc), dtype=g.dtype) if want_x else None
+            for s in range(lo, hi, bchunk):
+                e = min(hi, s + bchunk)
+                rows = slice(s * per, e * per)
+                gg = g2[rows]
+                if relu:
+                    gg = xp.multiply(gg, out2[rows] > 0, out=gm[: (e - s) * per])
+                if want_b:
+                    gb += gg.sum(axis=0)
+                if want_w:
+                    xp.matmul(cols2[rows].T, gg, out=tmp)
+                    gw += tmp
+                if want_x:
+                    d = xp.matmul(gg, w2.T, out=dcols[: (e - s) * per])
+                    d = d.reshape(e - s, *out_sp, len(windows), c)
+                    dst = gx[s:e]
+                    for idx, sl in enumerate(windows):
+                        dst[sl] += d[..., idx, :]
+            return gw, gb
+
+        parts = _parallel(backward, n, m * (2 * kc + f), blas_single=True)
+        gw = sum(p[0] for p in parts).reshape(w.shape) if want_w else None
+        gb = sum(p[1] for p in parts) if want_b else None
+        return gx, gw, gb
+
+    return out2, vjp
 
 
 def _epilogue(out2, b, relu, n):
@@ -248,39 +170,36 @@ def _conv(x, w, b=None, *, strides, pads, dilation, groups, relu=False):
     out_sp = tuple(
         _out_size(xpad.shape[1 + i], kernel[i], strides[i], dilation[i]) for i in range(r)
     )
-    n, c, f = x.shape[0], x.shape[-1], w.shape[-1]
-    m, kp = n * math.prod(out_sp), math.prod(kernel)
-    cols = im2col(xpad, kernel, strides, dilation, out_sp)
+    n, f = x.shape[0], w.shape[-1]
     if groups == 1:
-        cols2 = cols.reshape(m, kp * c)
-        w2 = w.reshape(kp * c, f)
-        out2 = cols2 @ w2
-    else:
-        cg, fg = c // groups, f // groups
-        cols2 = cols.reshape(m, kp, groups, cg).transpose(2, 0, 1, 3).reshape(groups, m, kp * cg)
-        w2 = w.reshape(kp, cg, groups, fg).transpose(2, 0, 1, 3).reshape(groups, kp * cg, fg)
-        out2 = (cols2 @ w2).transpose(1, 0, 2).reshape(m, f)
+        out2, dense_vjp = _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp)
+
+        def vjp(g, needs):
+            gx, gw, gb = dense_vjp(g, needs)
+            return (_crop(gx, pads) if gx is not None else None), gw, gb
+
+        return out2.reshape(n, *out_sp, f), vjp
+    c, kp = x.shape[-1], math.prod(kernel)
+    m = n * math.prod(out_sp)
+    cols = im2col(xpad, kernel, strides, dilation, out_sp)
+    cg, fg = c // groups, f // groups
+    cols2 = cols.reshape(m, kp, groups, cg).transpose(2, 0, 1, 3).reshape(groups, m, kp * cg)
+    w2 = w.reshape(kp, cg, groups, fg).transpose(2, 0, 1, 3).reshape(groups, kp * cg, fg)
+    out2 = (cols2 @ w2).transpose(1, 0, 2).reshape(m, f)
     _epilogue(out2, b, relu, n)
 
     def vjp(g, needs):
         want_bias = b is not None and needs[2]
         g2, gb = _grad_epilogue(g.reshape(m, f), out2, relu, want_bias, n)
         gx = gw = None
-        if groups == 1:
-            if needs[0]:
-                gx = _conv_input_grad(g2, w2, xpad.shape, kernel, strides, dilation, out_sp)
-                gx = _crop(gx, pads)
-            if needs[1]:
-                gw = (cols2.T @ g2).reshape(w.shape)
-        else:
-            gg = g2.reshape(m, groups, fg).transpose(1, 0, 2)
-            if needs[0]:
-                dcols = (gg @ w2.transpose(0, 2, 1)).reshape(groups, m, kp, cg)
-                dcols = dcols.transpose(1, 2, 0, 3).reshape(n, *out_sp, kp, c)
-                gx = _crop(col2im(dcols, xpad.shape, kernel, strides, dilation, out_sp), pads)
-            if needs[1]:
-                gw = (cols2.transpose(0, 2, 1) @ gg).reshape(groups, kp, cg, fg)
-                gw = gw.transpose(1, 2, 0, 3).reshape(w.shape)
+        gg = g2.reshape(m, groups, fg).transpose(1, 0, 2)
+        if needs[0]:
+            dcols = (gg @ w2.transpose(0, 2, 1)).reshape(groups, m, kp, cg)
+            dcols = dcols.transpose(1, 2, 0, 3).reshape(n, *out_sp, kp, c)
+            gx = _crop(col2im(dcols, xpad.shape, kernel, strides, dilation, out_sp), pads)
+        if needs[1]:
+            gw = (cols2.transpose(0, 2, 1) @ gg).reshape(groups, kp, cg, fg)
+            gw = gw.transpose(1, 2, 0, 3).reshape(w.shape)
         return gx, gw, gb
 
     return out2.reshape(n, *out_sp, f), vjp
@@ -439,133 +358,4 @@ def extract_patches(
         strides=tuple(strides),
         pads=tuple(tuple(p) for p in pads),
         dilation=dilation,
-    )
-
-
-# ---------------------------------------------------------------- pooling
-def _pool_out(xpad_shape: tuple, pool: tuple, strides: tuple) -> tuple:
-    return tuple(
-        _out_size(xpad_shape[1 + i], p, s, 1) for i, (p, s) in enumerate(zip(pool, strides))
-    )
-
-
-def _max_pool(x, *, pool, strides, pads):
-    xp = _xp()
-    xpad = _pad(x, pads, value=-xp.inf)
-    out_sp = _pool_out(xpad.shape, pool, strides)
-    ones = (1,) * len(pool)
-    windows = [_window(k, out_sp, strides, ones) for k in _positions(pool)]
-    n = x.shape[0]
-    out = xp.empty((n, *out_sp, x.shape[-1]), dtype=x.dtype)
-    # Index (into the window) of the first maximum, saved for the backward scatter.
-    dtype = "uint8" if len(windows) < 256 else "int32"
-    arg = xp.zeros(out.shape, dtype=dtype)
-
-    def forward(lo, hi):
-        src, o, a = xpad[lo:hi], out[lo:hi], arg[lo:hi]
-        o[...] = src[windows[0]]
-        better = xp.empty(o.shape, dtype=bool)
-        tmp = xp.empty(o.shape, dtype=dtype)
-        # Windows come in increasing order, so "a = idx where v > o" is a maximum of
-        # integer arrays (much faster than a masked assignment).
-        for idx in range(1, len(windows)):
-            v = src[windows[idx]]
-            xp.greater(v, o, out=better)
-            xp.multiply(better, idx, out=tmp, casting="unsafe")
-            xp.maximum(a, tmp, out=a)
-            xp.maximum(o, v, out=o)
-
-    _parallel(forward, n, xpad.size)
-    overlapping = any(p > s for p, s in zip(pool, strides))
-
-    def vjp(g, needs):
-        gpad = xp.zeros(xpad.shape, dtype=g.dtype)
-
-        def backward(lo, hi):
-            dst, gg, a = gpad[lo:hi], g[lo:hi], arg[lo:hi]
-            tmp = xp.empty_like(gg)
-            for idx, sl in enumerate(windows):
-                xp.multiply(gg, a == idx, out=tmp)
-                if overlapping:
-                    dst[sl] += tmp
-                else:
-                    dst[sl] = tmp
-
-        _parallel(backward, n, gpad.size)
-        return (_crop(gpad, pads),)
-
-    return out, vjp
-
-
-def max_pool(x: Any, pool: tuple, strides: tuple, pads: tuple) -> Tensor:
-    """Max over windows of channels_last `x` (padding never wins); gradient to the first max."""
-    return apply(
-        _max_pool,
-        x,
-        pool=tuple(pool),
-        strides=tuple(strides),
-        pads=tuple(tuple(p) for p in pads),
-    )
-
-
-def _window_counts(in_sp: tuple, out_sp: tuple, pool: tuple, strides: tuple, pads: tuple):
-    """Number of real (unpadded) values in every window, shaped to broadcast over the output."""
-    xp = _xp()
-    r = len(pool)
-    counts = None
-    for i in range(r):
-        start = xp.arange(out_sp[i]) * strides[i] - pads[i][0]
-        c = xp.minimum(start + pool[i], in_sp[i]) - xp.maximum(start, 0)
-        shape = [1] * (r + 2)
-        shape[1 + i] = out_sp[i]
-        c = c.reshape(shape)
-        counts = c if counts is None else counts * c
-    return counts
-
-
-def _avg_pool(x, *, pool, strides, pads):
-    xp = _xp()
-    xpad = _pad(x, pads)
-    out_sp = _pool_out(xpad.shape, pool, strides)
-    ones = (1,) * len(pool)
-    windows = [_window(k, out_sp, strides, ones) for k in _positions(pool)]
-    if any(lo or hi for lo, hi in pads):
-        scale = (1.0 / _window_counts(x.shape[1:-1], out_sp, pool, strides, pads)).astype(x.dtype)
-    else:
-        scale = xp.asarray(1.0 / math.prod(pool), dtype=x.dtype)
-    n = x.shape[0]
-    out = xp.empty((n, *out_sp, x.shape[-1]), dtype=x.dtype)
-
-    def forward(lo, hi):
-        src, o = xpad[lo:hi], out[lo:hi]
-        o[...] = src[windows[0]]
-        for sl in windows[1:]:
-            o += src[sl]
-        o *= scale
-
-    _parallel(forward, n, xpad.size)
-
-    def vjp(g, needs):
-        gs = g * scale
-        gpad = xp.zeros(xpad.shape, dtype=g.dtype)
-
-        def backward(lo, hi):
-            dst, src = gpad[lo:hi], gs[lo:hi]
-            for sl in windows:
-                dst[sl] += src
-
-        _parallel(backward, n, gpad.size)
-        return (_crop(gpad, pads),)
-
-    return out, vjp
-
-
-def average_pool(x: Any, pool: tuple, strides: tuple, pads: tuple) -> Tensor:
-    """Mean over windows of channels_last `x`; padded values are not counted (as Keras)."""
-    return apply(
-        _avg_pool,
-        x,
-        pool=tuple(pool),
-        strides=tuple(strides),
-        pads=tuple(tuple(p) for p in pads),
     )

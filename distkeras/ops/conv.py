@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from distkeras.backend import conv as C
+from distkeras.backend import pooling
 from distkeras.backend import primitives as P
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
 
@@ -361,7 +362,7 @@ def _pool(kind: str, inputs, pool_size, strides, padding, data_format) -> Tensor
             f"padding={padding}"
         )
     pads = conv_pads(padding, in_sp, pool, strides, (1,) * r)
-    fn = C.max_pool if kind == "max" else C.average_pool
+    fn = pooling.max_pool if kind == "max" else pooling.average_pool
     return _to_format(fn(x, pool, strides, pads), data_format)
 
 

@@ -25,11 +25,18 @@ SBATCH = "/usr/bin/sbatch"
 WRAP = [PY, "-m", "launcher.rankenv", "--gpus-per-proc"]
 
 
-def make_context(environ=None, *, euid=0, cores=4, tools=("srun", "sbatch"), mpi=True):
+def make_context(
+    environ=None, *, euid=0, cores=4, tools=("srun", "sbatch"), mpi=True, blas_set=True
+):
+    """A fake machine. `blas_set`: the user exported OPENBLAS_THREAD_TIMEOUT already,
+    so the launcher adds nothing (the rows below); False shows what it adds."""
     which = {"srun": SRUN, "sbatch": SBATCH}
     paths = {MPICH: MPICH, "/usr/bin/mpirun": "/usr/bin/mpirun"}
+    base = {"PATH": "/usr/bin", "DISTKERAS_SEED": "7"}
+    if blas_set:
+        base["OPENBLAS_THREAD_TIMEOUT"] = "24"
     return Context(
-        environ={"PATH": "/usr/bin", "DISTKERAS_SEED": "7", **(environ or {})},
+        environ={**base, **(environ or {})},
         python=PY,
         euid=euid,
         cores=cores,
@@ -223,6 +230,25 @@ CASES = [
     ("sbatch", "--backend slurm -np 3 train.py", {}, "slurm", [SBATCH], {}),
     ("sbatch-wait", "--backend slurm -np 3 --wait train.py", {}, "slurm", [SBATCH, "--wait"], {}),
 ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected_x"),
+    [("-np 1 train.py", None), ("-np 2 train.py", ["-x", "OPENBLAS_THREAD_TIMEOUT"])],
+)
+def test_blas_spin_variable_is_set_for_the_job_when_unset(argv, expected_x, script):
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, at load: the launcher sets it for
+    every rank (and exports it to remote ones) unless the user set it."""
+    from distkeras._blas import BLAS_ENV
+
+    plan = build_plan(parse_args(shlex.split(argv)), make_context(blas_set=False))
+    assert plan.env["OPENBLAS_THREAD_TIMEOUT"] == BLAS_ENV["OPENBLAS_THREAD_TIMEOUT"]
+    if expected_x:
+        i = plan.argv.index("OPENBLAS_THREAD_TIMEOUT")
+        assert plan.argv[i - 1 : i + 1] == expected_x
+    mine = make_context(environ={"OPENBLAS_THREAD_TIMEOUT": "12"}, blas_set=False)
+    plan = build_plan(parse_args(["--env", "OPENBLAS_THREAD_TIMEOUT", *shlex.split(argv)]), mine)
+    assert plan.env["OPENBLAS_THREAD_TIMEOUT"] == "12"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

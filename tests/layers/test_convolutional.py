@@ -9,6 +9,7 @@ import pytest
 
 from distkeras import backend, layers, ops
 from distkeras.backend import conv as C
+from distkeras.backend import windows
 from distkeras.layers.conv_base import BaseConvTranspose
 from distkeras.layers.depthwise_base import BaseDepthwiseConv, BaseSeparableConv
 from tests.harness import check_grad
@@ -539,8 +540,8 @@ def test_threaded_chunks_match_one_thread(monkeypatch):
 
     C.set_threads(1)
     serial = run()
-    monkeypatch.setattr(C, "_MIN_PARALLEL", 1)
-    monkeypatch.setattr(C, "_COL2IM_BLOCK", 1)  # one kernel position per block
+    monkeypatch.setattr(windows, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(C, "_CHUNK_BYTES", 1)  # one batch row per fused-conv chunk
     try:
         C.set_threads(3)
         threaded = run()

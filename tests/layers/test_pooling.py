@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from distkeras import backend, layers, ops
-from distkeras.backend import conv as C
+from distkeras.backend import pooling
 from tests.harness import check_grad
 from tests.layers.harness import run_layer_test
 
@@ -188,9 +188,9 @@ def test_max_pool_gradient_goes_to_the_first_maximum():
 @pytest.mark.parametrize(
     "name,fn",
     [
-        ("max_overlap_pad", lambda x: C.max_pool(x, (3, 2), (2, 1), ((1, 1), (0, 1)))),
-        ("max_disjoint", lambda x: C.max_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0)))),
-        ("avg_pad", lambda x: C.average_pool(x, (3, 2), (2, 2), ((1, 1), (0, 1)))),
+        ("max_overlap_pad", lambda x: pooling.max_pool(x, (3, 2), (2, 1), ((1, 1), (0, 1)))),
+        ("max_disjoint", lambda x: pooling.max_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0)))),
+        ("avg_pad", lambda x: pooling.average_pool(x, (3, 2), (2, 2), ((1, 1), (0, 1)))),
     ],
 )
 def test_pool_primitive_gradients(name, fn):

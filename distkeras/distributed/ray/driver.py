@@ -47,6 +47,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from distkeras._blas import BLAS_ENV
 from distkeras.distributed.errors import DistributedError
 from distkeras.distributed.ray.communicator import (
     GROUP_ENV,
@@ -260,6 +261,8 @@ class WorkerGroup:
                     self.pg, placement_group_bundle_index=i
                 ),
                 max_restarts=0,
+                # Set when the worker process starts, before it loads NumPy.
+                runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in BLAS_ENV.items()}},
             )
             if custom:
                 options["resources"] = custom

@@ -1,0 +1,180 @@
+"""Shared machinery of the convolution and pooling primitives.
+
+Channels_last windows (`(batch, *spatial, channels)` arrays read through
+strided slices or views), im2col/col2im, explicit `(low, high)` padding, and
+the thread pool that runs memory-bound loops over batch chunks: NumPy ufuncs
+and copies release the GIL, so these loops run in a few threads, as PyTorch's
+CPU kernels do (see `set_threads`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from distkeras.backend import current_module
+from distkeras.backend.threads import auto_threads, single_blas_thread
+
+
+def _xp():
+    return current_module()
+
+
+# ---------------------------------------------------------------- threads
+# NumPy ufuncs and copies release the GIL, so the memory-bound loops here (window
+# copies, scatter-adds, pooling, bias + relu) run on batch chunks in a few threads,
+# as PyTorch's CPU kernels do. GEMMs stay on the calling thread (BLAS has its own).
+_THREADS: dict[str, Any] = {"n": None, "pool": None}
+_MIN_PARALLEL = 1 << 17  # elements; smaller arrays are not worth a thread hand-off
+
+
+def set_threads(n: int | None) -> None:
+    """Sets the threads of the conv/pool loops (None: $DISTKERAS_CONV_THREADS or automatic).
+
+    Automatic: the cores available to this process divided among the local
+    ranks, at most 4 and at most $OMP_NUM_THREADS when that is set.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"The number of threads must be an integer >= 1. Received: n={n!r}")
+    _THREADS["n"] = n
+    if _THREADS["pool"] is not None:
+        _THREADS["pool"].shutdown(wait=False)
+        _THREADS["pool"] = None
+
+
+def num_threads() -> int:
+    """The number of threads the conv/pool loops may use."""
+    if _THREADS["n"] is None:
+        env = os.environ.get("DISTKERAS_CONV_THREADS", "")
+        _THREADS["n"] = max(1, int(env)) if env.isdigit() else auto_threads()
+    return _THREADS["n"]
+
+
+def _parallel(
+    fn: Callable[[int, int], Any], batch: int, size: int, blas_single: bool = False
+) -> list:
+    """Runs `fn(lo, hi)` over chunks of the batch axis, in threads when `size` is large.
+
+    Args:
+        fn: Works on batch rows `lo:hi`; its results are returned in order.
+        batch: Rows to split.
+        size: Elements touched, to decide whether threads are worth it.
+        blas_single: The chunks call BLAS themselves: pin BLAS to one thread
+            while they run in several threads.
+
+    Returns:
+        The results of `fn`, one per chunk.
+    """
+    n = min(num_threads(), batch) if current_module() is np and size >= _MIN_PARALLEL else 1
+    if n <= 1:
+        return [fn(0, batch)]
+    pool = _THREADS["pool"]
+    if pool is None:
+        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=n - 1)
+    bounds = [batch * i // n for i in range(n + 1)]
+    with single_blas_thread(blas_single):
+        futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, n)]
+        first = fn(bounds[0], bounds[1])
+        return [first, *(f.result() for f in futures)]
+
+
+# ---------------------------------------------------------------- helpers
+def _window(k: tuple, out_sp: tuple, strides: tuple, dilation: tuple) -> tuple:
+    """Index of the input values kernel position `k` meets at every output position."""
+    return (
+        slice(None),
+        *(
+            slice(ki * di, ki * di + (oi - 1) * si + 1, si)
+            for ki, oi, si, di in zip(k, out_sp, strides, dilation)
+        ),
+        slice(None),
+    )
+
+
+def _positions(kernel: tuple) -> list[tuple]:
+    return list(itertools.product(*(range(k) for k in kernel)))
+
+
+def _pad(x: Any, pads: tuple, value: float = 0.0) -> Any:
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    return _xp().pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+
+
+def _crop(xpad: Any, pads: tuple) -> Any:
+    if not any(lo or hi for lo, hi in pads):
+        return xpad
+    return xpad[
+        (slice(None), *(slice(lo, xpad.shape[i + 1] - hi) for i, (lo, hi) in enumerate(pads)))
+    ]
+
+
+def _out_size(size: int, k: int, s: int, d: int) -> int:
+    return (size - d * (k - 1) - 1) // s + 1
+
+
+def _window_filler(x: Any, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple):
+    """`fill(dst, lo, hi)` copies the windows of batch rows `lo:hi` of `x` into `dst`.
+
+    `dst` has shape `(hi - lo, *out_sp, prod(kernel), channels)`.
+    """
+    if x.shape[-1] >= 8:
+        # One strided view over all windows.
+        st = x.strides
+        r = len(kernel)
+        view = _xp().lib.stride_tricks.as_strided(
+            x,
+            shape=(x.shape[0], *out_sp, *kernel, x.shape[-1]),
+            strides=(
+                st[0],
+                *(st[1 + i] * strides[i] for i in range(r)),
+                *(st[1 + i] * dilation[i] for i in range(r)),
+                st[-1],
+            ),
+        )
+
+        def fill(dst, lo, hi):
+            dst.reshape(view[lo:hi].shape)[...] = view[lo:hi]
+
+        return fill
+    # Few channels: one strided copy per kernel position beats a view whose
+    # innermost run is a handful of values.
+    windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
+
+    def fill(dst, lo, hi):
+        src = x[lo:hi]
+        for idx, sl in enumerate(windows):
+            dst[..., idx, :] = src[sl]
+
+    return fill
+
+
+def im2col(x: Any, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple) -> Any:
+    """Gathers `(batch, *out_sp, prod(kernel), channels)` windows of `x` (a contiguous copy)."""
+    n, c = x.shape[0], x.shape[-1]
+    cols = _xp().empty((n, *out_sp, math.prod(kernel), c), dtype=x.dtype)
+    fill = _window_filler(x, kernel, strides, dilation, out_sp)
+    _parallel(lambda lo, hi: fill(cols[lo:hi], lo, hi), n, cols.size)
+    return cols
+
+
+def col2im(
+    cols: Any, shape: tuple, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple
+) -> Any:
+    """Adjoint of `im2col`: scatter-adds `(batch, *out_sp, K, C)` windows into `shape`."""
+    out = _xp().zeros(shape, dtype=cols.dtype)
+    windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
+
+    def body(lo, hi):
+        dst, src = out[lo:hi], cols[lo:hi]
+        for idx, sl in enumerate(windows):
+            dst[sl] += src[..., idx, :]
+
+    _parallel(body, shape[0], cols.size)
+    return out

@@ -316,8 +316,9 @@ def _dense(x, w, b, relu=False):
         if needs[1]:
             x2 = x.reshape(-1, w.shape[0])
             gw = x2.T @ g2 if outs[1] is None else xp.matmul(x2.T, g2, out=outs[1])
-        if needs[2]:
-            gb = g2.sum(axis=0) if outs[2] is None else g2.sum(axis=0, out=outs[2])
+        if needs[2]:  # column sums as a GEMV: much faster than sum(axis=0) on short rows
+            ones = xp.ones((g2.shape[0],), dtype=g2.dtype)
+            gb = ones @ g2 if outs[2] is None else xp.matmul(ones, g2, out=outs[2])
         return gx, gw, gb
 
     vjp.accepts_out = True

@@ -197,6 +197,12 @@ def test_pool_primitive_gradients(name, fn):
     check_grad(fn, np.random.default_rng(2).normal(size=(2, 5, 4, 2)))
 
 
+def test_max_pool_gradient_when_windows_tile_the_input():
+    """Disjoint windows covering every value: the backward pass skips zeroing."""
+    fn = lambda x: pooling.max_pool(x, (2, 3), (2, 3), ((0, 0), (0, 0)))  # noqa: E731
+    check_grad(fn, np.random.default_rng(3).normal(size=(2, 4, 6, 2)))
+
+
 def test_global_average_pooling_1d_mask():
     x = np.arange(12, dtype="float32").reshape(2, 3, 2)
     mask = np.array([[True, True, False], [True, False, False]])

@@ -27,6 +27,7 @@ the group failed, which ends every rank waiting in a collective at once.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -58,6 +59,7 @@ from distkeras.distributed.errors import (
 )
 from distkeras.distributed.guard import describe_arrays, signature
 from distkeras.distributed.mpi import _divide, _float16_table
+from distkeras.distributed.ray import shm
 from distkeras.distributed.ray.rendezvous import PeerFailedError, get_rendezvous
 
 GROUP_ENV = "DISTKERAS_RAY_GROUP"
@@ -74,6 +76,9 @@ DIRECT_BYTES = 1024 * 1024
 # Larger buffers are reduced in segments of at most this size (bounds object-store use).
 SEGMENT_BYTES = 64 * 1024 * 1024
 _RAY_BUCKET_BYTES = 16 * 1024 * 1024
+# Smallest shared-memory slot (bytes per rank); grown to the largest buffer seen.
+SHM_MIN_BYTES = 4 * 1024 * 1024
+SHM_ENV = "DISTKERAS_RAY_SHM"
 _JOIN_TIMEOUT_S = 120.0
 
 
@@ -147,8 +152,23 @@ class RayCommunicator(Communicator):
         self._seq_lock = threading.Lock()
         self._broken: str | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        # Shared-memory all-reduce when every rank is on this node (see shm.py).
+        # Calls take tickets in call order, so sync and async all-reduces use the
+        # segment in the same order on every rank.
+        self._shm_on = (
+            size > 1
+            and self._local_size == size
+            and shm.supported()
+            and os.environ.get(SHM_ENV, "1") != "0"
+        )
+        self._shm: shm.ShmReducer | None = None
+        self._shm_tickets = 0
+        self._shm_turn = 0
+        self._shm_cond = threading.Condition()
         self._actor = get_rendezvous(group, size, namespace)
         self._join()
+        if self._shm_on:
+            atexit.register(self._close_shm)
 
     @classmethod
     def from_environment(cls, **kwargs: Any) -> RayCommunicator:
@@ -211,6 +231,15 @@ class RayCommunicator(Communicator):
     def group(self) -> str:
         """The name of the rendezvous actor."""
         return self._group
+
+    @property
+    def allreduce_transport(self) -> str:
+        """How buffers over `INLINE_BYTES` are all-reduced: 'shared_memory' or 'object_store'.
+
+        Shared memory when every rank runs on this node (x86-64, unless
+        DISTKERAS_RAY_SHM=0); Ray's object store otherwise.
+        """
+        return "shared_memory" if self._shm_on else "object_store"
 
     # -- exchange plumbing
     def _next_seq(self) -> int:
@@ -344,11 +373,31 @@ class RayCommunicator(Communicator):
         items, single, _det, comp, bucketer = self._reduce_args(
             arrays, op, deterministic, compression, bucket_bytes
         )
-        seq = self._next_seq()
+        seq, ticket = self._next_seq_and_ticket()
         header = self._reduce_header("allreduce", items, op, _det, comp)
-        return self._run_allreduce(seq, header, items, single, op, comp, bucketer)
+        return self._run_allreduce(seq, header, items, single, op, comp, bucketer, ticket)
 
-    def _run_allreduce(self, seq, header, items, single, op, comp, bucketer) -> Any:
+    def _next_seq_and_ticket(self) -> tuple[int, int | None]:
+        seq = self._next_seq()
+        if not self._shm_on:
+            return seq, None
+        with self._shm_cond:
+            self._shm_tickets += 1
+            return seq, self._shm_tickets
+
+    def _run_allreduce(self, seq, header, items, single, op, comp, bucketer, ticket=None):
+        if ticket is None:
+            return self._reduce_buckets(seq, header, items, single, op, comp, bucketer)
+        with self._shm_cond:  # wait for the earlier calls' turn to end
+            self._shm_cond.wait_for(lambda: self._shm_turn == ticket - 1)
+        try:
+            return self._reduce_buckets(seq, header, items, single, op, comp, bucketer)
+        finally:
+            with self._shm_cond:
+                self._shm_turn = ticket
+                self._shm_cond.notify_all()
+
+    def _reduce_buckets(self, seq, header, items, single, op, comp, bucketer) -> Any:
         results: list[Any] = [None] * len(items)
         key = 0
         for bucket in bucketer.plan(items):
@@ -372,6 +421,9 @@ class RayCommunicator(Communicator):
         send = buf.astype(np.float16) if half else buf
         if buf.nbytes <= INLINE_BYTES or buf.size < n:  # latency-bound: one inline exchange
             self._combine(self._exchange(key + (0,), header, send), buf, op, half)
+            return
+        if self._shm_on and not half and buf.flags.c_contiguous:
+            self._shm_reduce(key, header, buf, op)
             return
         if n == 2 or buf.nbytes <= DIRECT_BYTES:
             # Every rank takes every other rank's whole buffer through the object store:
@@ -398,6 +450,54 @@ class RayCommunicator(Communicator):
         for r, chunk in zip([r for r in range(n) if r != me], chunks):
             np.copyto(buf[bounds[r] : bounds[r + 1]], chunk)
         del owners, chunks
+
+    def _shm_reduce(self, key: tuple, header: tuple, buf: np.ndarray, op: str) -> None:
+        """All-reduce through the node's shared-memory segment (set up on first use)."""
+        if self._shm is None or self._shm.capacity < buf.nbytes:
+            self._shm_setup(key, header, buf.nbytes)
+        ufunc = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}[op]
+        waiter = shm.Waiter(
+            self._shm,
+            self._rank,
+            self._actor,
+            self.timeout,
+            self._raise_abort,
+            lambda missing: self._shm_timed_out(key, header, missing),
+        )
+        bad = self._shm.allreduce(buf, self._rank, ufunc, shm.fingerprint(header), waiter)
+        if bad:  # fetch every rank's description through the actor for the error
+            self._mismatch(key, self._exchange(key + (8,), header, header))
+
+    def _shm_setup(self, key: tuple, header: tuple, nbytes: int) -> None:
+        """Rank 0 creates a segment big enough for `nbytes`; the others attach to it."""
+        old = self._shm
+        capacity = max(SHM_MIN_BYTES, nbytes, 2 * old.capacity if old else 0)
+        capacity = -(-capacity // 4096) * 4096
+        new = shm.ShmReducer.create(self._size, capacity) if self._rank == 0 else None
+        names = self._exchange(key + (7,), header, new.name if new else None)
+        if new is None:
+            new = shm.ShmReducer.attach(names[0], self._size, capacity)
+        self._shm = new
+        if old is not None:
+            old.close()
+
+    def _shm_timed_out(self, key: tuple, header: tuple, missing: list[int]) -> None:
+        what = f"{_key_text(key)} {header[-1]}"
+        self._broken = f"collective {what} timed out"
+        raise CollectiveTimeoutError(
+            f"Collective {what} timed out after {self.timeout:.1f} s on rank {self._rank}: "
+            f"rank(s) {missing} never arrived (busy outside any collective, hung or dead). "
+            "Set the timeout with distkeras.distributed.initialize(timeout=...) or "
+            "DISTKERAS_COLLECTIVE_TIMEOUT.",
+            sequence=key[0],
+            missing_ranks=missing,
+            timeout=self.timeout,
+        )
+
+    def _close_shm(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
 
     @staticmethod
     def _combine(values: list[np.ndarray], out: np.ndarray, op: str, half: bool) -> None:
@@ -437,14 +537,15 @@ class RayCommunicator(Communicator):
         items, single, _det, comp, bucketer = self._reduce_args(
             arrays, op, deterministic, compression, bucket_bytes
         )
-        seq = self._next_seq()  # numbered now, in call order, identically on every rank
+        # Numbered now, in call order, identically on every rank.
+        seq, ticket = self._next_seq_and_ticket()
         header = self._reduce_header("allreduce_async", items, op, _det, comp)
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="distkeras-ray-allreduce"
             )
         future = self._executor.submit(
-            self._run_allreduce, seq, header, items, single, op, comp, bucketer
+            self._run_allreduce, seq, header, items, single, op, comp, bucketer, ticket
         )
         return _FutureHandle(future)
 
@@ -541,6 +642,7 @@ class RayCommunicator(Communicator):
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        self._close_shm()
         super().close()
 
 

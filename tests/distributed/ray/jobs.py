@@ -142,13 +142,25 @@ def collectives_job(config):
     ok["topology"] = (comm.local_rank, comm.local_size, comm.backend)
     everyone = comm.allgather_object(ok)
 
-    # Last: rank 1 skips a barrier; the others time out naming it.
+    try:  # the same over the transport of large buffers (shared memory on one node)
+        comm.allreduce(np.zeros(BIG if r != n - 1 else BIG + 1, "float32"))
+        ok["mismatch_big"] = "no error"
+    except CollectiveMismatchError as e:
+        ok["mismatch_big"] = (e.disagreeing_ranks, f"float32[{BIG + 1}]" in str(e))
+    ok["after_mismatch_big"] = bool((comm.allreduce(np.ones(BIG, "float32")) == n).all())
+    ok["transport"] = comm.allreduce_transport
+    everyone = comm.allgather_object(ok)
+
+    # Last: rank 1 skips a barrier (or a large all-reduce); the others time out naming it.
     timeout = None
     if r != 1:
         comm.timeout = 1.0
         start = time.monotonic()
         try:
-            comm.barrier()
+            if config and config.get("timeout_in") == "allreduce":
+                comm.allreduce(np.ones(BIG, "float32"))
+            else:
+                comm.barrier()
         except CollectiveTimeoutError as e:
             timeout = (e.missing_ranks, time.monotonic() - start, str(e))
     return {"ranks": everyone, "timeout": timeout}

@@ -46,16 +46,21 @@ def _single_fit(deterministic: bool, optimizer: str = "adam", epochs: int = 4):
         dist.shutdown()
 
 
-def test_collectives_on_three_ranks(ray_cluster):
-    result = run(jobs.collectives_job, num_workers=3)
+@pytest.mark.parametrize("transport", ["shared_memory", "object_store"])
+def test_collectives_on_three_ranks(ray_cluster, transport):
+    """Every collective, with large all-reduces over shared memory and the object store."""
+    env = {"DISTKERAS_RAY_SHM": "0"} if transport == "object_store" else None
+    config = {"timeout_in": "allreduce" if transport == "shared_memory" else "barrier"}
+    result = run(jobs.collectives_job, num_workers=3, env=env, config=config)
     assert len(result["ranks"]) == 3
     for rank, checks in enumerate(result["ranks"]):
         assert checks["mean_big"] < 1e-12
         assert list(checks["mismatch"]) == [[2], True], checks["mismatch"]
+        assert list(checks["mismatch_big"]) == [[2], True], checks["mismatch_big"]
         assert list(checks["topology"]) == [rank, 3, "ray"]
-        failed = [
-            k for k, v in checks.items() if k not in ("mean_big", "mismatch", "topology") and not v
-        ]
+        assert checks["transport"] == transport
+        skip = ("mean_big", "mismatch", "mismatch_big", "topology", "transport")
+        failed = [k for k, v in checks.items() if k not in skip and not v]
         assert not failed, (rank, failed)
     missing, waited, text = result["timeout"]
     assert missing == [1] and waited < 30 and "never arrived" in text

@@ -21,6 +21,7 @@ from typing import Any
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, is_recording
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
+from distkeras.backend.windows import _parallel
 
 
 def _xp():
@@ -117,6 +118,54 @@ def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
 
 
 # ---------------------------------------------------------------- LSTM
+def _lstm_partials(A, C, TC, c0, U):
+    """The per-step factors of the LSTM backward, computed before the time loop.
+
+    `P * (dc, dc, dc, dh)` is dL/d(pre-activations): P holds each gate's
+    derivative times the factor it multiplies (c~ for i, c_prev for f, i for c~,
+    tanh(c) for o). `E` carries dh to dc through h = o tanh(c). Memory-bound
+    passes over `(T, B, 4U)` arrays: done on cache-sized blocks of timesteps,
+    in the shared thread pool.
+    """
+    xp = _xp()
+    T, B, _ = A.shape
+    P = xp.empty_like(A)
+    E = xp.empty_like(TC)
+    rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps per block (about 1 MiB)
+
+    def block(lo, hi):
+        for s in range(lo, hi, rows):
+            e = min(hi, s + rows)
+            a, p = A[s:e], P[s:e]
+            gi, gf, gc, go = (a[..., k * U : (k + 1) * U] for k in range(4))
+            xp.subtract(1, a, out=p)
+            p *= a  # s (1 - s) for every gate; the c~ block is overwritten below
+            p[..., :U] *= gc
+            if s == 0:
+                p[0, :, U : 2 * U] *= c0
+                p[1:, :, U : 2 * U] *= C[: e - 1]
+            else:
+                p[..., U : 2 * U] *= C[s - 1 : e - 1]
+            pc = p[..., 2 * U : 3 * U]
+            xp.multiply(gc, gc, out=pc)
+            xp.subtract(1, pc, out=pc)
+            pc *= gi
+            p[..., 3 * U :] *= TC[s:e]
+            ee = E[s:e]
+            xp.multiply(TC[s:e], TC[s:e], out=ee)
+            xp.subtract(1, ee, out=ee)
+            ee *= go
+
+    _parallel(block, T, A.size)
+    return P, E
+
+
+def _column_sums(x2):
+    """Sum over the rows of a 2-D array as a GEMV (much faster than sum(axis=0))."""
+    xp = _xp()
+    return xp.ones((x2.shape[0],), dtype=x2.dtype) @ x2
+
+
 def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
     xp = _xp()
     dt = x.dtype
@@ -166,22 +215,8 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
         gH = g[:, :T].transpose(1, 0, 2)
         dc = xp.array(g[:, T], dtype=dt)
         dh = xp.zeros((B, U), dtype=dt)
-        C_prev = xp.concatenate([xp.asarray(c0, dtype=dt)[None], C[:-1]])
-        # P * (dc, dc, dc, dh) is dL/d(pre-activations): P holds each gate's derivative
-        # times the factor it multiplies (c~ for i, c_prev for f, i for c~, tanh(c) for o).
-        P = 1 - A
-        P *= A
-        gate_i = A[:, :, :U]
-        gate_c = A[:, :, 2 * U : 3 * U]
-        P[:, :, :U] *= gate_c
-        P[:, :, U : 2 * U] *= C_prev
-        xp.multiply(gate_c, gate_c, out=P[:, :, 2 * U : 3 * U])
-        xp.subtract(1, P[:, :, 2 * U : 3 * U], out=P[:, :, 2 * U : 3 * U])
-        P[:, :, 2 * U : 3 * U] *= gate_i
-        P[:, :, 3 * U :] *= TC
+        P, E = _lstm_partials(A, C, TC, xp.asarray(c0, dtype=dt), U)
         P3 = P[:, :, : 3 * U].reshape(T, B, 3, U)
-        E = 1 - TC * TC
-        E *= A[:, :, 3 * U :]  # dh -> dc through h = o tanh(c)
         rk_t = xp.ascontiguousarray(rkernel.T)
         dZ = xp.empty((T, B, 4 * U), dtype=dt)
         dZ3 = dZ[:, :, : 3 * U].reshape(T, B, 3, U)
@@ -208,7 +243,7 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
             dc if needs[2] else None,
             xt.T @ dZ2 if needs[3] else None,
             H[:T].reshape(T * B, U).T @ dZ2 if needs[4] else None,
-            dZ2.sum(axis=0) if bias is not None and needs[5] else None,
+            _column_sums(dZ2) if bias is not None and needs[5] else None,
             None,
         )
 

@@ -39,11 +39,13 @@ def train_fn(config: dict) -> dict:
     import numpy as np  # noqa: PLC0415 - imported on the worker
 
     import distkeras  # noqa: PLC0415
+    import distkeras.distributed  # noqa: PLC0415
     from distkeras import layers  # noqa: PLC0415
     from distkeras.distributed.ray import get_context  # noqa: PLC0415
     from distkeras.models import Input, Sequential  # noqa: PLC0415
     from distkeras.utils import set_random_seed  # noqa: PLC0415
 
+    distkeras.distributed.initialize(deterministic=True)  # as run(..., deterministic=True)
     ctx = get_context()
     print(f"Rank {ctx.rank} of {ctx.size} (ray) starting, pid {os.getpid()}", flush=True)
 
@@ -81,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> float:
         "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else local)"
     )
     args = parser.parse_args(argv)
+    config = {"seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size}
+
+    if os.environ.get("DISTKERAS_RAY_GROUP"):  # a worker of `distkeras-run --backend ray`
+        result = train_fn(config)
+        if result["rank"] == 0:
+            _report(result, args.epochs)
+        return result["test_accuracy"]
 
     try:
         import ray  # noqa: PLC0415
@@ -99,21 +108,20 @@ def main(argv: Sequence[str] | None = None) -> float:
             ray.init(address=address)
         started = True
     try:
-        result = run(
-            train_fn,
-            num_workers=args.num_workers,
-            config={"seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size},
-            deterministic=True,
-        )
+        result = run(train_fn, num_workers=args.num_workers, config=config, deterministic=True)
     finally:
         if started:
             ray.shutdown()
-    print(f"Trained on {result['size']} Ray worker(s) for {args.epochs} epochs")
+    _report(result, args.epochs)
+    return result["test_accuracy"]
+
+
+def _report(result: dict, epochs: int) -> None:
+    print(f"Trained on {result['size']} Ray worker(s) for {epochs} epochs")
     print(f"Final training loss: {result['loss']:.4f}")
     print(f"Weight checksum: {result['checksum']:.6f}")
     print(f"Test loss: {result['test_loss']:.4f}")
     print(f"Test accuracy: {result['test_accuracy']:.4f}")
-    return result["test_accuracy"]
 
 
 if __name__ == "__main__":

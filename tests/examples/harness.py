@@ -8,6 +8,7 @@ PYTHONPATH, no inherited MPI/Slurm variables, and a timeout.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def run_example(
     name: str,
     *args: str,
     np_: int | None = None,
+    backend: str | None = None,
     call_main: bool = False,
     timeout: float = 120,
     **env: str,
@@ -50,6 +52,7 @@ def run_example(
         name: The example's file name without `.py`.
         *args: Its command-line arguments.
         np_: Run it through the launcher (`python -m launcher -np N python examples/...`).
+        backend: The launcher's `--backend` (with `np_`).
         call_main: Call its `main(argv)` and print the result (see `main_result`)
             instead of running it as a script.
         timeout: Seconds before the run is killed (the test then fails).
@@ -59,7 +62,8 @@ def run_example(
     if call_main:
         cmd = [sys.executable, "-c", _CALL_MAIN, script, *args]
     elif np_ is not None:
-        cmd = [sys.executable, "-m", "launcher", "-np", str(np_), "python", script, *args]
+        where = ["--backend", backend] if backend else []
+        cmd = [sys.executable, "-m", "launcher", *where, "-np", str(np_), "python", script, *args]
     else:
         cmd = [sys.executable, script, *args]
     return subprocess.run(
@@ -85,8 +89,16 @@ def main_result(proc: subprocess.CompletedProcess) -> float:
     return float(lines[0].split()[-1])
 
 
+# Ray forwards each worker's output to the driver as "(_Worker pid=N) line" (colored).
+_RAY_PREFIX = re.compile(r"^(\x1b\[[0-9;]*m)?\(\w+ pid=\d+(, ip=[^)]*)?\)(\x1b\[0m)? ")
+
+
 def printed(proc: subprocess.CompletedProcess, label: str) -> str:
-    """The text after `label` on the one stdout line starting with it (only rank 0 prints)."""
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(label)]
+    """The text after `label` on the one stdout line starting with it (only rank 0 prints).
+
+    Ray's per-worker prefix is ignored.
+    """
+    lines = [_RAY_PREFIX.sub("", line) for line in proc.stdout.splitlines()]
+    lines = [line for line in lines if line.startswith(label)]
     assert len(lines) == 1, f"expected one line starting with {label!r}\n" + output(proc)
     return lines[0][len(label) :].strip()

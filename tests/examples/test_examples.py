@@ -3,7 +3,8 @@
 Single-process examples run their `main(argv)` in a fresh interpreter (one
 parametrized table); the distributed ones run as users run them: the MPI one
 through the launcher (`python -m launcher -np 2 python examples/...`), the Ray
-one as the Ray driver it is (it starts its own 2 workers); the resume example
+one both as the Ray driver it is (it starts its own 2 workers) and through the
+launcher's Ray backend; the resume example
 crashes, resumes and is compared with an uninterrupted run. Examples tested
 elsewhere in this folder are listed in ALREADY_TESTED, and a check fails when
 a new example has no test.
@@ -136,6 +137,20 @@ def test_distributed_ray_two_workers(one_process_reference):
     proc = run_example("distributed_ray", *FAST, "--num-workers", "2", timeout=240, RAY_ADDRESS="")
     assert proc.returncode == 0, output(proc)
     assert printed(proc, "Trained on") == "2 Ray worker(s) for 5 epochs"
+    for label in ("Weight checksum:", "Test accuracy:", "Final training loss:"):
+        assert printed(proc, label) == printed(one_process_reference, label), output(proc)
+
+
+def test_distributed_ray_two_workers_through_the_launcher(one_process_reference):
+    """`distkeras-run --backend ray -np 2`: the launcher starts the workers, the script
+    trains in each (rank 0 reports), and the numbers equal the one-process run's."""
+    try:
+        from distkeras.distributed.ray import run  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - any import failure means: not available here
+        pytest.skip(f"distkeras.distributed.ray.run is not importable: {e!r}")
+    proc = run_example("distributed_ray", *FAST, np_=2, backend="ray", timeout=240, RAY_ADDRESS="")
+    assert proc.returncode == 0, output(proc)
+    assert printed(proc, "Trained on") == "2 Ray worker(s) for 5 epochs", output(proc)
     for label in ("Weight checksum:", "Test accuracy:", "Final training loss:"):
         assert printed(proc, label) == printed(one_process_reference, label), output(proc)
 

@@ -77,6 +77,7 @@ def main() -> None:
             },
             rounds=args.rounds,
             warmup=1,
+            prepare=os.sync,  # savez leaves dirty pages that the next fsync would flush
         )
         ck_size = os.path.getsize(manager.checkpoints()[-1][1]) / 2**20
         print(

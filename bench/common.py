@@ -48,6 +48,7 @@ def interleaved_rates(
     rounds: int = 7,
     warmup: int = 3,
     settle: float = 0.5,
+    prepare: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Best samples/s of each contender over `rounds`, running them round-robin.
 
@@ -56,7 +57,9 @@ def interleaved_rates(
     Before each timed call the machine idles for `settle` seconds: the thread
     pools of the previous contender (OpenBLAS workers, PyTorch's OpenMP team)
     spin-wait for a while after their last job and would otherwise steal cores
-    from the next contender, whichever framework it is.
+    from the next contender, whichever framework it is. `prepare`, when given,
+    runs (untimed) before each timed call: `os.sync` for the file benchmarks,
+    so that no contender's fsync pays for another's unwritten pages.
     """
     for call, _ in contenders.values():
         for _ in range(warmup):
@@ -64,6 +67,8 @@ def interleaved_rates(
     best = dict.fromkeys(contenders, 0.0)
     for _ in range(rounds):
         for name, (call, samples) in contenders.items():
+            if prepare is not None:
+                prepare()
             time.sleep(settle)
             t0 = time.perf_counter()
             call()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
 
 from distkeras.callbacks.callback import Callback
 from distkeras.saving.checkpoint_manager import CheckpointManager
@@ -19,11 +23,21 @@ class BackupAndRestore(Callback):
     Rerunning the same script after a crash gives bitwise the same final
     weights and History as a run that was never interrupted.
 
+    By default a backup is written in the background: the state is copied at
+    the step boundary and training goes on while one writer thread writes,
+    fsyncs and renames the file (at most one backup in flight; the next backup,
+    `fit`'s end and the interpreter's exit wait for it). A process killed
+    mid-write leaves the previous backup in place, so a restart resumes from
+    it. An error while writing is raised at the next backup or at the end of
+    training.
+
     Args:
         backup_dir: Folder of the checkpoints (shared by all ranks).
         save_freq: 'epoch' or an integer number of batches between backups.
         delete_checkpoint: Remove the backups when training finishes.
         keep: How many of the newest backups to keep.
+        asynchronous: Write backups in the background (True) or before
+            training continues (False).
     """
 
     def __init__(
@@ -32,6 +46,7 @@ class BackupAndRestore(Callback):
         save_freq: Any = "epoch",
         delete_checkpoint: bool = True,
         keep: int = 2,
+        asynchronous: bool = True,
     ):
         super().__init__()
         if not backup_dir:
@@ -47,18 +62,48 @@ class BackupAndRestore(Callback):
         self.save_freq = save_freq
         self.delete_checkpoint = bool(delete_checkpoint)
         self.manager = CheckpointManager(self.backup_dir, keep=keep)
+        self.asynchronous = bool(asynchronous)
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     # Called by the trainer before on_train_begin.
     def load(self) -> tuple[str, dict, dict] | None:
         """The newest readable backup as (path, header, arrays), or None."""
+        self.wait()
         return self.manager.restore()
+
+    def wait(self) -> None:
+        """Blocks until the backup being written (if any) is on disk; re-raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def finish_pending(self) -> None:
+        """Waits for the backup being written when fit ends by an exception.
+
+        A failed write is reported as a warning there, so that the exception
+        that ended fit is the one that propagates.
+        """
+        try:
+            self.wait()
+        except Exception as e:  # noqa: BLE001 - reported, the original error wins
+            warnings.warn(f"The last backup could not be written: {e!r}", stacklevel=2)
 
     def _save(self, epoch: int, next_step: int) -> None:
         arrays, meta = self.model._capture_training_state(epoch, next_step)
         if self.is_coordinator:
-            self.manager.save(int(meta["global_step"]), arrays, meta)
+            number = int(meta["global_step"])
+            if not self.asynchronous:
+                self.manager.save(number, arrays, meta)
+            else:
+                self.wait()
+                # Copies: training updates weights and optimizer slots in place.
+                arrays = [(name, np.array(a, copy=True)) for name, a in arrays]
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="distkeras-backup")
+                self._pending = self._writer.submit(self.manager.save, number, arrays, meta)
         comm = getattr(self, "_communicator", None)
-        if comm is not None and comm.size > 1:
+        if comm is not None and comm.size > 1 and not self.asynchronous:
             comm.barrier()  # every rank sees the new backup before going on
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -73,5 +118,9 @@ class BackupAndRestore(Callback):
             self._save(epoch + 1, 0)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self.wait()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         if self.delete_checkpoint and self.is_coordinator:
             self.manager.delete_all()

@@ -605,51 +605,57 @@ class Trainer:
         found = backups[0].load() if backups else None
         for cb in cbs.callbacks:
             cb._resuming = found is not None
-        cbs.on_train_begin()
-        start_epoch, start_step = initial_epoch, 0
-        if found is not None:
-            start_epoch, start_step = self._resume(found, cbs, adapter)
-        logs: dict[str, float] = {}
-        epoch_logs: dict[str, float] = {}
-        prepared = False
-        for epoch in range(start_epoch, epochs):
-            first = start_step if epoch == start_epoch else 0
-            if first == 0:
-                self.reset_metrics()
-                cbs.on_epoch_begin(epoch)
-            step = first - 1
-            for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(epoch, first), start=first):
-                self._fit_cursor = (epoch, step)
-                if not prepared:
-                    self._prepare_training(bx)
-                    prepared = True
-                cbs.on_train_batch_begin(step)
-                self._train_step(bx, by, bsw, gbs)
-                self._global_step += 1
-                logs = self._logs()
-                cbs.on_train_batch_end(step, logs)
+        try:
+            cbs.on_train_begin()
+            start_epoch, start_step = initial_epoch, 0
+            if found is not None:
+                start_epoch, start_step = self._resume(found, cbs, adapter)
+            logs: dict[str, float] = {}
+            epoch_logs: dict[str, float] = {}
+            prepared = False
+            for epoch in range(start_epoch, epochs):
+                first = start_step if epoch == start_epoch else 0
+                if first == 0:
+                    self.reset_metrics()
+                    cbs.on_epoch_begin(epoch)
+                step = first - 1
+                batches = adapter.batches(epoch, first)
+                for step, (bx, by, bsw, gbs) in enumerate(batches, start=first):
+                    self._fit_cursor = (epoch, step)
+                    if not prepared:
+                        self._prepare_training(bx)
+                        prepared = True
+                    cbs.on_train_batch_begin(step)
+                    self._train_step(bx, by, bsw, gbs)
+                    self._global_step += 1
+                    logs = self._logs()
+                    cbs.on_train_batch_end(step, logs)
+                    self._sync_decisions()
+                    if self.stop_training:
+                        break
+                if step < 0:
+                    raise ValueError(
+                        "The training data produced no batches in epoch "
+                        f"{epoch}. Received: steps_per_epoch={steps_per_epoch}"
+                    )
+                if hasattr(adapter, "on_epoch_end"):
+                    adapter.on_epoch_end()
+                epoch_logs = self._logs(reduce=True)
+                if val_adapter is not None and self._should_validate(epoch, validation_freq):
+                    val_logs = self._evaluate_adapter(val_adapter, cbs=None)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
                 self._sync_decisions()
                 if self.stop_training:
                     break
-            if step < 0:
-                raise ValueError(
-                    "The training data produced no batches in epoch "
-                    f"{epoch}. Received: steps_per_epoch={steps_per_epoch}"
-                )
-            if hasattr(adapter, "on_epoch_end"):
-                adapter.on_epoch_end()
-            epoch_logs = self._logs(reduce=True)
-            if val_adapter is not None and self._should_validate(epoch, validation_freq):
-                val_logs = self._evaluate_adapter(val_adapter, cbs=None)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, epoch_logs)
-            self._sync_decisions()
-            if self.stop_training:
-                break
-        finalize = getattr(self.optimizer, "finalize_variable_values", None)
-        if finalize is not None:
-            finalize(self.trainable_variables)
-        cbs.on_train_end(epoch_logs)
+            finalize = getattr(self.optimizer, "finalize_variable_values", None)
+            if finalize is not None:
+                finalize(self.trainable_variables)
+            cbs.on_train_end(epoch_logs)
+        except BaseException:
+            for cb in backups:  # a backup being written lands before the error propagates
+                cb.finish_pending()
+            raise
         return self.history
 
     # ------------------------------------------------------------ resume

@@ -136,7 +136,9 @@ def _data():
     return rng.normal(size=(40, 4)).astype("float32"), rng.integers(0, 2, 40)
 
 
-def test_crash_between_write_and_rename_keeps_previous_backup(tmp_path, monkeypatch):
+@pytest.mark.parametrize("asynchronous", [True, False])
+def test_crash_between_write_and_rename_keeps_previous_backup(tmp_path, monkeypatch, asynchronous):
+    """The write error ends fit (in the background mode: at the next backup or at the end)."""
     x, y = _data()
     ref = _model()
     ref.fit(x, y, batch_size=8, epochs=3, verbose=0)
@@ -152,7 +154,7 @@ def test_crash_between_write_and_rename_keeps_previous_backup(tmp_path, monkeypa
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", flaky)
-    backup = callbacks.BackupAndRestore(tmp_path / "b", save_freq=2)
+    backup = callbacks.BackupAndRestore(tmp_path / "b", save_freq=2, asynchronous=asynchronous)
     with pytest.raises(OSError, match="power cut"):
         model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[backup])
     monkeypatch.setattr(os, "replace", real_replace)
@@ -168,6 +170,29 @@ def test_crash_between_write_and_rename_keeps_previous_backup(tmp_path, monkeypa
     )
     for u, v in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_array_equal(u, v)
+
+
+def test_background_backups_equal_synchronous_ones(tmp_path):
+    """The background writer saves the state of its step, not of a later one."""
+    from distkeras.saving.file_format import read_container
+
+    x, y = _data()
+    for mode in (True, False):
+        model = _model()
+        backup = callbacks.BackupAndRestore(
+            tmp_path / str(mode), save_freq=3, delete_checkpoint=False, keep=10, asynchronous=mode
+        )
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[backup])
+    names = sorted(p.name for p in (tmp_path / "True").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "False").iterdir())
+    assert len([n for n in names if n.endswith(".dkc")]) == 5  # steps 3, 6, 9, 12, 15
+    for name in names:
+        if name.endswith(".dkc"):
+            a = read_container(tmp_path / "True" / name)[1]
+            b = read_container(tmp_path / "False" / name)[1]
+            assert a.keys() == b.keys()
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name} {key}")
 
 
 def test_corrupt_latest_backup_falls_back_with_a_warning(tmp_path):

@@ -616,3 +616,34 @@ def test_swap_ema_weights_requires_use_ema():
     cbs = callbacks.CallbackList([callbacks.SwapEMAWeights()], model=model)
     with pytest.raises(ValueError, match="use_ema=False"):
         cbs.on_test_begin()
+
+
+def test_which_callbacks_decide_per_batch(tmp_path):
+    """fit syncs decisions every step only for callbacks that can make them mid-epoch."""
+    from distkeras import callbacks as cb
+
+    class Mine(cb.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    class EpochOnly(cb.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    deciders = [
+        Mine(),
+        cb.TerminateOnNaN(),
+        cb.LambdaCallback(on_train_batch_end=lambda b, logs: None),
+        cb.LearningRateWarmup(warmup_epochs=1, steps_per_epoch=2),
+    ]
+    quiet = [
+        EpochOnly(),
+        cb.History(),
+        cb.CSVLogger(str(tmp_path / "log.csv")),
+        cb.ModelCheckpoint(str(tmp_path / "m.weights.dkw"), save_weights_only=True),
+        cb.BackupAndRestore(str(tmp_path / "b"), save_freq=2),
+        cb.EarlyStopping(),
+        cb.ReduceLROnPlateau(),
+    ]
+    assert [c.decides_per_batch() for c in deciders] == [True] * len(deciders)
+    assert [c.decides_per_batch() for c in quiet] == [False] * len(quiet)

@@ -40,6 +40,8 @@ class BackupAndRestore(Callback):
             training continues (False).
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     def __init__(
         self,
         backup_dir: str | os.PathLike,

@@ -51,10 +51,27 @@ class Callback:
         communicator: The communicator set by the trainer, or None.
     """
 
+    # Whether the batch hooks may set `model.stop_training` or the learning rate.
+    # None: yes if the subclass overrides a train-batch hook. Built-ins whose batch
+    # hooks never decide say False, and when no callback decides per batch, `fit`
+    # broadcasts the coordinator's decisions at epoch ends only (not every step).
+    batch_decisions: bool | None = None
+
     def __init__(self):
         self.params: dict | None = None
         self._model: Any = None
         self._communicator: Any = None
+
+    def decides_per_batch(self) -> bool:
+        """True when this callback may change training decisions inside an epoch."""
+        if self.batch_decisions is not None:
+            return self.batch_decisions
+        cls = type(self)
+        hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+        return any(
+            hook in vars(self) or getattr(cls, hook) is not getattr(Callback, hook)
+            for hook in hooks
+        )
 
     def set_params(self, params: dict) -> None:
         """Stores the training parameters."""

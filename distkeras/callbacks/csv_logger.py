@@ -26,6 +26,8 @@ class CSVLogger(Callback):
             False: overwrite it.
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
         self.sep = separator

@@ -16,6 +16,8 @@ class History(Callback):
         epoch: List of the epoch indices recorded in this `fit` call.
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     _state_attrs = ("history", "epoch")
 
     def __init__(self):

@@ -25,6 +25,8 @@ class ModelCheckpoint(Callback):
         initial_value_threshold: The value the monitor must beat first.
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     _state_attrs = ("best", "_batches_seen")
 
     def __init__(

@@ -19,6 +19,8 @@ class ProgbarLogger(Callback):
     the bar shows them as given rather than averaging them again.
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     def __init__(self):
         super().__init__()
         self.seen = 0

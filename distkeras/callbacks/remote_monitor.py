@@ -42,6 +42,8 @@ class RemoteMonitor(Callback):
         timeout: Seconds to wait for the server before giving up with a warning.
     """
 
+    batch_decisions = False  # its batch hooks never stop training or change the rate
+
     def __init__(
         self,
         root: str = "http://localhost:9000",

@@ -605,6 +605,11 @@ class Trainer:
         found = backups[0].load() if backups else None
         for cb in cbs.callbacks:
             cb._resuming = found is not None
+        # Decisions cross ranks every step only if a callback can make them mid-epoch.
+        batch_sync = any(
+            cb.decides_per_batch() if hasattr(cb, "decides_per_batch") else True
+            for cb in cbs.callbacks
+        )
         try:
             cbs.on_train_begin()
             start_epoch, start_step = initial_epoch, 0
@@ -630,7 +635,8 @@ class Trainer:
                     self._global_step += 1
                     logs = self._logs()
                     cbs.on_train_batch_end(step, logs)
-                    self._sync_decisions()
+                    if batch_sync:
+                        self._sync_decisions()
                     if self.stop_training:
                         break
                 if step < 0:

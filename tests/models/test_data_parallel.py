@@ -114,6 +114,32 @@ def test_only_rank0_prints_and_writes_and_early_stopping_is_shared(tmp_path):
     assert rows[0].startswith("epoch") and len(rows) == 3
 
 
+def _fields(tmp_path: Path, n: int, mode: str, key: str) -> list:
+    out = []
+    for r in range(n):
+        with np.load(tmp_path / f"n{n}_{mode}.rank{r}.npz") as f:
+            out.append(f[key].item())
+    return out
+
+
+def test_mid_epoch_decisions_of_rank0_reach_every_rank_at_the_same_step(tmp_path):
+    """A callback that decides per batch makes fit broadcast decisions every step."""
+    results, _ = run(tmp_path, 2, "batchstop")
+    assert _fields(tmp_path, 2, "batchstop", "steps") == [7, 7]
+    assert _fields(tmp_path, 2, "batchstop", "lr") == [0.5, 0.5]
+    for a, b in zip(results[0]["weights"], results[1]["weights"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_per_batch_deciders_decisions_cross_ranks_once_per_epoch(tmp_path):
+    """CSVLogger (and History, the progress bar) never decide mid-epoch: no per-step sync."""
+    run(tmp_path, 2)
+    # 4 epochs of 6 steps: one decision broadcast per epoch plus fit's set-up
+    # (weights, optimizer state), where a per-step sync would make at least 24.
+    counts = _fields(tmp_path, 2, "default", "broadcasts")
+    assert counts[0] == counts[1] and counts[0] <= 4 + 3, counts
+
+
 def test_script_without_initialize_runs_data_parallel_under_mpirun():
     """examples/mnist_mlp.py never calls initialize(): fit auto-detects the mpirun launch."""
     cmd = [

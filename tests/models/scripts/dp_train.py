@@ -27,7 +27,34 @@ model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=
 cbs = [callbacks.CSVLogger(out + ".csv")]
 if mode == "early":
     cbs.append(callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0))
+
+
+class RankZeroDecides(callbacks.Callback):
+    """Mid-epoch decisions taken on rank 0 only: every rank must follow them."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if comm.rank != 0:
+            return
+        if self.model._global_step == 3:
+            self.model.optimizer.learning_rate = 0.5
+        if self.model._global_step == 7:
+            self.model.stop_training = True
+
+
+if mode == "batchstop":
+    cbs.append(RankZeroDecides())
+broadcasts = {"n": 0}
+real_broadcast = comm.broadcast
+
+
+def counting_broadcast(*args, **kwargs):
+    broadcasts["n"] += 1
+    return real_broadcast(*args, **kwargs)
+
+
+comm.broadcast = counting_broadcast
 hist = model.fit(x, y, batch_size=20, epochs=4, verbose=2, callbacks=cbs)
+comm.broadcast = real_broadcast
 ev = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
 pred = model.predict(x, batch_size=16, verbose=0)
 np.savez(
@@ -36,4 +63,7 @@ np.savez(
     history=json.dumps(hist.history),
     evaluate=json.dumps(ev),
     pred=pred,
+    steps=model._global_step,
+    lr=float(model.optimizer.learning_rate),
+    broadcasts=broadcasts["n"],
 )

@@ -93,15 +93,15 @@ def _max_pool(x, *, pool, strides, pads):
     return out, vjp
 
 
+def _apply_pool(fn: Any, x: Any, pool: tuple, strides: tuple, pads: tuple) -> Tensor:
+    return apply(
+        fn, x, pool=tuple(pool), strides=tuple(strides), pads=tuple(tuple(p) for p in pads)
+    )
+
+
 def max_pool(x: Any, pool: tuple, strides: tuple, pads: tuple) -> Tensor:
     """Max over windows of channels_last `x` (padding never wins); gradient to the first max."""
-    return apply(
-        _max_pool,
-        x,
-        pool=tuple(pool),
-        strides=tuple(strides),
-        pads=tuple(tuple(p) for p in pads),
-    )
+    return _apply_pool(_max_pool, x, pool, strides, pads)
 
 
 def _window_counts(in_sp: tuple, out_sp: tuple, pool: tuple, strides: tuple, pads: tuple):
@@ -158,10 +158,4 @@ def _avg_pool(x, *, pool, strides, pads):
 
 def average_pool(x: Any, pool: tuple, strides: tuple, pads: tuple) -> Tensor:
     """Mean over windows of channels_last `x`; padded values are not counted (as Keras)."""
-    return apply(
-        _avg_pool,
-        x,
-        pool=tuple(pool),
-        strides=tuple(strides),
-        pads=tuple(tuple(p) for p in pads),
-    )
+    return _apply_pool(_avg_pool, x, pool, strides, pads)

@@ -19,8 +19,7 @@ from distkeras import callbacks as callbacks_mod
 from distkeras import metrics as metrics_mod
 from distkeras import optimizers as optimizers_mod
 from distkeras.backend import current_module, to_numpy
-from distkeras.backend.autodiff import GradientTape, Tensor, backward, no_grad
-from distkeras.backend.buffers import FlatBuffer
+from distkeras.backend.autodiff import Tensor, no_grad
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
 from distkeras.models.compile_utils import (
@@ -29,6 +28,8 @@ from distkeras.models.compile_utils import (
     align_to_outputs,
     class_weight_to_sample_weight,
 )
+from distkeras.models.evaluation import Evaluation
+from distkeras.models.train_step import TrainStep, _TrainState, micro_shard_count
 
 
 def get_communicator() -> Any:
@@ -38,40 +39,7 @@ def get_communicator() -> Any:
     return distributed.get_communicator()
 
 
-def micro_shard_count(world_size: int) -> int:
-    """Micro-shards per global batch in deterministic mode ($DISTKERAS_MICRO_SHARDS, default 4)."""
-    k = int(os.environ.get("DISTKERAS_MICRO_SHARDS", "4"))
-    if world_size > k:
-        raise ValueError(
-            f"Deterministic mode cuts each global batch into {k} micro-shards, fewer than the "
-            f"{world_size} ranks; set DISTKERAS_MICRO_SHARDS to a multiple of the world size. "
-            f"Received: world_size={world_size}"
-        )
-    return k
-
-
-class _TrainState:
-    """Fused parameters/gradients for the current set of trainable variables."""
-
-    def __init__(self, variables: list):
-        self.variables = variables
-        self.key = tuple(id(v) for v in variables)
-        dtypes = {v.data.dtype for v in variables}
-        self.buffer = FlatBuffer(variables) if variables and len(dtypes) == 1 else None
-        # Backward may write a weight's gradient straight into its slot of the buffer.
-        self.sinks = (
-            {id(v): view for v, view in zip(self.buffer.variables, self.buffer.grad_views)}
-            if self.buffer is not None
-            else None
-        )
-
-    def matches(self, variables: list) -> bool:
-        return self.key == tuple(id(v) for v in variables) and (
-            self.buffer is None or self.buffer.is_intact()
-        )
-
-
-class Trainer:
+class Trainer(TrainStep, Evaluation):
     """Mixin giving models compile/fit/evaluate/predict."""
 
     def _init_trainer(self) -> None:
@@ -290,168 +258,6 @@ class Trainer:
             else [sw] * len(names)
         )
         self._compile_metrics.update_state(ys, flat_pred, sws, names)
-
-    def _forward_backward(
-        self, x: Any, y: Any, sw: Any, global_bs: int, hook: Any = None
-    ) -> tuple[dict, Any, float]:
-        """One shard's forward and backward: (leaf gradients, predictions, tracker value)."""
-        local_bs = len(da.flatten_struct(x)[0])
-        self._clear_losses()
-        with GradientTape():
-            y_pred = self(x, training=True)
-            loss, tracker_value = self._loss_terms(y, y_pred, sw, global_bs, local_bs)
-        state = self._train_state
-        sinks = state.sinks if state is not None else None
-        grads = backward(loss, hook=hook, sinks=sinks) if loss.requires_grad else {}
-        return grads, y_pred, tracker_value
-
-    def _write_flat_grads(self, grads: dict, buf: FlatBuffer) -> None:
-        for view, v in zip(buf.grad_views, buf.variables):
-            g = grads.get(id(v))
-            if g is None:
-                view.fill(0)
-            elif g is not view:  # already there when backward wrote into its sink
-                view[...] = g
-
-    def _train_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
-        state = self._train_state
-        buf = state.buffer
-        comm = self._communicator()
-        if getattr(comm, "deterministic", False) and buf is not None:
-            self._deterministic_step(x, y, sw, global_bs, buf)
-            return
-        local_bs = len(da.flatten_struct(x)[0])
-        if buf is not None and comm.size > 1 and self.overlap_allreduce:
-            y_pred, tracker_value = self._overlapped_step(x, y, sw, global_bs, buf)
-        elif buf is not None:
-            grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
-            self._write_flat_grads(grads, buf)
-            self._reduce_gradients(buf.grad)
-            self.optimizer.apply_flat(buf)
-        else:
-            grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
-            glist = [grads.get(id(v)) for v in state.variables]
-            glist = [
-                current_module().zeros_like(v.data) if g is None else g
-                for g, v in zip(glist, state.variables)
-            ]
-            for g in glist:
-                self._reduce_gradients(g)
-            self.optimizer.apply(glist, state.variables)
-        with no_grad():
-            self._update_state(tracker_value, local_bs, y, y_pred, sw)
-
-    def _overlapped_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer):
-        """Backward that starts each bucket's all-reduce as soon as its gradients are final.
-
-        Buckets are runs of consecutive variables, taken from the last layer
-        backwards (the order backward finishes them), each a contiguous slice
-        of the flat gradient buffer, so a bucket is reduced with no packing.
-        """
-        comm = self._communicator()
-        buckets = self._buckets(buf)
-        remaining = [hi - lo for lo, hi in buckets]
-        owner = {}
-        for b, (lo, hi) in enumerate(buckets):
-            for i in range(lo, hi):
-                owner[i] = b
-        seen: set[int] = set()
-        handles: list = []
-        started: set[int] = set()
-
-        def start(b: int) -> None:
-            lo, hi = buckets[b]
-            end = buf.offsets[hi] if hi < len(buf.offsets) else buf.size
-            handles.append(comm.allreduce_async(buf.grad[buf.offsets[lo] : end], op="sum"))
-            started.add(b)
-
-        def hook(leaf: Any, g: Any) -> None:
-            i = buf.index.get(id(leaf))
-            if i is None:
-                return
-            if g is not buf.grad_views[i]:
-                buf.grad_views[i][...] = g
-            seen.add(i)
-            b = owner[i]
-            remaining[b] -= 1
-            if remaining[b] == 0:
-                start(b)
-
-        _, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs, hook=hook)
-        for b in range(len(buckets)):
-            if b not in started:
-                lo, hi = buckets[b]
-                for i in range(lo, hi):
-                    if i not in seen:
-                        buf.grad_views[i].fill(0)
-                start(b)
-        for h in handles:
-            h.wait()
-        self.optimizer.apply_flat(buf)
-        return y_pred, tracker_value
-
-    def _buckets(self, buf: FlatBuffer) -> list[tuple[int, int]]:
-        """[lo, hi) variable ranges of about `bucket_bytes`, last variables first."""
-        key = (id(buf), self.bucket_bytes)
-        cached = getattr(self, "_bucket_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        itemsize = buf.data.itemsize
-        out: list[tuple[int, int]] = []
-        hi = len(buf.variables)
-        size = 0
-        for i in range(len(buf.variables) - 1, -1, -1):
-            size += int(buf.variables[i].data.size) * itemsize
-            if size >= self.bucket_bytes or i == 0:
-                out.append((i, hi))
-                hi, size = i, 0
-        self._bucket_cache = (key, out)
-        return out
-
-    def _deterministic_step(self, x: Any, y: Any, sw: Any, global_bs: int, buf: FlatBuffer) -> None:
-        """Gradients per fixed micro-shard, summed in a fixed tree order on every rank.
-
-        The global batch is cut into `micro_shards` pieces whatever the world
-        size; rank r computes the pieces `shard_bounds(K, r, size)` one by one,
-        every rank gathers all K gradients and sums them pairwise in index
-        order, so 1, 2 or 4 ranks produce bitwise-identical weights.
-        """
-        comm = self._communicator()
-        k_total = micro_shard_count(comm.size)
-        k_lo, k_hi = da.shard_bounds(k_total, comm.rank, comm.size)
-        start = da.shard_bounds(global_bs, k_lo, k_total)[0]
-        mine = current_module().zeros((max(k_hi - k_lo, 1), buf.size), dtype=buf.dtype)
-        for j, k in enumerate(range(k_lo, k_hi)):
-            lo, hi = da.shard_bounds(global_bs, k, k_total)
-            if hi == lo:
-                continue
-            px, py, psw = (
-                da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
-                for d in (x, y, sw)
-            )
-            grads, y_pred, tracker_value = self._forward_backward(px, py, psw, global_bs)
-            self._write_flat_grads(grads, buf)
-            mine[j] = buf.grad
-            with no_grad():
-                self._update_state(tracker_value, hi - lo, py, y_pred, psw)
-        if comm.size > 1:
-            parts = comm.allgather(mine[: k_hi - k_lo] if k_hi > k_lo else mine[:0])
-            rows = [row for part in parts for row in part]
-        else:
-            rows = list(mine[: k_hi - k_lo])
-        while len(rows) > 1:
-            paired = [rows[i] + rows[i + 1] for i in range(0, len(rows) - 1, 2)]
-            rows = paired + ([rows[-1]] if len(rows) % 2 else [])
-        buf.grad[...] = rows[0]
-        self.optimizer.apply_flat(buf)
-
-    def _reduce_gradients(self, flat: Any) -> None:
-        if self.gradient_reducer is not None:
-            self.gradient_reducer(flat)
-            return
-        comm = self._communicator()
-        if comm.size > 1:
-            comm.allreduce([flat], op="sum")
 
     def _test_step(self, x: Any, y: Any, sw: Any, global_bs: int) -> None:
         local_bs = len(da.flatten_struct(x)[0])
@@ -759,95 +565,6 @@ class Trainer:
         except (TypeError, ValueError):
             return float("nan")
 
-    # ------------------------------------------------------------ evaluate / predict
-    def _evaluate_adapter(self, adapter: Any, cbs: Any) -> dict[str, float]:
-        self.reset_metrics()
-        if cbs is not None:
-            cbs.on_test_begin()
-        for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(0)):
-            if not self.built:
-                self._build_from_data(bx)
-            if cbs is not None:
-                cbs.on_test_batch_begin(step)
-            self._test_step(bx, by, bsw, gbs)
-            if cbs is not None:
-                cbs.on_test_batch_end(step, self._logs())
-        logs = self._logs(reduce=True)
-        if cbs is not None:
-            cbs.on_test_end(logs)
-        return logs
-
-    def evaluate(
-        self,
-        x: Any = None,
-        y: Any = None,
-        batch_size: int | None = None,
-        verbose: Any = "auto",
-        sample_weight: Any = None,
-        steps: int | None = None,
-        callbacks: list | None = None,
-        return_dict: bool = False,
-    ) -> Any:
-        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict."""
-        self._assert_compiled()
-        verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
-        cbs = callbacks_mod.CallbackList(
-            callbacks,
-            add_progbar=verbose != 0,
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=adapter.steps_per_epoch,
-        )
-        cbs.set_communicator(self._communicator())
-        logs = self._evaluate_adapter(adapter, cbs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
-
-    def predict(
-        self,
-        x: Any,
-        batch_size: int | None = None,
-        verbose: Any = "auto",
-        steps: int | None = None,
-        callbacks: list | None = None,
-    ) -> Any:
-        """Returns the model's outputs on `x` as NumPy arrays, in the input order.
-
-        In a data-parallel run each rank predicts its shard and every rank
-        receives the full result.
-        """
-        verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, None, None, batch_size, False, steps)
-        cbs = callbacks_mod.CallbackList(
-            callbacks,
-            add_progbar=verbose != 0,
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=adapter.steps_per_epoch,
-        )
-        comm = self._communicator()
-        cbs.set_communicator(comm)
-        cbs.on_predict_begin()
-        outs: list = []
-        with no_grad():
-            for step, (bx, _, _, _) in enumerate(adapter.batches(0)):
-                cbs.on_predict_batch_begin(step)
-                y = self(bx, training=False)
-                outs.append(da.map_struct(lambda t: to_numpy(t.data), y))
-                cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
-        cbs.on_predict_end()
-        if not outs:
-            raise ValueError("predict received no batches. Received: x with 0 samples")
-        result = _concat_struct(outs)
-        if comm.size > 1:
-            result = _gather_batches(comm, outs)
-        return result
-
     # ------------------------------------------------------------ on_batch
     def train_on_batch(
         self,
@@ -870,51 +587,3 @@ class Trainer:
         self._prepare_training(bx)
         self._train_step(bx, by, bsw, n)
         return self._batch_result(return_dict)
-
-    def test_on_batch(
-        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
-    ) -> Any:
-        """Evaluates one batch; returns loss and metrics so far."""
-        self._assert_compiled()
-        n = da.check_cardinality(x, y, sample_weight)
-        if not self.built:
-            self._build_from_data(x)
-        self._test_step(x, y, sample_weight, n)
-        return self._batch_result(return_dict)
-
-    def predict_on_batch(self, x: Any) -> Any:
-        """Returns the outputs for one batch as NumPy arrays."""
-        with no_grad():
-            y = self(x, training=False)
-        return da.map_struct(lambda t: to_numpy(t.data), y)
-
-    def _batch_result(self, return_dict: bool) -> Any:
-        logs = self._logs(reduce=False)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
-
-
-def _concat_struct(outs: list) -> Any:
-    first = outs[0]
-    if isinstance(first, dict):
-        return {k: np.concatenate([o[k] for o in outs]) for k in first}
-    if isinstance(first, (list, tuple)):
-        return type(first)(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
-    return np.concatenate(outs)
-
-
-def _gather_batches(comm: Any, outs: list) -> Any:
-    """Reassembles per-rank shards of every batch into the original sample order."""
-
-    def gather(local_batches: list) -> np.ndarray:
-        per_batch = [comm.allgather(np.ascontiguousarray(b)) for b in local_batches]
-        return np.concatenate([np.concatenate(parts) for parts in per_batch])
-
-    first = outs[0]
-    if isinstance(first, dict):
-        return {k: gather([o[k] for o in outs]) for k in first}
-    if isinstance(first, (list, tuple)):
-        return type(first)(gather([o[i] for o in outs]) for i in range(len(first)))
-    return gather(outs)

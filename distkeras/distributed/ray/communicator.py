@@ -7,6 +7,9 @@ and gets back every rank's header and value once all have arrived. Small
 payloads travel inline in the exchange; large arrays stay in Ray's object
 store and only their object refs are exchanged (zero-copy reads on one node).
 
+When every rank of the group runs on one node (x86-64), large all-reduces go
+through a shared-memory segment instead of the object store (`shm.py`; off
+with DISTKERAS_RAY_SHM=0); the rest of this paragraph is the object-store path.
 All-reduce of a large buffer is bandwidth-efficient: the buffer is cut into
 one chunk per rank; in a *reduce-scatter* each rank puts the chunks the other
 ranks own into the object store and sums the contributions to its own chunk,
@@ -61,6 +64,7 @@ from distkeras.distributed.guard import describe_arrays, signature
 from distkeras.distributed.mpi import _divide, _float16_table
 from distkeras.distributed.ray import shm
 from distkeras.distributed.ray.rendezvous import PeerFailedError, get_rendezvous
+from distkeras.distributed.ray.shm import _key_text
 
 GROUP_ENV = "DISTKERAS_RAY_GROUP"
 NAMESPACE_ENV = "DISTKERAS_RAY_NAMESPACE"
@@ -76,8 +80,6 @@ DIRECT_BYTES = 1024 * 1024
 # Larger buffers are reduced in segments of at most this size (bounds object-store use).
 SEGMENT_BYTES = 64 * 1024 * 1024
 _RAY_BUCKET_BYTES = 16 * 1024 * 1024
-# Smallest shared-memory slot (bytes per rank); grown to the largest buffer seen.
-SHM_MIN_BYTES = 4 * 1024 * 1024
 SHM_ENV = "DISTKERAS_RAY_SHM"
 _JOIN_TIMEOUT_S = 120.0
 
@@ -89,11 +91,7 @@ def _bounds(n: int, parts: int) -> list[int]:
     return [n * i // parts for i in range(parts + 1)]
 
 
-def _key_text(key: Any) -> str:
-    return f"#{key[0]}" if isinstance(key, tuple) else str(key)
-
-
-class RayCommunicator(Communicator):
+class RayCommunicator(shm.SharedMemoryTransport, Communicator):
     """A communicator between Ray actors, rendezvousing through a named actor.
 
     Construct it in each of the `size` actors (usually through
@@ -450,54 +448,6 @@ class RayCommunicator(Communicator):
         for r, chunk in zip([r for r in range(n) if r != me], chunks):
             np.copyto(buf[bounds[r] : bounds[r + 1]], chunk)
         del owners, chunks
-
-    def _shm_reduce(self, key: tuple, header: tuple, buf: np.ndarray, op: str) -> None:
-        """All-reduce through the node's shared-memory segment (set up on first use)."""
-        if self._shm is None or self._shm.capacity < buf.nbytes:
-            self._shm_setup(key, header, buf.nbytes)
-        ufunc = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}[op]
-        waiter = shm.Waiter(
-            self._shm,
-            self._rank,
-            self._actor,
-            self.timeout,
-            self._raise_abort,
-            lambda missing: self._shm_timed_out(key, header, missing),
-        )
-        bad = self._shm.allreduce(buf, self._rank, ufunc, shm.fingerprint(header), waiter)
-        if bad:  # fetch every rank's description through the actor for the error
-            self._mismatch(key, self._exchange(key + (8,), header, header))
-
-    def _shm_setup(self, key: tuple, header: tuple, nbytes: int) -> None:
-        """Rank 0 creates a segment big enough for `nbytes`; the others attach to it."""
-        old = self._shm
-        capacity = max(SHM_MIN_BYTES, nbytes, 2 * old.capacity if old else 0)
-        capacity = -(-capacity // 4096) * 4096
-        new = shm.ShmReducer.create(self._size, capacity) if self._rank == 0 else None
-        names = self._exchange(key + (7,), header, new.name if new else None)
-        if new is None:
-            new = shm.ShmReducer.attach(names[0], self._size, capacity)
-        self._shm = new
-        if old is not None:
-            old.close()
-
-    def _shm_timed_out(self, key: tuple, header: tuple, missing: list[int]) -> None:
-        what = f"{_key_text(key)} {header[-1]}"
-        self._broken = f"collective {what} timed out"
-        raise CollectiveTimeoutError(
-            f"Collective {what} timed out after {self.timeout:.1f} s on rank {self._rank}: "
-            f"rank(s) {missing} never arrived (busy outside any collective, hung or dead). "
-            "Set the timeout with distkeras.distributed.initialize(timeout=...) or "
-            "DISTKERAS_COLLECTIVE_TIMEOUT.",
-            sequence=key[0],
-            missing_ranks=missing,
-            timeout=self.timeout,
-        )
-
-    def _close_shm(self) -> None:
-        if self._shm is not None:
-            self._shm.close()
-            self._shm = None
 
     @staticmethod
     def _combine(values: list[np.ndarray], out: np.ndarray, op: str, half: bool) -> None:

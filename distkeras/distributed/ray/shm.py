@@ -37,11 +37,20 @@ from typing import Any
 import numpy as np
 import ray
 
+from distkeras.distributed.errors import CollectiveTimeoutError
+
 LINE = 64  # bytes per control entry: one cache line, no false sharing
 _ARRIVED, _DONE, _PRINT = 0, 1, 2
 _SPIN_S = 50e-6
 _MAX_SLEEP_S = 1e-3
 _FAILURE_POLL_S = 0.2
+# Smallest slot (bytes per rank); grown to the largest buffer seen.
+SHM_MIN_BYTES = 4 * 1024 * 1024
+
+
+def _key_text(key: Any) -> str:
+    """A collective's key as its error messages print it (`#12`)."""
+    return f"#{key[0]}" if isinstance(key, tuple) else str(key)
 
 
 def supported() -> bool:
@@ -200,3 +209,61 @@ class Waiter:
                     self.on_timeout([r for r in range(len(flags)) if flags[r] < seq])
                 sleep = min(_MAX_SLEEP_S, sleep * 2 or 1e-5)
                 time.sleep(sleep)
+
+
+class SharedMemoryTransport:
+    """Mixin for `RayCommunicator`: large all-reduces through the node's segment.
+
+    Uses the communicator's exchange (for set-up and error reports), its
+    rendezvous actor (for group failures) and its timeout.
+    """
+
+    _shm: ShmReducer | None
+
+    def _shm_reduce(self, key: tuple, header: tuple, buf: np.ndarray, op: str) -> None:
+        """All-reduce through the node's shared-memory segment (set up on first use)."""
+        if self._shm is None or self._shm.capacity < buf.nbytes:
+            self._shm_setup(key, header, buf.nbytes)
+        ufunc = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}[op]
+        waiter = Waiter(
+            self._shm,
+            self._rank,
+            self._actor,
+            self.timeout,
+            self._raise_abort,
+            lambda missing: self._shm_timed_out(key, header, missing),
+        )
+        bad = self._shm.allreduce(buf, self._rank, ufunc, fingerprint(header), waiter)
+        if bad:  # fetch every rank's description through the actor for the error
+            self._mismatch(key, self._exchange(key + (8,), header, header))
+
+    def _shm_setup(self, key: tuple, header: tuple, nbytes: int) -> None:
+        """Rank 0 creates a segment big enough for `nbytes`; the others attach to it."""
+        old = self._shm
+        capacity = max(SHM_MIN_BYTES, nbytes, 2 * old.capacity if old else 0)
+        capacity = -(-capacity // 4096) * 4096
+        new = ShmReducer.create(self._size, capacity) if self._rank == 0 else None
+        names = self._exchange(key + (7,), header, new.name if new else None)
+        if new is None:
+            new = ShmReducer.attach(names[0], self._size, capacity)
+        self._shm = new
+        if old is not None:
+            old.close()
+
+    def _shm_timed_out(self, key: tuple, header: tuple, missing: list[int]) -> None:
+        what = f"{_key_text(key)} {header[-1]}"
+        self._broken = f"collective {what} timed out"
+        raise CollectiveTimeoutError(
+            f"Collective {what} timed out after {self.timeout:.1f} s on rank {self._rank}: "
+            f"rank(s) {missing} never arrived (busy outside any collective, hung or dead). "
+            "Set the timeout with distkeras.distributed.initialize(timeout=...) or "
+            "DISTKERAS_COLLECTIVE_TIMEOUT.",
+            sequence=key[0],
+            missing_ranks=missing,
+            timeout=self.timeout,
+        )
+
+    def _close_shm(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None

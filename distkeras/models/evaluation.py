@@ -1,0 +1,158 @@
+"""evaluate / predict and the *_on_batch evaluation methods, shared by all models.
+
+In a data-parallel run both shard the data, reduce the metrics exactly (sums
+and counts across ranks) and return the full results, in the original order,
+on every rank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from distkeras import callbacks as callbacks_mod
+from distkeras.backend import to_numpy
+from distkeras.backend.autodiff import no_grad
+from distkeras.models import data_adapter as da
+
+
+class Evaluation:
+    """Mixin: evaluate, predict, test_on_batch and predict_on_batch."""
+
+    # ------------------------------------------------------------ evaluate / predict
+    def _evaluate_adapter(self, adapter: Any, cbs: Any) -> dict[str, float]:
+        self.reset_metrics()
+        if cbs is not None:
+            cbs.on_test_begin()
+        for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(0)):
+            if not self.built:
+                self._build_from_data(bx)
+            if cbs is not None:
+                cbs.on_test_batch_begin(step)
+            self._test_step(bx, by, bsw, gbs)
+            if cbs is not None:
+                cbs.on_test_batch_end(step, self._logs())
+        logs = self._logs(reduce=True)
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict."""
+        self._assert_compiled()
+        verbose = 1 if verbose == "auto" else verbose
+        adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.steps_per_epoch,
+        )
+        cbs.set_communicator(self._communicator())
+        logs = self._evaluate_adapter(adapter, cbs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: list | None = None,
+    ) -> Any:
+        """Returns the model's outputs on `x` as NumPy arrays, in the input order.
+
+        In a data-parallel run each rank predicts its shard and every rank
+        receives the full result.
+        """
+        verbose = 1 if verbose == "auto" else verbose
+        adapter = self._make_adapter(x, None, None, batch_size, False, steps)
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.steps_per_epoch,
+        )
+        comm = self._communicator()
+        cbs.set_communicator(comm)
+        cbs.on_predict_begin()
+        outs: list = []
+        with no_grad():
+            for step, (bx, _, _, _) in enumerate(adapter.batches(0)):
+                cbs.on_predict_batch_begin(step)
+                y = self(bx, training=False)
+                outs.append(da.map_struct(lambda t: to_numpy(t.data), y))
+                cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
+        cbs.on_predict_end()
+        if not outs:
+            raise ValueError("predict received no batches. Received: x with 0 samples")
+        result = _concat_struct(outs)
+        if comm.size > 1:
+            result = _gather_batches(comm, outs)
+        return result
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Evaluates one batch; returns loss and metrics so far."""
+        self._assert_compiled()
+        n = da.check_cardinality(x, y, sample_weight)
+        if not self.built:
+            self._build_from_data(x)
+        self._test_step(x, y, sample_weight, n)
+        return self._batch_result(return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Returns the outputs for one batch as NumPy arrays."""
+        with no_grad():
+            y = self(x, training=False)
+        return da.map_struct(lambda t: to_numpy(t.data), y)
+
+    def _batch_result(self, return_dict: bool) -> Any:
+        logs = self._logs(reduce=False)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+
+def _concat_struct(outs: list) -> Any:
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([o[k] for o in outs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
+    return np.concatenate(outs)
+
+
+def _gather_batches(comm: Any, outs: list) -> Any:
+    """Reassembles per-rank shards of every batch into the original sample order."""
+
+    def gather(local_batches: list) -> np.ndarray:
+        per_batch = [comm.allgather(np.ascontiguousarray(b)) for b in local_batches]
+        return np.concatenate([np.concatenate(parts) for parts in per_batch])
+
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: gather([o[k] for o in outs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(gather([o[i] for o in outs]) for i in range(len(first)))
+    return gather(outs)

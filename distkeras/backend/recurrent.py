@@ -166,7 +166,7 @@ def _column_sums(x2):
     return xp.ones((x2.shape[0],), dtype=x2.dtype) @ x2
 
 
-def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
+def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     xp = _xp()
     dt = x.dtype
     xt, (T, B, D) = _time_major(x)
@@ -212,9 +212,14 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
     c_last = c
 
     def vjp(g, needs):
-        gH = g[:, :T].transpose(1, 0, 2)
-        dc = xp.array(g[:, T], dtype=dt)
-        dh = xp.zeros((B, U), dtype=dt)
+        if last_only:  # g is (B, 2, U): the last h and the last c
+            gH = None
+            dc = xp.array(g[:, 1], dtype=dt)
+            dh = xp.array(g[:, 0], dtype=dt)
+        else:
+            gH = g[:, :T].transpose(1, 0, 2)
+            dc = xp.array(g[:, T], dtype=dt)
+            dh = xp.zeros((B, U), dtype=dt)
         P, E = _lstm_partials(A, C, TC, xp.asarray(c0, dtype=dt), U)
         P3 = P[:, :, : 3 * U].reshape(T, B, 3, U)
         rk_t = xp.ascontiguousarray(rkernel.T)
@@ -223,7 +228,8 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
         dct = xp.empty((B, U), dtype=dt)
         with single_blas_thread(small):
             for t in range(T - 1, -1, -1):
-                dh += gH[t]
+                if gH is not None:
+                    dh += gH[t]
                 xp.multiply(dh, E[t], out=dct)
                 dct += dc
                 xp.multiply(P3[t], dct[:, None, :], out=dZ3[t])
@@ -247,6 +253,8 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask):
             None,
         )
 
+    if last_only:
+        return xp.stack([H[T], c_last], axis=1), vjp
     return _batch_major(H[1:], c_last), vjp
 
 
@@ -417,7 +425,9 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation
     )
 
 
-def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None) -> Tensor:
+def lstm(
+    x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, return_sequences=True
+) -> Tensor:
     """Runs a Keras LSTM (gates i, f, c, o; sigmoid gates, tanh candidate) over a sequence.
 
     Args:
@@ -427,11 +437,25 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None) -> Tensor:
             `(4 units,)`.
         mask: Optional boolean `(batch, time)`; masked steps keep the previous states.
 
+        return_sequences: False returns only the last states (no per-step outputs
+            are kept for the caller, and the backward pass skips their gradients).
+
     Returns:
         `(batch, time + 1, units)`: the hidden state after every step, then the last
-        carry state `c` at index `time`.
+        carry state `c` at index `time`; with `return_sequences=False`,
+        `(batch, 2, units)`: the last `h`, then the last `c`.
     """
-    return apply(_lstm, x, h0, c0, kernel, recurrent_kernel, bias, _mask_data(mask))
+    return apply(
+        _lstm,
+        x,
+        h0,
+        c0,
+        kernel,
+        recurrent_kernel,
+        bias,
+        _mask_data(mask),
+        last_only=not return_sequences,
+    )
 
 
 def gru(x, h0, kernel, recurrent_kernel, bias=None, mask=None, reset_after=True) -> Tensor:

@@ -26,10 +26,22 @@ def _arrays(*shapes):
     return [rng.normal(size=s) for s in shapes]
 
 
+@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last_only"])
 @pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
-def test_lstm_primitive_gradients(mask):
+def test_lstm_primitive_gradients(mask, sequences):
     arrays = _arrays((B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
-    check_grad(lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask), *arrays)
+    check_grad(
+        lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask, return_sequences=sequences),
+        *arrays,
+    )
+
+
+def test_lstm_last_only_equals_the_last_step_of_the_sequence():
+    arrays = _arrays((B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    full = to_numpy(ops.lstm(*arrays, mask=MASK))
+    last = to_numpy(ops.lstm(*arrays, mask=MASK, return_sequences=False))
+    np.testing.assert_array_equal(last[:, 0], full[:, T - 1])
+    np.testing.assert_array_equal(last[:, 1], full[:, T])
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

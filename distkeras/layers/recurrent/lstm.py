@@ -193,8 +193,17 @@ class LSTM(CellLayer):
         x = self._dropped_inputs(sequences, training)
         steps = x.shape[1]
         packed = ops.lstm(
-            x, states[0], states[1], cell.kernel, cell.recurrent_kernel, cell.bias, mask
+            x,
+            states[0],
+            states[1],
+            cell.kernel,
+            cell.recurrent_kernel,
+            cell.bias,
+            mask,
+            return_sequences=self.return_sequences,
         )
-        outputs = packed[:, :steps] if self.return_sequences else None
+        if not self.return_sequences:  # (batch, 2, units): the last h and c only
+            h = packed[:, 0]
+            return None, h, [h, packed[:, 1]]
         h = packed[:, steps - 1]
-        return outputs, h, [h, packed[:, steps]]
+        return packed[:, :steps], h, [h, packed[:, steps]]

@@ -61,9 +61,13 @@ CMD ["distkeras-run", "-np", "1", "--gpus-per-proc", "1", "python", "examples/mn
 # ---------------------------------------------------------------------------
 FROM python:3.11-slim AS cpu
 ARG RAY_VERSION
+# OPENBLAS_THREAD_TIMEOUT: OpenBLAS's idle threads spin only briefly, whatever a
+# script imports first (see distkeras/_blas.py; mpirun in Kubernetes bypasses
+# distkeras-run, which sets it otherwise).
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OPENBLAS_THREAD_TIMEOUT=20
 RUN apt-get update \
     && apt-get install -y --no-install-recommends openssh-client openssh-server wget \
     && rm -rf /var/lib/apt/lists/*

@@ -97,6 +97,15 @@ def test_dockerfile_stages_and_user():
         assert len(cmd) == 1 and cmd[0].startswith('["distkeras-run"'), name
 
 
+def test_dockerfile_sets_the_blas_spin_that_distkeras_sets():
+    """mpirun in the MPIJob bypasses distkeras-run: the image carries the variable."""
+    from distkeras._blas import BLAS_ENV
+
+    text = (ROOT / "Dockerfile").read_text()
+    for key, value in BLAS_ENV.items():
+        assert f"{key}={value}" in text
+
+
 def test_dockerfile_installs_with_the_extras():
     parsed = stages()
     runs = {name: " ".join(a for i, a in body if i == "RUN") for name, body in parsed.items()}

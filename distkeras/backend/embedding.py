@@ -1,10 +1,13 @@
 """Row gather from a table (embedding lookup) with a sorted segment-sum backward.
 
 The gradient of a lookup scatters-adds output rows into the table's rows.
-`numpy.add.at` does that one element at a time. Here the indices are sorted;
-rows of indices that occur once are copied in one fancy assignment, and only
-runs of repeated indices are summed with `add.reduceat` (whose cost grows
-with the number of runs): several times faster.
+`numpy.add.at` does that one element at a time. Here the indices are sorted
+(stably); the first row of every run of equal indices is copied in one fancy
+assignment, then the second rows added, and so on (each level's indices are
+unique), or, when some index repeats more than `_MAX_LEVELS` times, runs are
+summed with `add.reduceat`: two to four times faster than `add.at`. With a
+sink (the table's slot of the fused gradient buffer) the result is written
+there directly.
 Array modules without `reduceat` (CuPy) use their native `add.at`.
 """
 
@@ -13,31 +16,46 @@ from __future__ import annotations
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
 
+# Up to this many repeats of one index, repeats are added level by level (fancy adds
+# with unique indices); more repeats go through `add.reduceat`.
+_MAX_LEVELS = 8
 
-def _scatter_rows(indices, rows, num_rows: int):
-    """Returns a `(num_rows, D)` array with `rows[k]` summed into row `indices[k]`."""
+
+def _scatter_rows(indices, rows, num_rows: int, out=None):
+    """Returns a `(num_rows, D)` array with `rows[k]` summed into row `indices[k]`.
+
+    Rows of one index are summed in their original order (a stable sort), so the
+    result does not depend on the sort algorithm. `out`, when given, receives
+    the result (it is zeroed first).
+    """
     xp = current_module()
-    out = xp.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
+    if out is None:
+        out = xp.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
+    else:
+        out.fill(0)
     if indices.size == 0:
         return out
     if not hasattr(xp.add, "reduceat"):
         xp.add.at(out, indices, rows)
         return out
-    # Sort, then copy the rows of indices seen once and sum runs of repeated indices.
-    order = xp.argsort(indices)
+    order = xp.argsort(indices, kind="stable")
     idx = indices[order]
-    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), idx[1:] != idx[:-1]]))
-    lengths = xp.diff(xp.concatenate([starts, xp.asarray([idx.size])]))
-    single = lengths == 1
-    first = starts[single]
-    out[idx[first]] = rows[order[first]]
-    if not bool(single.all()):
-        repeated = xp.repeat(~single, lengths)
-        sub_idx = idx[repeated]
-        sub_starts = xp.flatnonzero(
-            xp.concatenate([xp.ones(1, dtype=bool), sub_idx[1:] != sub_idx[:-1]])
-        )
-        out[sub_idx[sub_starts]] = xp.add.reduceat(rows[order[repeated]], sub_starts, axis=0)
+    n = idx.size
+    new = xp.empty(n, dtype=bool)
+    new[0] = True
+    xp.not_equal(idx[1:], idx[:-1], out=new[1:])
+    pos = xp.arange(n)
+    rank = pos - xp.maximum.accumulate(xp.where(new, pos, 0))  # position within its run
+    if int(rank.max()) < _MAX_LEVELS:
+        # Level k adds the k-th row of every run: its indices are unique.
+        sel = xp.flatnonzero(new)
+        out[idx[sel]] = rows[order[sel]]
+        for level in range(1, int(rank.max()) + 1):
+            sel = xp.flatnonzero(rank == level)
+            out[idx[sel]] += rows[order[sel]]
+        return out
+    starts = xp.flatnonzero(new)
+    out[idx[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
     return out
 
 
@@ -46,11 +64,16 @@ def _gather_rows(table, indices):
     flat = indices.reshape(-1)
     out = xp.take(table, flat, axis=0).reshape(indices.shape + table.shape[1:])
 
-    def vjp(g, needs):
+    def vjp(g, needs, outs=(None, None)):
         rows = g.reshape(flat.size, -1)
+        sink = outs[0]
+        if sink is not None:  # the table's slot of the fused gradient buffer
+            _scatter_rows(flat, rows, table.shape[0], out=sink.reshape(table.shape[0], -1))
+            return (sink, None)
         grad = _scatter_rows(flat, rows, table.shape[0])
         return (grad.reshape(table.shape), None)
 
+    vjp.accepts_out = True
     return out, vjp
 
 

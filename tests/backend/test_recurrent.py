@@ -101,11 +101,33 @@ def test_embedding_lookup_values_and_gradient_with_repeats():
     check_grad(lambda t: ops.embedding_lookup(t, idx), table)
 
 
-@pytest.mark.parametrize("vocab,n", [(10, 50), (1000, 300), (5, 1), (4, 4)])
+@pytest.mark.parametrize("vocab,n", [(10, 50), (1000, 300), (5, 1), (4, 4), (3, 100)])
 def test_scatter_rows_matches_add_at(vocab, n):
+    """Few repeats go level by level, many (vocab 3, n 100) through reduceat."""
     rng = np.random.default_rng(vocab)
     idx = rng.integers(0, vocab, n)
     rows = rng.normal(size=(n, 3))
     expected = np.zeros((vocab, 3))
     np.add.at(expected, idx, rows)
     np.testing.assert_allclose(_scatter_rows(idx, rows, vocab), expected, atol=1e-12)
+    out = np.full((vocab, 3), np.nan)  # a reused buffer is zeroed first
+    assert _scatter_rows(idx, rows, vocab, out=out) is out
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def test_embedding_gradient_goes_into_its_sink():
+    from distkeras.backend.autodiff import backward
+
+    rng = np.random.default_rng(4)
+    table = Variable(rng.normal(size=(7, 3)), dtype="float64")
+    idx = rng.integers(0, 7, (4, 5))
+    w = rng.normal(size=(4, 5, 3))
+    sink = np.full((7, 3), np.nan)
+    with GradientTape():
+        loss = ops.sum(ops.multiply(ops.embedding_lookup(table, idx), w))
+    plain = backward(loss)
+    with GradientTape():
+        loss = ops.sum(ops.multiply(ops.embedding_lookup(table, idx), w))
+    sunk = backward(loss, sinks={id(table): sink})
+    assert sunk[id(table)] is sink
+    np.testing.assert_allclose(sink, plain[id(table)], atol=1e-12)

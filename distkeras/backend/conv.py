@@ -24,11 +24,13 @@ import numpy as np
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
 from distkeras.backend.windows import (
+    _balanced_chunk,
     _crop,
     _out_size,
     _pad,
     _parallel,
     _positions,
+    _shared_chunks,
     _window,
     _window_filler,
     _xp,
@@ -50,6 +52,14 @@ def _chunk_rows(n: int, per_row: int) -> int:
     if current_module() is not np:
         return n
     return max(1, min(n, _CHUNK_BYTES // max(1, per_row)))
+
+
+def _sum_in_order(parts):
+    """parts[0] + parts[1] + ... , added one after the other (fixed rounding)."""
+    total = parts[0].copy()
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
@@ -74,9 +84,9 @@ def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
     fill = _window_filler(xpad, kernel, strides, dilation, out_sp)
     chunk = _chunk_rows(n, per * (kc + f) * itemsize)
 
-    def forward(lo, hi):
-        for s in range(lo, hi, chunk):
-            e = min(hi, s + chunk)
+    def forward(take):
+        while (rows := take()) is not None:
+            _, s, e = rows
             fill(cols[s:e], s, e)
             o = out2[s * per : e * per]
             xp.matmul(cols2[s * per : e * per], w2, out=o)
@@ -85,45 +95,46 @@ def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
             if relu:
                 xp.maximum(o, 0, out=o)
 
-    _parallel(forward, n, cols.size, blas_single=True)
+    _shared_chunks(forward, n, _balanced_chunk(n, chunk, cols.size), cols.size, blas_single=True)
     windows = [_window(k, out_sp, strides, dilation) for k in _positions(kernel)]
 
     def vjp(g, needs):
         g2 = g.reshape(m, f)
         want_x, want_w, want_b = needs[0], needs[1], b is not None and needs[2]
         gx = xp.zeros(xpad.shape, dtype=g.dtype) if want_x else None
-        bchunk = _chunk_rows(n, per * (2 * kc + f) * itemsize)
+        size = m * (2 * kc + f)
+        bchunk = _balanced_chunk(n, _chunk_rows(n, per * (2 * kc + f) * itemsize), size)
+        count = -(-n // bchunk)
+        # Per-chunk partial sums, added in chunk order: the same bits whichever
+        # thread took which chunk.
+        gw_parts = xp.empty((count, kc, f), dtype=g.dtype) if want_w else None
+        gb_parts = xp.empty((count, f), dtype=g.dtype) if want_b else None
 
-        def backward(lo, hi):
-            gw = xp.zeros((kc, f), dtype=g.dtype) if want_w else None
-            tmp = xp.empty((kc, f), dtype=g.dtype) if want_w else None
-            gb = xp.zeros((f,), dtype=g.dtype) if want_b else None
+        def backward(take):
             gm = xp.empty((bchunk * per, f), dtype=g.dtype) if relu else None
             # Column sums as a GEMV: ten times faster than sum(axis=0) over short rows.
             ones = xp.ones((bchunk * per,), dtype=g.dtype) if want_b else None
             dcols = xp.empty((bchunk * per, kc), dtype=g.dtype) if want_x else None
-            for s in range(lo, hi, bchunk):
-                e = min(hi, s + bchunk)
+            while (taken := take()) is not None:
+                i, s, e = taken
                 rows = slice(s * per, e * per)
                 gg = g2[rows]
                 if relu:
                     gg = xp.multiply(gg, out2[rows] > 0, out=gm[: (e - s) * per])
                 if want_b:
-                    gb += ones[: (e - s) * per] @ gg
+                    xp.matmul(ones[: (e - s) * per], gg, out=gb_parts[i])
                 if want_w:
-                    xp.matmul(cols2[rows].T, gg, out=tmp)
-                    gw += tmp
+                    xp.matmul(cols2[rows].T, gg, out=gw_parts[i])
                 if want_x:
                     d = xp.matmul(gg, w2.T, out=dcols[: (e - s) * per])
                     d = d.reshape(e - s, *out_sp, len(windows), c)
                     dst = gx[s:e]
                     for idx, sl in enumerate(windows):
                         dst[sl] += d[..., idx, :]
-            return gw, gb
 
-        parts = _parallel(backward, n, m * (2 * kc + f), blas_single=True)
-        gw = sum(p[0] for p in parts).reshape(w.shape) if want_w else None
-        gb = sum(p[1] for p in parts) if want_b else None
+        _shared_chunks(backward, n, bchunk, size, blas_single=True)
+        gw = _sum_in_order(gw_parts).reshape(w.shape) if want_w else None
+        gb = _sum_in_order(gb_parts) if want_b else None
         return gx, gw, gb
 
     return out2, vjp

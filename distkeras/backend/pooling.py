@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend.autodiff import Tensor, apply
-from distkeras.backend.windows import _crop, _out_size, _pad, _parallel, _positions, _window, _xp
+from distkeras.backend.windows import (
+    _crop,
+    _out_size,
+    _pad,
+    _parallel,
+    _positions,
+    _shared_chunks,
+    _window,
+    _xp,
+)
 
 
 # ---------------------------------------------------------------- pooling
@@ -48,11 +57,11 @@ def _max_pool(x, *, pool, strides, pads):
 
     rows = _cache_rows(xpad)
 
-    def forward(lo, hi):
+    def forward(take):
         better = xp.empty((rows, *out.shape[1:]), dtype=bool)
         tmp = xp.empty((rows, *out.shape[1:]), dtype=dtype)
-        for s in range(lo, hi, rows):  # a few rows at a time: the passes stay in cache
-            e = min(hi, s + rows)
+        while (taken := take()) is not None:  # a few rows at a time: passes stay in cache
+            _, s, e = taken
             src, o, a = xpad[s:e], out[s:e], arg[s:e]
             o[...] = src[windows[0]]
             # Windows come in increasing order, so "a = idx where v > o" is a maximum
@@ -64,7 +73,7 @@ def _max_pool(x, *, pool, strides, pads):
                 xp.maximum(a, tmp[: e - s], out=a)
                 xp.maximum(o, v, out=o)
 
-    _parallel(forward, n, xpad.size)
+    _shared_chunks(forward, n, rows, xpad.size)
     overlapping = any(p > s for p, s in zip(pool, strides))
 
     # Windows that tile the input exactly write every gradient value once: no zeroing.
@@ -75,10 +84,10 @@ def _max_pool(x, *, pool, strides, pads):
     def vjp(g, needs):
         gpad = (xp.empty if tiling else xp.zeros)(xpad.shape, dtype=g.dtype)
 
-        def backward(lo, hi):
+        def backward(take):
             tmp = xp.empty((rows, *g.shape[1:]), dtype=g.dtype)
-            for s in range(lo, hi, rows):
-                e = min(hi, s + rows)
+            while (taken := take()) is not None:
+                _, s, e = taken
                 dst, gg, a, t = gpad[s:e], g[s:e], arg[s:e], tmp[: e - s]
                 for idx, sl in enumerate(windows):
                     xp.multiply(gg, a == idx, out=t)
@@ -87,7 +96,7 @@ def _max_pool(x, *, pool, strides, pads):
                     else:
                         dst[sl] = t
 
-        _parallel(backward, n, gpad.size)
+        _shared_chunks(backward, n, rows, gpad.size)
         return (_crop(gpad, pads),)
 
     return out, vjp

@@ -21,7 +21,7 @@ from typing import Any
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, is_recording
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
-from distkeras.backend.windows import _parallel
+from distkeras.backend.windows import _shared_chunks
 
 
 def _xp():
@@ -133,9 +133,9 @@ def _lstm_partials(A, C, TC, c0, U):
     E = xp.empty_like(TC)
     rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps per block (about 1 MiB)
 
-    def block(lo, hi):
-        for s in range(lo, hi, rows):
-            e = min(hi, s + rows)
+    def block(take):
+        while (taken := take()) is not None:
+            _, s, e = taken
             a, p = A[s:e], P[s:e]
             gi, gf, gc, go = (a[..., k * U : (k + 1) * U] for k in range(4))
             xp.subtract(1, a, out=p)
@@ -156,7 +156,7 @@ def _lstm_partials(A, C, TC, c0, U):
             xp.subtract(1, ee, out=ee)
             ee *= go
 
-    _parallel(block, T, A.size)
+    _shared_chunks(block, T, rows, A.size)
     return P, E
 
 

@@ -173,7 +173,8 @@ def _grad_epilogue(g2, out2, relu, want_bias, n):
             partial[lo] = gm[rows].sum(axis=0)
 
     _parallel(body, n, g2.size)
-    return gm, (sum(partial.values()) if want_bias else None)
+    # In row order, whichever thread finished first: the same bits every run.
+    return gm, (sum(partial[k] for k in sorted(partial)) if want_bias else None)
 
 
 def _conv(x, w, b=None, *, strides, pads, dilation, groups, relu=False):

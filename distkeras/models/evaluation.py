@@ -38,6 +38,19 @@ class Evaluation:
             cbs.on_test_end(logs)
         return logs
 
+    def _one_pass_callbacks(self, callbacks: list | None, verbose: int, adapter: Any) -> Any:
+        """The CallbackList of one evaluate/predict pass, with the communicator set."""
+        cbs = callbacks_mod.CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.steps_per_epoch,
+        )
+        cbs.set_communicator(self._communicator())
+        return cbs
+
     def evaluate(
         self,
         x: Any = None,
@@ -53,15 +66,7 @@ class Evaluation:
         self._assert_compiled()
         verbose = 1 if verbose == "auto" else verbose
         adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
-        cbs = callbacks_mod.CallbackList(
-            callbacks,
-            add_progbar=verbose != 0,
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=adapter.steps_per_epoch,
-        )
-        cbs.set_communicator(self._communicator())
+        cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         logs = self._evaluate_adapter(adapter, cbs)
         if return_dict:
             return logs
@@ -83,16 +88,8 @@ class Evaluation:
         """
         verbose = 1 if verbose == "auto" else verbose
         adapter = self._make_adapter(x, None, None, batch_size, False, steps)
-        cbs = callbacks_mod.CallbackList(
-            callbacks,
-            add_progbar=verbose != 0,
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=adapter.steps_per_epoch,
-        )
+        cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         comm = self._communicator()
-        cbs.set_communicator(comm)
         cbs.on_predict_begin()
         outs: list = []
         with no_grad():

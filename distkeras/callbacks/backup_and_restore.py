@@ -70,8 +70,14 @@ class BackupAndRestore(Callback):
 
     # Called by the trainer before on_train_begin.
     def load(self) -> tuple[str, dict, dict] | None:
-        """The newest readable backup as (path, header, arrays), or None."""
+        """The newest readable backup as (path, header, arrays), or None.
+
+        The coordinator first removes the temporary files of writes that a
+        killed run left behind (no backup of this run is being written yet).
+        """
         self.wait()
+        if self.is_coordinator:
+            self.manager.remove_temporaries()
         return self.manager.restore()
 
     def wait(self) -> None:

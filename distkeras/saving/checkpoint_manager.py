@@ -110,6 +110,23 @@ class CheckpointManager:
             return path, header, arrays
         return None
 
+    def remove_temporaries(self) -> int:
+        """Deletes `.tmp-*` files that a writer killed mid-write left; returns how many.
+
+        Call it only while no checkpoint of this directory is being written.
+        """
+        if not os.path.isdir(self.directory):
+            return 0
+        removed = 0
+        for name in os.listdir(self.directory):
+            if name.startswith(".tmp-"):
+                try:
+                    os.unlink(os.path.join(self.directory, name))
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
     def delete_all(self) -> None:
         """Removes every checkpoint and the pointer (the folder stays if it holds other files)."""
         for _, path in self.checkpoints():

@@ -172,6 +172,26 @@ def test_crash_between_write_and_rename_keeps_previous_backup(tmp_path, monkeypa
         np.testing.assert_array_equal(u, v)
 
 
+def test_restart_removes_temporaries_a_killed_writer_left(tmp_path):
+    x, y = _data()
+    backup_dir = tmp_path / "b"
+    backup_dir.mkdir()
+    (backup_dir / ".tmp-killed").write_bytes(b"half a checkpoint")
+    (backup_dir / "notes.txt").write_text("kept")
+    model = _model()
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.BackupAndRestore(backup_dir, save_freq=2, delete_checkpoint=False)],
+    )
+    names = sorted(p.name for p in backup_dir.iterdir())
+    assert ".tmp-killed" not in names and "notes.txt" in names
+    assert any(n.endswith(".dkc") for n in names)
+
+
 def test_background_backups_equal_synchronous_ones(tmp_path):
     """The background writer saves the state of its step, not of a later one."""
     from distkeras.saving.file_format import read_container

@@ -23,6 +23,7 @@ import numpy as np
 
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
+from distkeras.backend.primitives import column_sums
 from distkeras.backend.windows import (
     _balanced_chunk,
     _crop,
@@ -170,7 +171,7 @@ def _grad_epilogue(g2, out2, relu, want_bias, n):
         if relu:
             xp.multiply(g2[rows], out2[rows] > 0, out=gm[rows])
         if want_bias:
-            partial[lo] = gm[rows].sum(axis=0)
+            partial[lo] = column_sums(gm[rows])
 
     _parallel(body, n, g2.size)
     # In row order, whichever thread finished first: the same bits every run.
@@ -296,7 +297,7 @@ def _conv_transpose(x, w, b=None, *, strides, dilation, crop, out_sp):
             if needs[1]:
                 gw = (gcols.T @ x2).reshape(w.shape)
         if b is not None and needs[2]:
-            gb = g.reshape(-1, f).sum(axis=0)
+            gb = column_sums(g.reshape(-1, f))
         return gx, gw, gb
 
     return out, vjp

@@ -296,6 +296,15 @@ def _matmul(a, b):
     return out, vjp
 
 
+def column_sums(x2: Any, out: Any = None) -> Any:
+    """Sum over the rows of a 2-D array, as a GEMV with a ones vector.
+
+    Several times faster than `sum(axis=0)`, which walks short rows one by one.
+    """
+    xp = _xp()
+    return xp.matmul(xp.ones((x2.shape[0],), dtype=x2.dtype), x2, out=out)
+
+
 def _dense(x, w, b, relu=False):
     """x @ w (+ b) (then relu), fused: one node, bias and relu applied in place."""
     xp = _xp()
@@ -317,8 +326,7 @@ def _dense(x, w, b, relu=False):
             x2 = x.reshape(-1, w.shape[0])
             gw = x2.T @ g2 if outs[1] is None else xp.matmul(x2.T, g2, out=outs[1])
         if needs[2]:  # column sums as a GEMV: much faster than sum(axis=0) on short rows
-            ones = xp.ones((g2.shape[0],), dtype=g2.dtype)
-            gb = ones @ g2 if outs[2] is None else xp.matmul(ones, g2, out=outs[2])
+            gb = column_sums(g2, out=outs[2])
         return gx, gw, gb
 
     vjp.accepts_out = True

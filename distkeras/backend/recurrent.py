@@ -20,6 +20,7 @@ from typing import Any
 
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, is_recording
+from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
 from distkeras.backend.windows import _shared_chunks
 
@@ -110,7 +111,7 @@ def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
             dh if needs[1] else None,
             xt.T @ dA2 if needs[2] else None,
             H[:T].reshape(T * B, U).T @ dA2 if needs[3] else None,
-            dA2.sum(axis=0) if bias is not None and needs[4] else None,
+            column_sums(dA2) if bias is not None and needs[4] else None,
             None,
         )
 
@@ -158,12 +159,6 @@ def _lstm_partials(A, C, TC, c0, U):
 
     _shared_chunks(block, T, rows, A.size)
     return P, E
-
-
-def _column_sums(x2):
-    """Sum over the rows of a 2-D array as a GEMV (much faster than sum(axis=0))."""
-    xp = _xp()
-    return xp.ones((x2.shape[0],), dtype=x2.dtype) @ x2
 
 
 def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
@@ -249,7 +244,7 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
             dc if needs[2] else None,
             xt.T @ dZ2 if needs[3] else None,
             H[:T].reshape(T * B, U).T @ dZ2 if needs[4] else None,
-            _column_sums(dZ2) if bias is not None and needs[5] else None,
+            column_sums(dZ2) if bias is not None and needs[5] else None,
             None,
         )
 
@@ -382,9 +377,9 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
                 d_rk[:, 2 * U :] = S.reshape(T * B, U).T @ dG2[:, 2 * U :]
         if bias is not None and needs[4]:
             if reset_after:
-                d_bias = xp.stack([dG2.sum(axis=0), dR.reshape(T * B, 3 * U).sum(axis=0)])
+                d_bias = xp.stack([column_sums(dG2), column_sums(dR.reshape(T * B, 3 * U))])
             else:
-                d_bias = dG2.sum(axis=0)
+                d_bias = column_sums(dG2)
         return (
             (dG2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
             dh if needs[1] else None,

@@ -71,16 +71,30 @@ def _parallel(
     Returns:
         The results of `fn`, one per chunk.
     """
-    n = min(num_threads(), batch) if current_module() is np and size >= _MIN_PARALLEL else 1
-    if n <= 1:
-        return [fn(0, batch)]
-    pool = _THREADS["pool"]
-    if pool is None:
-        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=n - 1)
+    n = _threads_for(batch, size)
     bounds = [batch * i // n for i in range(n + 1)]
+    return _run_threads([(fn, bounds[i], bounds[i + 1]) for i in range(n)], blas_single)
+
+
+def _threads_for(batch: int, size: int) -> int:
+    """Threads for a loop over `batch` rows touching `size` elements (1: stay on this one)."""
+    if current_module() is not np or size < _MIN_PARALLEL:
+        return 1
+    return max(1, min(num_threads(), batch))
+
+
+def _run_threads(calls: list, blas_single: bool) -> list:
+    """Runs `calls[0]` here and the others in the pool; returns their results in order."""
+    if len(calls) == 1:
+        fn, *args = calls[0]
+        return [fn(*args)]
+    pool = _THREADS["pool"]
+    if pool is None:  # num_threads() - 1 workers: every caller fits
+        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1))
     with single_blas_thread(blas_single):
-        futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, n)]
-        first = fn(bounds[0], bounds[1])
+        futures = [pool.submit(*call) for call in calls[1:]]
+        fn, *args = calls[0]
+        first = fn(*args)
         return [first, *(f.result() for f in futures)]
 
 
@@ -112,7 +126,6 @@ def _shared_chunks(
     Returns:
         The results of `fn`, one per thread that ran.
     """
-    n = min(num_threads(), batch) if current_module() is np and size >= _MIN_PARALLEL else 1
     counter = itertools.count()
     chunk = max(1, int(chunk))
 
@@ -121,15 +134,8 @@ def _shared_chunks(
         lo = i * chunk
         return None if lo >= batch else (i, lo, min(batch, lo + chunk))
 
-    if n <= 1:
-        return [fn(take)]
-    pool = _THREADS["pool"]
-    if pool is None:
-        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=n - 1)
-    with single_blas_thread(blas_single):
-        futures = [pool.submit(fn, take) for _ in range(1, n)]
-        first = fn(take)
-        return [first, *(f.result() for f in futures)]
+    n = _threads_for(batch, size)
+    return _run_threads([(fn, take)] * n, blas_single)
 
 
 def _balanced_chunk(batch: int, chunk: int, size: int) -> int:

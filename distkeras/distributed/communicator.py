@@ -180,6 +180,39 @@ class CompletedHandle(CollectiveHandle):
         return self._result
 
 
+class StoredTopology:
+    """The four topology properties of a communicator, read from attributes.
+
+    For communicators that learn their place once, in `__init__`, and store it
+    as `_rank`, `_size`, `_local_rank` and `_local_size` (MPI, Ray).
+    """
+
+    _rank: int
+    _size: int
+    _local_rank: int
+    _local_size: int
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in [0, size)."""
+        return self._rank
+
+    @property
+    def size(self) -> int:
+        """The number of ranks."""
+        return self._size
+
+    @property
+    def local_rank(self) -> int:
+        """This process's rank among the ranks on its node."""
+        return self._local_rank
+
+    @property
+    def local_size(self) -> int:
+        """The number of ranks on this node."""
+        return self._local_size
+
+
 class Communicator(abc.ABC):
     """Moves arrays between the ranks of a data-parallel job.
 

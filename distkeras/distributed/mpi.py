@@ -27,6 +27,7 @@ from distkeras.distributed.communicator import (
     _UNSET,
     CollectiveHandle,
     Communicator,
+    StoredTopology,
     _print_abort,
     as_array_list,
     check_compression,
@@ -54,7 +55,7 @@ def _to_host(a: Any) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
-class MPICommunicator(Communicator):
+class MPICommunicator(StoredTopology, Communicator):
     """A communicator over an mpi4py intracommunicator.
 
     Must be constructed on every rank (it splits and duplicates `comm`).
@@ -102,23 +103,7 @@ class MPICommunicator(Communicator):
         self._bool_ops = {"max": MPI.LOR, "min": MPI.LAND}
         self._scratch: dict[str, np.ndarray] = {}
 
-    # -- topology
-    @property
-    def rank(self) -> int:
-        return self._rank
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def local_rank(self) -> int:
-        return self._local_rank
-
-    @property
-    def local_size(self) -> int:
-        return self._local_size
-
+    # -- topology (rank, size, local_rank, local_size: StoredTopology)
     @property
     def mpi_comm(self) -> Any:
         """The underlying mpi4py communicator."""

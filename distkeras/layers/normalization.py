@@ -72,6 +72,14 @@ class _AffineNormalization(Layer):
         self.gamma = None
         self.beta = None
 
+    def _scale_and_shift(self, out: Tensor, fit: Any) -> Tensor:
+        """`out * gamma + beta` (each where present), `fit` shaping them to broadcast."""
+        if self.gamma is not None:
+            out = ops.multiply(out, fit(self.gamma))
+        if self.beta is not None:
+            out = ops.add(out, fit(self.beta))
+        return out
+
     def _build_affine(self, shape: tuple, gamma: bool, beta: bool) -> None:
         if gamma:
             self.gamma = self.add_weight(
@@ -361,11 +369,7 @@ class LayerNormalization(_AffineNormalization):
         xc = ops.subtract(inputs, mean)
         var = ops.mean(ops.square(xc), axis=axes, keepdims=True)
         out = ops.multiply(xc, ops.divide(1.0, ops.sqrt(ops.add(var, self.epsilon))))
-        if self.gamma is not None:
-            out = ops.multiply(out, self._broadcast(self.gamma))
-        if self.beta is not None:
-            out = ops.add(out, self._broadcast(self.beta))
-        return out
+        return self._scale_and_shift(out, self._broadcast)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
@@ -481,11 +485,7 @@ class GroupNormalization(_AffineNormalization):
             ops.multiply(xc, ops.divide(1.0, ops.sqrt(ops.add(var, self.epsilon)))), shape
         )
         bshape = tuple(-1 if i == ax else 1 for i in range(len(shape)))
-        if self.gamma is not None:
-            out = ops.multiply(out, ops.reshape(self.gamma, bshape))
-        if self.beta is not None:
-            out = ops.add(out, ops.reshape(self.beta, bshape))
-        return out
+        return self._scale_and_shift(out, lambda v: ops.reshape(v, bshape))
 
     def get_config(self) -> dict:
         cfg = super().get_config()

@@ -45,6 +45,7 @@ from distkeras.distributed.communicator import (
     _UNSET,
     CollectiveHandle,
     Communicator,
+    StoredTopology,
     _print_abort,
     as_array_list,
     check_compression,
@@ -91,7 +92,7 @@ def _bounds(n: int, parts: int) -> list[int]:
     return [n * i // parts for i in range(parts + 1)]
 
 
-class RayCommunicator(shm.SharedMemoryTransport, Communicator):
+class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, Communicator):
     """A communicator between Ray actors, rendezvousing through a named actor.
 
     Construct it in each of the `size` actors (usually through
@@ -208,23 +209,7 @@ class RayCommunicator(shm.SharedMemoryTransport, Communicator):
         if reply[0] == "abort":
             self._raise_abort(reply[1])
 
-    # -- topology
-    @property
-    def rank(self) -> int:
-        return self._rank
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def local_rank(self) -> int:
-        return self._local_rank
-
-    @property
-    def local_size(self) -> int:
-        return self._local_size
-
+    # -- topology (rank, size, local_rank, local_size: StoredTopology)
     @property
     def group(self) -> str:
         """The name of the rendezvous actor."""

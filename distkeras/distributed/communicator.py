@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.distributed import env
-from distkeras.distributed.bucketing import DEFAULT_BUCKET_BYTES
+from distkeras.distributed.bucketing import DEFAULT_BUCKET_BYTES, GradientBucketer
 
 REDUCE_OPS = ("sum", "mean", "max", "min")
 _NDARRAY_EXT = 1
@@ -211,6 +211,24 @@ class StoredTopology:
     def local_size(self) -> int:
         """The number of ranks on this node."""
         return self._local_size
+
+
+class BucketedReduce:
+    """Argument handling of `allreduce` for communicators that stage through a
+    `GradientBucketer` kept as `_bucketer` (MPI, Ray)."""
+
+    _bucketer: GradientBucketer
+
+    def _reduce_args(self, arrays, op, deterministic, compression, bucket_bytes):
+        """(items, single, deterministic, compression, bucketer) for one all-reduce call."""
+        items, single = as_array_list(arrays)
+        check_reduce_dtypes(items, check_op(op))
+        det = self.deterministic if deterministic is None else bool(deterministic)
+        comp = self.compression if compression is _UNSET else check_compression(compression)
+        bucketer = self._bucketer
+        if bucket_bytes is not None and bucket_bytes != bucketer.bucket_bytes:
+            bucketer = GradientBucketer(bucket_bytes, bucketer.inplace_bytes)
+        return items, single, det, comp, bucketer
 
 
 class Communicator(abc.ABC):

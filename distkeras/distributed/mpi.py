@@ -25,14 +25,12 @@ import numpy as np
 from distkeras.distributed.bucketing import GradientBucketer
 from distkeras.distributed.communicator import (
     _UNSET,
+    BucketedReduce,
     CollectiveHandle,
     Communicator,
     StoredTopology,
     _print_abort,
     as_array_list,
-    check_compression,
-    check_op,
-    check_reduce_dtypes,
     check_root,
     pack_object,
     unpack_object,
@@ -55,7 +53,7 @@ def _to_host(a: Any) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
-class MPICommunicator(StoredTopology, Communicator):
+class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
     """A communicator over an mpi4py intracommunicator.
 
     Must be constructed on every rank (it splits and duplicates `comm`).
@@ -110,15 +108,6 @@ class MPICommunicator(StoredTopology, Communicator):
         return self._comm
 
     # -- allreduce
-    def _reduce_args(self, arrays, op, deterministic, compression, bucket_bytes):
-        items, single = as_array_list(arrays)
-        check_reduce_dtypes(items, check_op(op))
-        det = self.deterministic if deterministic is None else bool(deterministic)
-        comp = self.compression if compression is _UNSET else check_compression(compression)
-        bucketer = self._bucketer
-        if bucket_bytes is not None and bucket_bytes != bucketer.bucket_bytes:
-            bucketer = GradientBucketer(bucket_bytes, bucketer.inplace_bytes)
-        return items, single, det, comp, bucketer
 
     def _gather_mode(self, dtype: np.dtype, op: str, det: bool, comp: str | None) -> str | None:
         """'float16' or 'ordered' when the sum goes through an Allgather, else None."""

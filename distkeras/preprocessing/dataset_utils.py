@@ -252,3 +252,39 @@ def log(message: str, verbose: bool) -> None:
     launch = detect_launch()
     if launch is None or launch.rank in (None, 0):
         print(message)
+
+
+def folder_datasets(
+    paths: list[str],
+    int_labels: np.ndarray | None,
+    class_names: list[str],
+    label_mode: str | None,
+    validation_split: float | None,
+    subset: str | None,
+    verbose: bool,
+    build: Any,
+) -> Any:
+    """The dataset(s) of a labelled folder: `build(paths, labels)` per subset.
+
+    Logs what was found, checks that 'binary' labels have two classes, encodes
+    the labels for `label_mode`, and splits off `subset` ('training',
+    'validation', 'both' for a [training, validation] list, or None).
+    """
+    log(f"Found {len(paths)} files belonging to {len(class_names)} classes.", verbose)
+    num_classes = count_classes(class_names, int_labels)
+    if label_mode == "binary" and num_classes != 2:
+        raise ValueError(
+            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
+            f"Received: class_names={class_names}"
+        )
+    encoded = None if int_labels is None else encode_labels(int_labels, label_mode, num_classes)
+
+    def make(which: str | None) -> Any:
+        idx = split_indices(len(paths), validation_split, which)
+        if which is not None:
+            log(f"Using {len(idx)} files for {which}.", verbose)
+        return build([paths[i] for i in idx], None if encoded is None else encoded[idx])
+
+    if subset == "both":
+        return [make("training"), make("validation")]
+    return make(subset)

@@ -196,22 +196,11 @@ def image_dataset_from_directory(
             f"No images found in directory {directory}. Allowed formats: {ALLOWED_FORMATS}. "
             f"Received: directory={directory!r}"
         )
-    du.log(f"Found {len(paths)} files belonging to {len(names)} classes.", verbose)
-    num_classes = du.count_classes(names, int_labels)
-    if label_mode == "binary" and num_classes != 2:
-        raise ValueError(
-            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
-            f"Received: class_names={names}"
-        )
-    encoded = None if int_labels is None else du.encode_labels(int_labels, label_mode, num_classes)
 
-    def make(which: str | None) -> ImageFolderDataset:
-        idx = du.split_indices(len(paths), validation_split, which)
-        if which is not None:
-            du.log(f"Using {len(idx)} files for {which}.", verbose)
+    def build(files: list[str], file_labels: np.ndarray | None) -> ImageFolderDataset:
         return ImageFolderDataset(
-            [paths[i] for i in idx],
-            None if encoded is None else encoded[idx],
+            files,
+            file_labels,
             names,
             batch_size=batch_size,
             image_size=image_size,
@@ -222,6 +211,6 @@ def image_dataset_from_directory(
             data_format=data_format or "channels_last",
         )
 
-    if subset == "both":
-        return [make("training"), make("validation")]
-    return make(subset)
+    return du.folder_datasets(
+        paths, int_labels, names, label_mode, validation_split, subset, verbose, build
+    )

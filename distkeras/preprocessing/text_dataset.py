@@ -110,27 +110,16 @@ def text_dataset_from_directory(
             f"No text files found in directory {directory}. Allowed format: .txt. "
             f"Received: directory={directory!r}"
         )
-    du.log(f"Found {len(paths)} files belonging to {len(names)} classes.", verbose)
-    num_classes = du.count_classes(names, int_labels)
-    if label_mode == "binary" and num_classes != 2:
-        raise ValueError(
-            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
-            f"Received: class_names={names}"
-        )
-    encoded = None if int_labels is None else du.encode_labels(int_labels, label_mode, num_classes)
 
-    def make(which: str | None) -> TextFileDataset:
-        idx = du.split_indices(len(paths), validation_split, which)
-        if which is not None:
-            du.log(f"Using {len(idx)} files for {which}.", verbose)
+    def build(files: list[str], file_labels: np.ndarray | None) -> TextFileDataset:
         return TextFileDataset(
-            [paths[i] for i in idx],
-            None if encoded is None else encoded[idx],
+            files,
+            file_labels,
             names,
             batch_size=batch_size,
             max_length=max_length,
         )
 
-    if subset == "both":
-        return [make("training"), make("validation")]
-    return make(subset)
+    return du.folder_datasets(
+        paths, int_labels, names, label_mode, validation_split, subset, verbose, build
+    )

@@ -43,14 +43,12 @@ import ray
 from distkeras.distributed.bucketing import GradientBucketer
 from distkeras.distributed.communicator import (
     _UNSET,
+    BucketedReduce,
     CollectiveHandle,
     Communicator,
     StoredTopology,
     _print_abort,
     as_array_list,
-    check_compression,
-    check_op,
-    check_reduce_dtypes,
     check_root,
     pack_object,
     unpack_object,
@@ -92,7 +90,7 @@ def _bounds(n: int, parts: int) -> list[int]:
     return [n * i // parts for i in range(parts + 1)]
 
 
-class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, Communicator):
+class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce, Communicator):
     """A communicator between Ray actors, rendezvousing through a named actor.
 
     Construct it in each of the `size` actors (usually through
@@ -327,15 +325,6 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, Communicator):
         )
 
     # -- allreduce
-    def _reduce_args(self, arrays, op, deterministic, compression, bucket_bytes):
-        items, single = as_array_list(arrays)
-        check_reduce_dtypes(items, check_op(op))
-        det = self.deterministic if deterministic is None else bool(deterministic)
-        comp = self.compression if compression is _UNSET else check_compression(compression)
-        bucketer = self._bucketer
-        if bucket_bytes is not None and bucket_bytes != bucketer.bucket_bytes:
-            bucketer = GradientBucketer(bucket_bytes, bucketer.inplace_bytes)
-        return items, single, det, comp, bucketer
 
     def _reduce_header(self, opname: str, items: list, op: str, det: bool, comp: Any) -> tuple:
         text = (

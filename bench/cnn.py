@@ -132,7 +132,7 @@ def main() -> None:
             lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
             samples,
         )
-    rates = interleaved_rates(contenders, rounds=args.rounds, warmup=1)
+    rates = interleaved_rates(contenders, rounds=args.rounds, warmup=1, lead_in=True)
 
     print(
         f"\nCNN conv32-pool-conv64-pool-dense128-dense10, {SIDE}x{SIDE}x1, batch {BATCH}, "

@@ -49,6 +49,7 @@ def interleaved_rates(
     warmup: int = 3,
     settle: float = 0.5,
     prepare: Callable[[], None] | None = None,
+    lead_in: bool = False,
 ) -> dict[str, float]:
     """Best samples/s of each contender over `rounds`, running them round-robin.
 
@@ -60,6 +61,14 @@ def interleaved_rates(
     from the next contender, whichever framework it is. `prepare`, when given,
     runs (untimed) before each timed call: `os.sync` for the file benchmarks,
     so that no contender's fsync pays for another's unwritten pages.
+
+    `lead_in=True` runs each call once more, untimed, between the pause and
+    the timed call, so a training step is timed in its steady state. Right
+    after an idle pause the kernel's scheduler has forgotten how busy the
+    threads were and stacks them on one core for a few tens of milliseconds
+    (distkeras's LSTM step took 38 and 25 ms in the first two steps after a
+    0.5 s pause, 15 ms after; PyTorch's 12 and 11 ms, 10.7 ms after): a cost
+    a training loop pays once, not every ten steps.
     """
     for call, _ in contenders.values():
         for _ in range(warmup):
@@ -70,6 +79,8 @@ def interleaved_rates(
             if prepare is not None:
                 prepare()
             time.sleep(settle)
+            if lead_in:
+                call()
             t0 = time.perf_counter()
             call()
             best[name] = max(best[name], samples / (time.perf_counter() - t0))

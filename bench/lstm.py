@@ -122,7 +122,7 @@ def main() -> None:
             repeat(lambda: km.train_on_batch(x, y)),
             BATCH * steps,
         )
-    rates = interleaved_rates(contenders, rounds=args.rounds)
+    rates = interleaved_rates(contenders, rounds=args.rounds, lead_in=True)
 
     print(
         f"\nEmbedding({VOCAB}, {EMBED})-LSTM({UNITS})-Dense(1), seq {SEQ}, batch {BATCH}, "

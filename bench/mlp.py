@@ -168,7 +168,7 @@ def main() -> None:
             lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
             BATCH * steps,
         )
-    rates = interleaved_rates(contenders, rounds=args.rounds)
+    rates = interleaved_rates(contenders, rounds=args.rounds, lead_in=True)
 
     print(f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, {args.threads} threads")
     print(f"{'':32s}{'samples/s':>12s}")

@@ -45,6 +45,8 @@ __all__ = ["conv", "conv_transpose", "extract_patches", "num_threads", "set_thre
 
 # Bytes of buffers per chunk of the fused convolution (measured: 1-8 MiB all do well).
 _CHUNK_BYTES = 4 << 20
+# Input channels from which the input gradient takes one GEMM per kernel position.
+_PER_POSITION_CHANNELS = 16
 
 
 # ---------------------------------------------------------------- convolution
@@ -111,11 +113,23 @@ def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
         gw_parts = xp.empty((count, kc, f), dtype=g.dtype) if want_w else None
         gb_parts = xp.empty((count, f), dtype=g.dtype) if want_b else None
 
+        # The input gradient: with many channels, one GEMM per kernel position
+        # whose result is added at once (runs of out_w * c values, against runs
+        # of c for slices of one GEMM's (rows, positions, c) result: 3.2 -> 1.4 ms
+        # of adds in a 64-to-32-channel 3x3 backward, for 0.5 ms more GEMM).
+        per_position = want_x and c >= _PER_POSITION_CHANNELS
+        w_pos = (
+            [xp.ascontiguousarray(w2[k * c : (k + 1) * c].T) for k in range(len(windows))]
+            if per_position
+            else None
+        )
+
         def backward(take):
             gm = xp.empty((bchunk * per, f), dtype=g.dtype) if relu else None
             # Column sums as a GEMV: ten times faster than sum(axis=0) over short rows.
             ones = xp.ones((bchunk * per,), dtype=g.dtype) if want_b else None
-            dcols = xp.empty((bchunk * per, kc), dtype=g.dtype) if want_x else None
+            width = c if per_position else kc
+            dcols = xp.empty((bchunk * per, width), dtype=g.dtype) if want_x else None
             while (taken := take()) is not None:
                 i, s, e = taken
                 rows = slice(s * per, e * per)
@@ -126,7 +140,12 @@ def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
                     xp.matmul(ones[: (e - s) * per], gg, out=gb_parts[i])
                 if want_w:
                     xp.matmul(cols2[rows].T, gg, out=gw_parts[i])
-                if want_x:
+                if per_position:
+                    dst, d = gx[s:e], dcols[: (e - s) * per]
+                    for wk, sl in zip(w_pos, windows):
+                        xp.matmul(gg, wk, out=d)
+                        dst[sl] += d.reshape(e - s, *out_sp, c)
+                elif want_x:
                     d = xp.matmul(gg, w2.T, out=dcols[: (e - s) * per])
                     d = d.reshape(e - s, *out_sp, len(windows), c)
                     dst = gx[s:e]

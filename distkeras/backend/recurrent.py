@@ -22,7 +22,7 @@ from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, is_recording
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
-from distkeras.backend.windows import _shared_chunks
+from distkeras.backend.windows import Background, _shared_chunks
 
 
 def _xp():
@@ -119,54 +119,92 @@ def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
 
 
 # ---------------------------------------------------------------- LSTM
-def _lstm_partials(A, C, TC, c0, U):
-    """The per-step factors of the LSTM backward, computed before the time loop.
+_BLOCK_STEPS = 8  # timesteps per pipelined GEMM block
+
+
+def _sum_blocks(parts):
+    """Per-block partial products summed in block order (the same bits on any thread count)."""
+    if parts is None:
+        return None
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+class _Pipeline(Background):
+    """Block-wise GEMMs of a time loop run in a pool thread while the loop goes on.
+
+    Blocks are `_BLOCK_STEPS` timesteps, the same on any number of threads.
+    BLAS stays on one thread while jobs may run beside the loop, and goes back
+    to its threads (unless `small`) once they are all done.
+    """
+
+    def __init__(self, T: int, size: int, small: bool) -> None:
+        super().__init__(size)
+        self.blocks = [(s, min(T, s + _BLOCK_STEPS)) for s in range(0, T, _BLOCK_STEPS)]
+        self.small = small
+        self._pin = None
+
+    def block_of(self, t: int) -> int:
+        return t // _BLOCK_STEPS
+
+    def __enter__(self) -> _Pipeline:
+        self._pin = single_blas_thread(self.small or self.pinned)
+        self._pin.__enter__()
+        return self
+
+    def ready(self, t: int) -> None:
+        """Before step `t` of a forward loop: waits for its block's job."""
+        if t % _BLOCK_STEPS == 0:
+            self.wait(t // _BLOCK_STEPS)
+            if t and not self.small and self._pin is not None and self.idle(len(self.blocks)):
+                self._unpin()
+
+    def _unpin(self) -> None:
+        pin, self._pin = self._pin, None
+        pin.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        if self._pin is not None:
+            self._unpin()
+
+
+def _lstm_partials(A, C, TC, c0, U, P, E, s, e):
+    """Fills steps `s:e` of the per-step factors of the LSTM backward.
 
     `P * (dc, dc, dc, dh)` is dL/d(pre-activations): P holds each gate's
     derivative times the factor it multiplies (c~ for i, c_prev for f, i for c~,
     tanh(c) for o). `E` carries dh to dc through h = o tanh(c). Memory-bound
-    passes over `(T, B, 4U)` arrays: done on cache-sized blocks of timesteps,
-    in the shared thread pool.
+    passes, run on cache-sized blocks of timesteps before the backward loop.
     """
     xp = _xp()
-    T, B, _ = A.shape
-    P = xp.empty_like(A)
-    E = xp.empty_like(TC)
-    rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps per block (about 1 MiB)
-
-    def block(take):
-        while (taken := take()) is not None:
-            _, s, e = taken
-            a, p = A[s:e], P[s:e]
-            gi, gf, gc, go = (a[..., k * U : (k + 1) * U] for k in range(4))
-            xp.subtract(1, a, out=p)
-            p *= a  # s (1 - s) for every gate; the c~ block is overwritten below
-            p[..., :U] *= gc
-            if s == 0:
-                p[0, :, U : 2 * U] *= c0
-                p[1:, :, U : 2 * U] *= C[: e - 1]
-            else:
-                p[..., U : 2 * U] *= C[s - 1 : e - 1]
-            pc = p[..., 2 * U : 3 * U]
-            xp.multiply(gc, gc, out=pc)
-            xp.subtract(1, pc, out=pc)
-            pc *= gi
-            p[..., 3 * U :] *= TC[s:e]
-            ee = E[s:e]
-            xp.multiply(TC[s:e], TC[s:e], out=ee)
-            xp.subtract(1, ee, out=ee)
-            ee *= go
-
-    _shared_chunks(block, T, rows, A.size)
-    return P, E
+    a, p = A[s:e], P[s:e]
+    gi, gc, go = (a[..., k * U : (k + 1) * U] for k in (0, 2, 3))
+    xp.subtract(1, a, out=p)
+    p *= a  # s (1 - s) for every gate; the c~ block is overwritten below
+    p[..., :U] *= gc
+    if s == 0:
+        p[0, :, U : 2 * U] *= c0
+        p[1:, :, U : 2 * U] *= C[: e - 1]
+    else:
+        p[..., U : 2 * U] *= C[s - 1 : e - 1]
+    pc = p[..., 2 * U : 3 * U]
+    xp.multiply(gc, gc, out=pc)
+    xp.subtract(1, pc, out=pc)
+    pc *= gi
+    p[..., 3 * U :] *= TC[s:e]
+    ee = E[s:e]
+    xp.multiply(TC[s:e], TC[s:e], out=ee)
+    xp.subtract(1, ee, out=ee)
+    ee *= go
 
 
 def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     xp = _xp()
     dt = x.dtype
-    xt, (T, B, D) = _time_major(x)
+    B, T, D = x.shape
     U = rkernel.shape[0]
-    small = B * U * 4 * U <= SMALL_GEMM
     # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: with the i, f, o columns of the weights
     # halved, one tanh over all four gates gives tanh(a / 2) for i, f, o and tanh(a) for c.
     half = xp.full((4 * U,), 0.5, dtype=dt)
@@ -174,9 +212,18 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     shift = xp.full((4 * U,), 0.5, dtype=dt)
     shift[2 * U : 3 * U] = 0.0
     rk_half = rkernel * half
-    A = (xt @ (kernel * half)).reshape(T, B, 4 * U)  # pre-activations, then gates in place
-    if bias is not None:
-        A += bias * half
+    k_half = kernel * half
+    b_half = None if bias is None else bias * half
+    xt = xp.empty((T, B, D), dtype=dt)  # time-major inputs, kept for the kernel gradient
+    A = xp.empty((T, B, 4 * U), dtype=dt)  # pre-activations, then gates in place
+
+    def project(s, e):  # the input projection of steps s:e, ahead of the loop
+        xt[s:e] = x[:, s:e].transpose(1, 0, 2)
+        a = A[s:e].reshape(-1, 4 * U)
+        xp.matmul(xt[s:e].reshape(-1, D), k_half, out=a)
+        if b_half is not None:
+            a += b_half
+
     C = xp.empty((T, B, U), dtype=dt)
     TC = xp.empty((T, B, U), dtype=dt)
     H = xp.empty((T + 1, B, U), dtype=dt)
@@ -185,8 +232,12 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     tmp = xp.empty((B, 4 * U), dtype=dt)
     ig = xp.empty((B, U), dtype=dt)
     drop = _drop_rows(mask)
-    with single_blas_thread(small):
+    c0 = xp.asarray(c0, dtype=dt)
+    with _Pipeline(T, A.size + xt.size, B * U * 4 * U <= SMALL_GEMM) as pipe:
+        for s, e in pipe.blocks:
+            pipe.submit(project, s, e)
         for t in range(T):
+            pipe.ready(t)
             z = A[t]
             xp.matmul(H[t], rk_half, out=tmp)
             z += tmp
@@ -215,13 +266,34 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
             gH = g[:, :T].transpose(1, 0, 2)
             dc = xp.array(g[:, T], dtype=dt)
             dh = xp.zeros((B, U), dtype=dt)
-        P, E = _lstm_partials(A, C, TC, xp.asarray(c0, dtype=dt), U)
+        P, E = xp.empty_like(A), xp.empty_like(C)
+        rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps a block (about 1 MiB)
+
+        def block(take):  # cache-sized blocks of timesteps, in the shared thread pool
+            while (taken := take()) is not None:
+                _lstm_partials(A, C, TC, c0, U, P, E, taken[1], taken[2])
+
+        _shared_chunks(block, T, rows, A.size)
         P3 = P[:, :, : 3 * U].reshape(T, B, 3, U)
         rk_t = xp.ascontiguousarray(rkernel.T)
         dZ = xp.empty((T, B, 4 * U), dtype=dt)
         dZ3 = dZ[:, :, : 3 * U].reshape(T, B, 3, U)
         dct = xp.empty((B, U), dtype=dt)
-        with single_blas_thread(small):
+        pipe = _Pipeline(T, 3 * dZ.size, B * U * 4 * U <= SMALL_GEMM)
+        dx = xp.empty((T, B, D), dtype=dt) if needs[0] else None
+        dk = xp.empty((len(pipe.blocks), D, 4 * U), dtype=dt) if needs[3] else None
+        drk = xp.empty((len(pipe.blocks), U, 4 * U), dtype=dt) if needs[4] else None
+
+        def weight_grads(j, s, e):  # the GEMMs of steps s:e, while the loop goes on
+            dz = dZ[s:e].reshape(-1, 4 * U)
+            if dx is not None:
+                xp.matmul(dz, kernel.T, out=dx[s:e].reshape(-1, D))
+            if dk is not None:
+                xp.matmul(xt[s:e].reshape(-1, D).T, dz, out=dk[j])
+            if drk is not None:
+                xp.matmul(H[s:e].reshape(-1, U).T, dz, out=drk[j])
+
+        with pipe:
             for t in range(T - 1, -1, -1):
                 if gH is not None:
                     dh += gH[t]
@@ -237,14 +309,17 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
                     xp.copyto(dh_new, dh, where=drop[t])
                     xp.copyto(dc_new, dc, where=drop[t])
                 dh, dc = dh_new, dc_new
-        dZ2 = dZ.reshape(T * B, 4 * U)
+                j = pipe.block_of(t)
+                if t == pipe.blocks[j][0]:
+                    pipe.submit(weight_grads, j, *pipe.blocks[j])
+            pipe.finish()
         return (
-            (dZ2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
+            dx.transpose(1, 0, 2) if dx is not None else None,
             dh if needs[1] else None,
             dc if needs[2] else None,
-            xt.T @ dZ2 if needs[3] else None,
-            H[:T].reshape(T * B, U).T @ dZ2 if needs[4] else None,
-            column_sums(dZ2) if bias is not None and needs[5] else None,
+            _sum_blocks(dk),
+            _sum_blocks(drk),
+            column_sums(dZ.reshape(T * B, 4 * U)) if bias is not None and needs[5] else None,
             None,
         )
 

@@ -98,6 +98,61 @@ def _run_threads(calls: list, blas_single: bool) -> list:
         return [first, *(f.result() for f in futures)]
 
 
+class Background:
+    """Jobs handed to the pool while the calling thread keeps working (a pipeline).
+
+    `submit(fn, *args)` queues a job (it runs here at once when threads are
+    off); `finish()` runs on this thread every queued job no pool thread has
+    started yet, last first, then waits for the rest. Jobs must write disjoint
+    outputs; their results are not returned. While jobs may be in flight BLAS
+    must be pinned to one thread (`pinned`), since both threads call it.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.pool = None
+        if _threads_for(2, size) > 1:
+            pool = _THREADS["pool"]
+            if pool is None:
+                pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1))
+            self.pool = pool
+        self.pending: list = []
+
+    @property
+    def pinned(self) -> bool:
+        """True when jobs run in another thread (BLAS must stay on one thread meanwhile)."""
+        return self.pool is not None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        """Queues `fn(*args)`; returns its number for `wait`."""
+        if self.pool is None:
+            fn(*args)
+            self.pending.append((None, fn, args))
+        else:
+            self.pending.append((self.pool.submit(fn, *args), fn, args))
+        return len(self.pending) - 1
+
+    def wait(self, i: int) -> None:
+        """Returns once job `i` has run (running it here if no thread has started it)."""
+        f, fn, args = self.pending[i]
+        if f is None:
+            return
+        if f.cancel():
+            fn(*args)
+            self.pending[i] = (None, fn, args)
+        else:
+            f.result()
+
+    def idle(self, first: int | None = None) -> bool:
+        """True once every queued job (or the `first` ones queued) has finished."""
+        return all(f is None or f.done() for f, _, _ in self.pending[:first])
+
+    def finish(self) -> None:
+        """Runs the jobs no thread has started (last first), then waits for all."""
+        for i in reversed(range(len(self.pending))):
+            self.wait(i)
+        self.pending = []
+
+
 def _shared_chunks(
     fn: Callable[[Callable[[], tuple | None]], Any],
     batch: int,

@@ -131,3 +131,62 @@ def test_embedding_gradient_goes_into_its_sink():
     sunk = backward(loss, sinks={id(table): sink})
     assert sunk[id(table)] is sink
     np.testing.assert_allclose(sink, plain[id(table)], atol=1e-12)
+
+
+@pytest.fixture
+def pipelined(monkeypatch):
+    """Any size runs the time loops' block GEMMs in the pool (3 threads), as big ones do."""
+    from distkeras.backend import windows
+
+    monkeypatch.setattr(windows, "_MIN_PARALLEL", 1)
+    windows.set_threads(3)
+    yield windows
+    windows.set_threads(None)
+
+
+@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last_only"])
+def test_pipelined_lstm_gradients_over_several_blocks(pipelined, sequences):
+    """19 steps: blocks of 8, 8 and 3, projected and differentiated in the pool thread."""
+    steps = 19
+    mask = np.random.default_rng(3).random((B, steps)) > 0.3
+    arrays = _arrays((B, steps, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    check_grad(
+        lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask, return_sequences=sequences),
+        *arrays,
+    )
+
+
+def test_pipelined_lstm_is_bitwise_the_same_on_one_thread(pipelined):
+    """The blocks do not depend on the thread count, so neither do the bits."""
+    arrays = _arrays((3, 21, D), (3, U), (3, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+
+    def run():
+        vs = [Variable(a) for a in arrays]
+        with GradientTape() as tape:
+            y = ops.lstm(*vs)
+            total = ops.sum(ops.multiply(y, y))
+        return [to_numpy(y), *(to_numpy(g) for g in tape.gradient(total, vs))]
+
+    threaded = run()
+    pipelined.set_threads(1)
+    for a, b in zip(run(), threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_background_jobs_run_once_in_order_of_need(pipelined):
+    """`wait` runs a job no thread has started; `finish` leaves none behind."""
+    import threading
+
+    gate = threading.Event()
+    done = []
+    bg = pipelined.Background(1 << 20)
+    assert bg.pinned
+    bg.submit(gate.wait)  # holds the pool's threads busy
+    bg.submit(gate.wait)
+    jobs = [bg.submit(done.append, i) for i in range(4)]
+    bg.wait(jobs[2])  # not started by any thread: runs here, now
+    assert done == [2]
+    assert not bg.idle()
+    gate.set()
+    bg.finish()
+    assert sorted(done) == [0, 1, 2, 3] and len(done) == 4

@@ -417,6 +417,15 @@ def test_primitive_gradients(name, fn, shapes):
     check_grad(fn, *[rng.normal(size=s) for s in shapes])
 
 
+@pytest.mark.parametrize("strides,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2))])
+def test_input_gradient_one_gemm_per_kernel_position(monkeypatch, strides, dilation):
+    """The many-channel input gradient (one GEMM per position) against finite differences."""
+    monkeypatch.setattr(C, "_PER_POSITION_CHANNELS", 1)
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(2, 5, 6, 3)), rng.normal(size=(2, 3, 3, 4)), rng.normal(size=4)
+    check_grad(lambda x, w, b: C.conv(x, w, b, strides, ((1, 0), (1, 1)), dilation, 1), x, w, b)
+
+
 def test_first_layer_needs_no_input_gradient():
     """With a constant input, the conv VJP is asked only for the kernel gradient."""
     x = np.random.default_rng(5).normal(size=(1, 4, 4, 1))

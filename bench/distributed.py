@@ -10,7 +10,9 @@ Started plainly, it runs every part as a subprocess and prints the ratios:
 - (b) samples/s of MLP training (global batch 256, Adam, random data):
   distkeras `fit` on 2 ranks x 1 thread vs distkeras 1 process x 2 threads vs
   PyTorch DDP (gloo) on 2 processes x 1 thread;
-- (c) distkeras 2 ranks with the backward/all-reduce overlap on vs off;
+- (c) distkeras 2 ranks: the default (reduce-scatter, sharded optimizer step,
+  all-gather) vs the all-reduce step, and that with the backward/all-reduce
+  overlap on;
 - (d) the Ray backend: all-reduce of 16 MiB and of the MLP's gradients over
   Ray (2 actors, reduce-scatter + all-gather through the object store) vs MPI
   vs PyTorch gloo, and 2-worker Ray training samples/s vs 2-rank MPI
@@ -52,12 +54,14 @@ def _random_data(n_samples: int):
     return rng.random((n_samples, IN), dtype=np.float32), rng.integers(0, OUT, n_samples)
 
 
-def _fit_call(model, x, y, overlap: bool | None = None):
+def _fit_call(model, x, y, overlap: bool | None = None, shard: bool | None = None):
     """One whole-epoch `fit` over `x` (global batches of 256), after a warm-up fit."""
 
     def call() -> None:
         if overlap is not None:
             model.overlap_allreduce = overlap
+        if shard is not None:
+            model.shard_update = shard
         model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, verbose=0, shuffle=True)
 
     model.fit(x[: 2 * GLOBAL_BATCH], y[: 2 * GLOBAL_BATCH], batch_size=GLOBAL_BATCH, verbose=0)
@@ -72,7 +76,9 @@ def role_single(args) -> dict:
 
     x, y = _random_data(GLOBAL_BATCH * args.steps)
     call = _fit_call(distkeras_model(), x, y)
-    return interleaved_rates({"distkeras 1 proc x 2 threads": call}, args.repeats, warmup=1)
+    return interleaved_rates(
+        {"distkeras 1 proc x 2 threads": call}, args.repeats, warmup=1, lead_in=True
+    )
 
 
 def role_mpi(args) -> dict:
@@ -108,16 +114,22 @@ def role_mpi(args) -> dict:
     x, y = _random_data(GLOBAL_BATCH * args.steps)
     model = distkeras_model()
     label = f"distkeras {comm.size} ranks x 1 thread"
-    if hasattr(model, "overlap_allreduce"):  # (c) overlap on vs off, round-robin
-        default = "on" if model.overlap_allreduce else "off"  # what users get
+    if hasattr(model, "shard_update"):  # (c) the update variants, round-robin
+        # What users get: overlap off, sharded optimizer step on.
+        default = "overlap on" if model.overlap_allreduce else "sharded update"
+        if not model.shard_update:
+            default = "all-reduce update"
         contenders = {
-            f"{label}, overlap {'on' if o else 'off'}": _fit_call(model, x, y, o)
-            for o in (True, False)
+            f"{label}, overlap on": _fit_call(model, x, y, True, False),
+            f"{label}, sharded update": _fit_call(model, x, y, False, True),
+            f"{label}, all-reduce update": _fit_call(model, x, y, False, False),
         }
-        rates = interleaved_rates(contenders, args.repeats, warmup=1)
-        rates[label] = rates[f"{label}, overlap {default}"]
+        rates = interleaved_rates(contenders, args.repeats, warmup=1, lead_in=True)
+        rates[label] = rates[f"{label}, {default}"]
     else:
-        rates = interleaved_rates({label: _fit_call(model, x, y)}, args.repeats, warmup=1)
+        rates = interleaved_rates(
+            {label: _fit_call(model, x, y)}, args.repeats, warmup=1, lead_in=True
+        )
     out["rates"] = comm.broadcast({"r": rates}, root=0)["r"]  # rank 0's numbers
     out["label"] = label
     return out
@@ -157,7 +169,9 @@ def _ddp_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
             step()
 
     step()
-    rate = interleaved_rates({"ddp": (steps, GLOBAL_BATCH * args.steps)}, args.repeats)["ddp"]
+    rate = interleaved_rates(
+        {"ddp": (steps, GLOBAL_BATCH * args.steps)}, args.repeats, lead_in=True
+    )["ddp"]
     tdist.barrier()
     if rank == 0:
         with open(out_path, "w") as f:
@@ -222,7 +236,7 @@ def _ray_worker(config: dict) -> dict:
     x, y = _random_data(GLOBAL_BATCH * config["steps"])
     label = f"distkeras ray {comm.size} workers x 1 thread"
     rates = interleaved_rates(
-        {label: _fit_call(distkeras_model(), x, y)}, config["repeats"], warmup=1
+        {label: _fit_call(distkeras_model(), x, y)}, config["repeats"], warmup=1, lead_in=True
     )
     rates = comm.broadcast({"r": rates}, root=0)["r"]
     return {"allreduce_ms": {k: v * 1e3 for k, v in times.items()}, "rates": rates}
@@ -394,9 +408,12 @@ def _report(results: dict, rates: dict[str, float], args) -> None:
     if dp and ddp:
         print(f"  distkeras 2 ranks / pytorch DDP gloo    {dp / ddp:6.2f}x   (target >= 1.5x)")
     on = next((v for k, v in rates.items() if k.endswith("overlap on")), None)
-    off = next((v for k, v in rates.items() if k.endswith("overlap off")), None)
-    if on and off:
-        print(f"\n(c) overlap on / overlap off             {on / off:6.2f}x")
+    sharded = next((v for k, v in rates.items() if k.endswith("sharded update")), None)
+    plain = next((v for k, v in rates.items() if k.endswith("all-reduce update")), None)
+    if on and plain:
+        print(f"\n(c) overlap on / overlap off (both all-reduce update)  {on / plain:6.2f}x")
+    if sharded and plain:
+        print(f"    sharded update / all-reduce update (overlap off)   {sharded / plain:6.2f}x")
 
 
 def _report_ray(mpi: dict, ray_results: dict, rates: dict[str, float]) -> None:

@@ -111,6 +111,10 @@ class ModelCheckpoint(Callback):
             self.best = float(current)
         elif self.verbose and self.is_coordinator:
             print(f"\nEpoch {epoch + 1}: saving model to {self._path(epoch, batch, logs)}")
+        if not self.save_weights_only:
+            # Every rank reaches this point together: a sharded optimizer state
+            # is made whole before the coordinator saves it.
+            self.model.optimizer.sync_shards()
         if not self.is_coordinator:
             return
         path = self._path(epoch, batch, logs)

@@ -376,6 +376,42 @@ class Communicator(abc.ABC):
     def allgather_object(self, obj: Any) -> list[Any]:
         """Returns every rank's plain-data `obj`, in rank order."""
 
+    # -- sharded collectives (a flat buffer cut into one contiguous shard per rank)
+    # True where `reduce_scatter` and `allgather_shards` move only shards (MPI);
+    # elsewhere they are an all-reduce and an all-gather, and the trainer keeps
+    # the plain all-reduce step.
+    native_shards = False
+
+    def shard_range(self, n: int, rank: int | None = None) -> tuple[int, int]:
+        """The `[lo, hi)` of an `n`-element flat buffer owned by `rank` (default: this one).
+
+        Contiguous and as even as can be: the first `n % size` ranks get one more.
+        """
+        r = self.rank if rank is None else rank
+        base, extra = divmod(int(n), self.size)
+        lo = r * base + min(r, extra)
+        return lo, lo + base + (1 if r < extra else 0)
+
+    def reduce_scatter(self, flat: Any, op: str = "sum") -> Any:
+        """Reduces a 1-D buffer across ranks; returns this rank's shard of the result.
+
+        Every rank passes a buffer of the same size and dtype; the shard is
+        `flat[lo:hi]` of the reduced buffer for `(lo, hi) = shard_range(flat.size)`.
+        The returned array may be a view of `flat` or a separate array, and
+        the rest of `flat` is left unspecified.
+        """
+        self.allreduce([flat], op=op)
+        lo, hi = self.shard_range(flat.size)
+        return flat[lo:hi]
+
+    def allgather_shards(self, flat: Any) -> Any:
+        """Fills every rank's `flat` with each rank's own shard of it (in place); returns `flat`."""
+        pieces = self.allgather(flat[slice(*self.shard_range(flat.size))])
+        for r, piece in enumerate(pieces):
+            lo, hi = self.shard_range(flat.size, r)
+            flat[lo:hi] = piece
+        return flat
+
     @abc.abstractmethod
     def barrier(self) -> None:
         """Waits until every rank has arrived."""

@@ -40,6 +40,8 @@ _OPS = (
     "broadcast_object",
     "allgather",
     "allgather_object",
+    "reduce_scatter",
+    "allgather_shards",
 )
 _OPCODE = {name: i + 1 for i, name in enumerate(_OPS)}
 REDUCE_CODE = {"sum": 1, "mean": 2, "max": 3, "min": 4}

@@ -286,6 +286,58 @@ class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
             pieces = [module.asarray(p) for p in pieces]
         return pieces
 
+    # -- sharded collectives
+    native_shards = True
+
+    def _shard_counts(self, n: int) -> tuple[list[int], list[int]]:
+        bounds = [self.shard_range(n, r) for r in range(self._size)]
+        return [hi - lo for lo, hi in bounds], [lo for lo, _ in bounds]
+
+    def _flat_header(self, opname: str, flat: np.ndarray, arg: int = 0) -> None:
+        if flat.ndim != 1 or not flat.flags.c_contiguous:
+            raise ValueError(
+                f"{opname} takes a 1-D contiguous array. "
+                f"Received: shape={flat.shape}, contiguous={flat.flags.c_contiguous}"
+            )
+        self._guard.header(
+            opname,
+            lambda: f"{opname}({describe_arrays([flat])})",
+            sig=signature([flat]),
+            arg=arg,
+            count=1,
+            elements=int(flat.size),
+        )
+
+    def reduce_scatter(self, flat: Any, op: str = "sum") -> Any:
+        if op not in ("sum", "mean"):
+            raise ValueError(f"reduce_scatter supports op='sum' or 'mean'. Received: op={op!r}")
+        if not isinstance(flat, np.ndarray) or flat.dtype.kind != "f":
+            return super().reduce_scatter(flat, op)
+        self._flat_header("reduce_scatter", flat, REDUCE_CODE[op])
+        counts, _ = self._shard_counts(flat.size)
+        key = "shard:" + flat.dtype.str  # the trainer reads it before the next call
+        out = self._scratch.get(key)
+        if out is None or out.size < counts[self._rank]:
+            out = self._scratch[key] = np.empty(counts[self._rank], flat.dtype)
+        out = out[: counts[self._rank]]
+        self._comm.Reduce_scatter(flat, out, recvcounts=counts, op=self._MPI.SUM)
+        if op == "mean":
+            _divide(out, self._size)
+        return out
+
+    def allgather_shards(self, flat: Any) -> Any:
+        if not isinstance(flat, np.ndarray):
+            return super().allgather_shards(flat)
+        self._flat_header("allgather_shards", flat)
+        counts, displs = self._shard_counts(flat.size)
+        item = flat.itemsize
+        raw = flat.view(np.uint8)
+        self._comm.Allgatherv(
+            self._MPI.IN_PLACE,
+            [raw, [c * item for c in counts], [d * item for d in displs], self._MPI.BYTE],
+        )
+        return flat
+
     def allgather_object(self, obj: Any) -> list[Any]:
         data = pack_object(obj)
         _, gathered = self._guard.header(

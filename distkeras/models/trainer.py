@@ -60,6 +60,7 @@ class Trainer(TrainStep, Evaluation):
         # default: measured 0.93-0.96x of one blocking all-reduce on shared-memory MPI,
         # whose non-blocking collectives only progress inside MPI calls.
         self.overlap_allreduce = os.environ.get("DISTKERAS_OVERLAP", "0") == "1"
+        self.shard_update = os.environ.get("DISTKERAS_SHARD_UPDATE", "1") != "0"
         self.bucket_bytes = int(os.environ.get("DISTKERAS_BUCKET_BYTES", str(4 << 20)))
 
     # ------------------------------------------------------------ compile
@@ -456,10 +457,12 @@ class Trainer(TrainStep, Evaluation):
                 if val_adapter is not None and self._should_validate(epoch, validation_freq):
                     val_logs = self._evaluate_adapter(val_adapter, cbs=None)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                self.optimizer.sync_shards()  # callbacks may save the optimizer state
                 cbs.on_epoch_end(epoch, epoch_logs)
                 self._sync_decisions()
                 if self.stop_training:
                     break
+            self.optimizer.sync_shards()
             finalize = getattr(self.optimizer, "finalize_variable_values", None)
             if finalize is not None:
                 finalize(self.trainable_variables)
@@ -476,6 +479,7 @@ class Trainer(TrainStep, Evaluation):
         from distkeras.models import training_state  # noqa: PLC0415
 
         ctx = self._fit_context
+        self.optimizer.sync_shards()
         arrays, meta = training_state.capture(
             self, ctx["callbacks"], epoch, next_step, ctx["seed"], self._communicator()
         )

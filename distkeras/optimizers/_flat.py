@@ -8,6 +8,7 @@ defined in `base.py`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -95,6 +96,8 @@ class FlatState:
         self.decay_views = [(p, t) for p, t, u in zip(param_views, self.scratch0_views, use) if u]
         self._chunk_key: int | None = None
         self._chunks: list | None = None
+        # Set by a sharded step: refills the slots' shards of the other ranks.
+        self.stale_gather: Any = None
 
     def _fuse(self, slot_vars: list, indices: list[int]):
         flat = self.buffer.slot_like()
@@ -202,6 +205,77 @@ class FlatPathMixin:
             else:
                 self._update(st.buffer.data, st.buffer.grad, st.slots, st.scratch, coef)
         self._finish_step([v for st in states for v in st.buffer.variables], states)
+
+    # ---------------------------------------------------------- sharded update
+    def shardable(self, variables: Any) -> bool:
+        """True when an update of `variables` can run on one contiguous shard of them per rank.
+
+        `_update` is elementwise by contract; what is not: norm clipping (it
+        needs whole-variable norms), gradient accumulation (its skipped steps)
+        and weight decay that spares some variables.
+        """
+        if self.clipnorm or self.global_clipnorm or self.gradient_accumulation_steps:
+            return False
+        if self.weight_decay is not None and not all(self._use_weight_decay(v) for v in variables):
+            return False
+        return True
+
+    def apply_flat_shard(
+        self, buffer: Any, lo: int, hi: int, grad: Any, gather: Callable[[Any], Any]
+    ) -> None:
+        """One step in which this rank updates only elements `lo:hi` of `buffer` (ZeRO-1).
+
+        `grad` is the reduced gradient of those elements (a `reduce_scatter`
+        result); `gather(flat)` must fill every rank's shard of a flat array
+        from its owner (`allgather_shards`). The parameters are gathered at
+        once, so every rank holds them whole; the slots (momentums, ...) only
+        in this rank's shard until `sync_shards()`, which `fit` calls at each
+        epoch end, before checkpoints and at the end.
+
+        Args:
+            buffer: The `FlatBuffer` whose `.data` holds the parameters.
+            lo, hi: This rank's shard of the flat buffer.
+            grad: The reduced gradient of elements `lo:hi`.
+            gather: Collective that completes a flat array from every rank's shard.
+        """
+        st = self._flat.get(id(buffer))
+        if st is None or st.buffer is not buffer:
+            st = self._build_flat(buffer)
+        xp = current_module()
+        if self.loss_scale_factor is not None:
+            xp.divide(grad, self.loss_scale_factor, out=grad)
+        if self.clipvalue:
+            c = float(self.clipvalue)
+            xp.clip(grad, -c, c, out=grad)
+        lr = self._current_lr()
+        part = slice(lo, hi)
+        if self.weight_decay is not None:
+            self._decay(buffer.data[part], st.scratch[0][part], lr)
+        coef = self._prepare_step(lr, int(self._iterations.data) + 1)
+        slots, scratch = [a[part] for a in st.slots], [a[part] for a in st.scratch]
+        self._update(buffer.data[part], grad, slots, scratch, coef)
+        gather(buffer.data)
+        st.stale_gather = gather
+        self._finish_step(buffer.variables, [st])
+
+    def sync_shards(self) -> None:
+        """Completes the slots `apply_flat_shard` left sharded (collective: every rank calls it)."""
+        for st in self._flat.values():
+            if st.stale_gather is not None:
+                gather, st.stale_gather = st.stale_gather, None
+                for slot in st.slots:
+                    gather(slot)
+
+    def _check_not_sharded(self) -> None:
+        """Raises while slots are sharded across ranks (other ranks' parts would be stale here)."""
+        if any(st.stale_gather is not None for st in self._flat.values()):
+            raise RuntimeError(
+                f"The slots of optimizer '{self.name}' are sharded across the ranks of this "
+                "data-parallel run: each rank updates its own part of them, and holds only that "
+                "part mid-epoch. Call `optimizer.sync_shards()` on every rank first (fit does it "
+                "at each epoch end, before checkpoints and when it returns), or train with "
+                "DISTKERAS_SHARD_UPDATE=0."
+            )
 
     def _build_flat(self, buffer: Any) -> FlatState:
         if not self.built:

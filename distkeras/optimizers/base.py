@@ -246,6 +246,7 @@ class Optimizer(FlatPathMixin):
     @property
     def variables(self) -> list[Variable]:
         """iterations, learning rate (when a Variable), then every slot, in build order."""
+        self._check_not_sharded()
         return list(self._variables)
 
     # -------------------------------------------------------------- building
@@ -585,6 +586,7 @@ class Optimizer(FlatPathMixin):
 
     def save_own_variables(self, store: dict) -> None:
         """Writes every optimizer variable into `store` under '0', '1', ..."""
+        self._check_not_sharded()
         for i, v in enumerate(self._variables):
             store[str(i)] = v.numpy().copy()
 
@@ -600,6 +602,8 @@ class Optimizer(FlatPathMixin):
             return
         for i, v in enumerate(self._variables):
             v.assign(store[str(i)])
+        for st in self._flat.values():  # every slot is whole again
+            st.stale_gather = None
 
     def get_config(self) -> dict:
         """The constructor arguments, JSON-friendly (a schedule is serialized)."""

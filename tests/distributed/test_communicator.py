@@ -113,6 +113,31 @@ def test_local_broadcast_allgather_barrier():
     assert comm.barrier() is None
 
 
+def test_local_shards_are_the_whole_buffer():
+    comm = LocalCommunicator()
+    assert comm.shard_range(7) == (0, 7) and not comm.native_shards
+    x = np.arange(7, dtype=np.float32)
+    shard = comm.reduce_scatter(x, "sum")
+    assert (shard == np.arange(7)).all()
+    assert comm.allgather_shards(x) is x and (x == np.arange(7)).all()
+
+
+class _FourRanks(LocalCommunicator):
+    """Only the topology of a 4-rank job, to check the shard arithmetic."""
+
+    size = 4  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("n", [0, 3, 4, 10, 1001])
+def test_shard_ranges_tile_the_buffer_evenly(n):
+    comm = _FourRanks()
+    bounds = [comm.shard_range(n, r) for r in range(4)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
 def test_local_abort_ends_process_with_reason():
     proc = run_python(
         """

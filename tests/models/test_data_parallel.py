@@ -59,6 +59,7 @@ def run(tmp_path: Path, n: int, mode: str = "default", **env: str) -> tuple[list
                     "history": json.loads(str(f["history"])),
                     "evaluate": json.loads(str(f["evaluate"])),
                     "pred": f["pred"],
+                    "slots": f["slots"],
                 }
             )
     return results, proc.stdout
@@ -77,8 +78,16 @@ def single(tmp_path_factory):
         (4, {}),
         (2, {"DISTKERAS_OVERLAP": "1", "DISTKERAS_BUCKET_BYTES": "200"}),  # overlapped buckets
         (2, {"DISTKERAS_OVERLAP": "1"}),  # one overlapped bucket
+        (3, {"DISTKERAS_SHARD_UPDATE": "0"}),  # all-reduce, every rank updates everything
     ],
-    ids=["n2", "n3_uneven", "n4_oversubscribed", "n2_overlap_small_buckets", "n2_overlap"],
+    ids=[
+        "n2",
+        "n3_uneven",
+        "n4_oversubscribed",
+        "n2_overlap_small_buckets",
+        "n2_overlap",
+        "n3_unsharded",
+    ],
 )
 def test_n_ranks_match_one_process(tmp_path, single, n, env):
     results, _ = run(tmp_path, n, **env)
@@ -90,10 +99,30 @@ def test_n_ranks_match_one_process(tmp_path, single, n, env):
         for key, value in single["evaluate"].items():
             np.testing.assert_allclose(res["evaluate"][key], value, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(res["pred"], single["pred"], rtol=1e-5, atol=1e-6)
-    # Every rank holds bitwise the same replica.
+        # The optimizer's slots too: whole again after a sharded fit.
+        np.testing.assert_allclose(res["slots"], single["slots"], rtol=1e-4, atol=1e-7)
+    # Every rank holds bitwise the same replica, and the same optimizer state.
     for res in results[1:]:
         for a, b in zip(res["weights"], results[0]["weights"]):
             np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(res["slots"], results[0]["slots"])
+
+
+def test_sharded_slots_are_refused_mid_epoch_until_synced(tmp_path, single):
+    """Each rank updates 1/N of the slots; reading them mid-epoch is an error, not stale data."""
+    results, out = run(tmp_path, 2, "slots")
+    assert out.count("sharded slots refused") == 2, out
+    for res in results:
+        np.testing.assert_allclose(res["slots"], single["slots"], rtol=1e-4, atol=1e-7)
+    # The last mid-epoch checkpoint (step 20 of 24) holds whole slots: the same
+    # optimizer state as one process's checkpoint at that step.
+    from distkeras.models import load_model
+
+    run(tmp_path, 1, "slots")
+    one, two = (load_model(tmp_path / f"n{n}_slots.ckpt.dkm") for n in (1, 2))
+    assert int(two.optimizer.iterations.numpy()) == 20
+    for a, b in zip(two.optimizer.variables, one.optimizer.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-7)
 
 
 def test_deterministic_mode_is_bitwise_across_world_sizes(tmp_path):

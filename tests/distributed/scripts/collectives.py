@@ -132,6 +132,31 @@ def main() -> None:
         np.testing.assert_allclose(h.wait(), expected("sum", shape, "float32", n), atol=1e-5)
         assert h.wait() is a
 
+    # Sharded: reduce_scatter returns this rank's shard of the sum; allgather_shards
+    # puts every rank's shard back into every rank's buffer (uneven: 11 elements).
+    assert comm.native_shards
+    for size_ in (11, 1000):
+        lo, hi = comm.shard_range(size_)
+        bounds = [comm.shard_range(size_, q) for q in range(n)]
+        assert bounds[0][0] == 0 and bounds[-1][1] == size_
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        for op in ("sum", "mean"):
+            x = data(r, (size_,), "float32")
+            shard = comm.reduce_scatter(x, op)
+            assert shard.shape == (hi - lo,)
+            np.testing.assert_allclose(
+                shard, expected(op, (size_,), "float32", n)[lo:hi], rtol=1e-5, atol=1e-6
+            )
+        full = np.full(size_, -1.0)
+        full[lo:hi] = np.arange(lo, hi)
+        assert comm.allgather_shards(full) is full
+        assert (full == np.arange(size_)).all()
+    try:
+        comm.reduce_scatter(data(r, (4,), "float32"), "max")
+        raise AssertionError("reduce_scatter accepted op='max'")
+    except ValueError as e:
+        assert "op='max'" in str(e)
+
     # Broadcast: arrays in place from a non-zero root, then plain objects.
     root = n - 1
     arrays = [np.full((3, 2), r, np.float32), np.arange(4, dtype=np.int16) * (r + 1)]

@@ -1,6 +1,6 @@
 """Trains a small model the same way in 1 process or under mpirun; saves what each rank saw.
 
-usage: dp_train.py OUT_PREFIX [default|det|early]
+usage: dp_train.py OUT_PREFIX [default|det|early|batchstop|slots]
 """
 
 import json
@@ -41,8 +41,27 @@ class RankZeroDecides(callbacks.Callback):
             self.model.stop_training = True
 
 
+class ReadsSlotsMidEpoch(callbacks.Callback):
+    """With sharded updates the slots are whole only after sync_shards (every rank)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.model._global_step != 2:
+            return
+        try:
+            self.model.optimizer.variables  # noqa: B018 - the read is what is tested
+        except RuntimeError as e:
+            assert "sync_shards" in str(e), e
+            print(f"rank {comm.rank}: sharded slots refused", flush=True)
+        self.model.optimizer.sync_shards()
+        assert self.model.optimizer.variables  # readable once whole again
+
+
 if mode == "batchstop":
     cbs.append(RankZeroDecides())
+if mode == "slots":
+    # Full saves mid-epoch (optimizer state included) on the coordinator: the
+    # callback makes the sharded slots whole on every rank first.
+    cbs += [ReadsSlotsMidEpoch(), callbacks.ModelCheckpoint(out + ".ckpt.dkm", save_freq=5)]
 broadcasts = {"n": 0}
 real_broadcast = comm.broadcast
 
@@ -66,4 +85,5 @@ np.savez(
     steps=model._global_step,
     lr=float(model.optimizer.learning_rate),
     broadcasts=broadcasts["n"],
+    slots=np.concatenate([v.numpy().reshape(-1) for v in model.optimizer.variables[1:]]),
 )

@@ -398,7 +398,7 @@ def _report(results: dict, rates: dict[str, float], args) -> None:
         f"{args.steps} steps/fit, best of {args.repeats} rounds"
     )
     for k, v in rates.items():
-        print(f"  {k:44s}{v:10.0f}")
+        print(f"  {k:52s}{v:10.0f}")
     dp = rates.get(results.get("label", ""))
     single = rates.get("distkeras 1 proc x 2 threads")
     ddp = next((v for k, v in rates.items() if k.startswith("pytorch DDP")), None)

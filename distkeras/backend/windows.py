@@ -1,10 +1,11 @@
-"""Shared machinery of the convolution and pooling primitives.
+"""Shared machinery of the convolution, pooling and recurrent primitives.
 
 Channels_last windows (`(batch, *spatial, channels)` arrays read through
 strided slices or views), im2col/col2im, explicit `(low, high)` padding, and
 the thread pool that runs memory-bound loops over batch chunks: NumPy ufuncs
 and copies release the GIL, so these loops run in a few threads, as PyTorch's
-CPU kernels do (see `set_threads`).
+CPU kernels do (see `set_threads`). `Background` and `TimePipeline` hand a
+time loop's block GEMMs to the same pool while the loop goes on.
 """
 
 from __future__ import annotations
@@ -151,6 +152,58 @@ class Background:
         for i in reversed(range(len(self.pending))):
             self.wait(i)
         self.pending = []
+
+
+# ---------------------------------------------------------------- time loops
+BLOCK_STEPS = 8  # timesteps per pipelined GEMM block
+
+
+def sum_blocks(parts):
+    """Per-block partial products summed in block order (the same bits on any thread count)."""
+    if parts is None:
+        return None
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+class TimePipeline(Background):
+    """Block-wise GEMMs of a time loop run in a pool thread while the loop goes on.
+
+    Blocks are `BLOCK_STEPS` timesteps, the same on any number of threads.
+    BLAS stays on one thread while jobs may run beside the loop, and goes back
+    to its threads (unless `small`) once they are all done.
+    """
+
+    def __init__(self, T: int, size: int, small: bool) -> None:
+        super().__init__(size)
+        self.blocks = [(s, min(T, s + BLOCK_STEPS)) for s in range(0, T, BLOCK_STEPS)]
+        self.small = small
+        self._pin = None
+
+    def block_of(self, t: int) -> int:
+        return t // BLOCK_STEPS
+
+    def __enter__(self) -> TimePipeline:
+        self._pin = single_blas_thread(self.small or self.pinned)
+        self._pin.__enter__()
+        return self
+
+    def ready(self, t: int) -> None:
+        """Before step `t` of a forward loop: waits for its block's job."""
+        if t % BLOCK_STEPS == 0:
+            self.wait(t // BLOCK_STEPS)
+            if t and not self.small and self._pin is not None and self.idle(len(self.blocks)):
+                self._unpin()
+
+    def _unpin(self) -> None:
+        pin, self._pin = self._pin, None
+        pin.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        if self._pin is not None:
+            self._unpin()
 
 
 def _shared_chunks(

@@ -24,6 +24,7 @@ from distkeras.backend.autodiff import Tensor, apply, is_recording
 from distkeras.backend.lstm import _lstm
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
+from distkeras.backend.windows import TimePipeline, sum_blocks
 
 
 def _xp():
@@ -123,22 +124,32 @@ def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
 def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
     xp = _xp()
     dt = x.dtype
-    xt, (T, B, D) = _time_major(x)
+    B, T, D = x.shape
     U = rkernel.shape[0]
     small = B * U * 3 * U <= SMALL_GEMM
     # The z and r columns are halved so that sigmoid(a) = 0.5 tanh(0.5 a) + 0.5 needs
     # one tanh; the recurrent bias of z and r joins the input projection.
     half = xp.ones((3 * U,), dtype=dt)
     half[: 2 * U] = 0.5
-    G = (xt @ (kernel * half)).reshape(T, B, 3 * U)  # pre-activations, then z, r, h~
-    b_rec_h = None
+    k_half = kernel * half
+    b_in = b_rec_h = None
     if bias is not None:
         if reset_after:
-            G += bias[0] * half
-            G[:, :, : 2 * U] += bias[1, : 2 * U] * 0.5
+            b_in = bias[0] * half
+            b_in[: 2 * U] += bias[1, : 2 * U] * 0.5
             b_rec_h = bias[1, 2 * U :]
         else:
-            G += bias * half
+            b_in = bias * half
+    xt = xp.empty((T, B, D), dtype=dt)  # time-major inputs, kept for the kernel gradient
+    G = xp.empty((T, B, 3 * U), dtype=dt)  # pre-activations, then z, r, h~
+
+    def project(s, e):  # the input projection of steps s:e, ahead of the loop
+        xt[s:e] = x[:, s:e].transpose(1, 0, 2)
+        g = G[s:e].reshape(-1, 3 * U)
+        xp.matmul(xt[s:e].reshape(-1, D), k_half, out=g)
+        if b_in is not None:
+            g += b_in
+
     H = xp.empty((T + 1, B, U), dtype=dt)
     H[0] = h0
     S = xp.empty((T, B, U), dtype=dt)  # reset_after: h @ Rh + b; else r * h_prev
@@ -152,8 +163,11 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
         rk_h = xp.ascontiguousarray(rkernel[:, 2 * U :])
         rec = xp.empty((B, 2 * U), dtype=dt)
     tmp = xp.empty((B, U), dtype=dt)
-    with single_blas_thread(small):
+    with TimePipeline(T, G.size + xt.size, small) as pipe:
+        for s, e in pipe.blocks:
+            pipe.submit(project, s, e)
         for t in range(T):
+            pipe.ready(t)
             zr = G[t, :, : 2 * U]
             hh = G[t, :, 2 * U :]
             if reset_after:
@@ -201,7 +215,33 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
         else:
             rk_zr_t = xp.ascontiguousarray(rk_zr.T)
             rk_h_t = xp.ascontiguousarray(rk_h.T)
-        with single_blas_thread(small):
+        pipe = TimePipeline(T, 3 * dG.size, small)
+        nb = len(pipe.blocks)
+        dx = xp.empty((T, B, D), dtype=dt) if needs[0] else None
+        dk = xp.empty((nb, D, 3 * U), dtype=dt) if needs[2] else None
+        drk = xp.empty((nb, U, 3 * U), dtype=dt) if needs[3] else None
+        want_b = bias is not None and needs[4]
+        db = xp.empty((nb, *bias.shape), dtype=dt) if want_b else None
+
+        def weight_grads(j, s, e):  # the GEMMs of steps s:e, while the loop goes on
+            dg = dG[s:e].reshape(-1, 3 * U)
+            if dx is not None:
+                xp.matmul(dg, kernel.T, out=dx[s:e].reshape(-1, D))
+            if dk is not None:
+                xp.matmul(xt[s:e].reshape(-1, D).T, dg, out=dk[j])
+            hprev = H[s:e].reshape(-1, U)
+            if drk is not None and reset_after:
+                xp.matmul(hprev.T, dR[s:e].reshape(-1, 3 * U), out=drk[j])
+            elif drk is not None:
+                xp.matmul(hprev.T, dg[:, : 2 * U], out=drk[j, :, : 2 * U])
+                xp.matmul(S[s:e].reshape(-1, U).T, dg[:, 2 * U :], out=drk[j, :, 2 * U :])
+            if db is not None and reset_after:
+                db[j, 0] = column_sums(dg)
+                db[j, 1] = column_sums(dR[s:e].reshape(-1, 3 * U))
+            elif db is not None:
+                db[j] = column_sums(dg)
+
+        with pipe:
             for t in range(T - 1, -1, -1):
                 dh += gH[t]
                 dg = dG[t]
@@ -231,27 +271,16 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
                 if drop is not None:
                     xp.copyto(dh_new, dh, where=drop[t])
                 dh = dh_new
-        dG2 = dG.reshape(T * B, 3 * U)
-        hprev = H[:T].reshape(T * B, U)
-        d_rk = d_bias = None
-        if needs[3]:
-            if reset_after:
-                d_rk = hprev.T @ dR.reshape(T * B, 3 * U)
-            else:
-                d_rk = xp.empty_like(rkernel)
-                d_rk[:, : 2 * U] = hprev.T @ dG2[:, : 2 * U]
-                d_rk[:, 2 * U :] = S.reshape(T * B, U).T @ dG2[:, 2 * U :]
-        if bias is not None and needs[4]:
-            if reset_after:
-                d_bias = xp.stack([column_sums(dG2), column_sums(dR.reshape(T * B, 3 * U))])
-            else:
-                d_bias = column_sums(dG2)
+                j = pipe.block_of(t)
+                if t == pipe.blocks[j][0]:
+                    pipe.submit(weight_grads, j, *pipe.blocks[j])
+            pipe.finish()
         return (
-            (dG2 @ kernel.T).reshape(T, B, D).transpose(1, 0, 2) if needs[0] else None,
+            dx.transpose(1, 0, 2) if dx is not None else None,
             dh if needs[1] else None,
-            xt.T @ dG2 if needs[2] else None,
-            d_rk,
-            d_bias,
+            sum_blocks(dk),
+            sum_blocks(drk),
+            sum_blocks(db),
             None,
         )
 

@@ -144,26 +144,43 @@ def pipelined(monkeypatch):
     windows.set_threads(None)
 
 
-@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last_only"])
-def test_pipelined_lstm_gradients_over_several_blocks(pipelined, sequences):
+def _loop_case(kind, steps, batch=B):
+    """(function of arrays, arrays) for one fused loop over `steps` steps."""
+    if kind == "gru_before":
+        arrays = _arrays((batch, steps, D), (batch, U), (D, 3 * U), (U, 3 * U), (3 * U,))
+        return (lambda x, h, k, r, b: ops.gru(x, h, k, r, b, reset_after=False)), arrays
+    if kind == "gru_after":
+        arrays = _arrays((batch, steps, D), (batch, U), (D, 3 * U), (U, 3 * U), (2, 3 * U))
+        return (lambda x, h, k, r, b: ops.gru(x, h, k, r, b, reset_after=True)), arrays
+    arrays = _arrays((batch, steps, D), (batch, U), (batch, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    return (lambda *a: ops.lstm(*a, return_sequences=kind == "lstm")), arrays
+
+
+LOOP_KINDS = ["lstm", "lstm_last_only", "gru_after", "gru_before"]
+
+
+@pytest.mark.parametrize("kind", LOOP_KINDS)
+def test_pipelined_loop_gradients_over_several_blocks(pipelined, kind):
     """19 steps: blocks of 8, 8 and 3, projected and differentiated in the pool thread."""
-    steps = 19
-    mask = np.random.default_rng(3).random((B, steps)) > 0.3
-    arrays = _arrays((B, steps, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
-    check_grad(
-        lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask, return_sequences=sequences),
-        *arrays,
-    )
+    fn, arrays = _loop_case(kind, 19)
+    check_grad(fn, *arrays)
 
 
-def test_pipelined_lstm_is_bitwise_the_same_on_one_thread(pipelined):
+def test_pipelined_lstm_gradients_with_a_mask(pipelined):
+    mask = np.random.default_rng(3).random((B, 19)) > 0.3
+    arrays = _arrays((B, 19, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    check_grad(lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask), *arrays)
+
+
+@pytest.mark.parametrize("kind", LOOP_KINDS)
+def test_pipelined_loop_is_bitwise_the_same_on_one_thread(pipelined, kind):
     """The blocks do not depend on the thread count, so neither do the bits."""
-    arrays = _arrays((3, 21, D), (3, U), (3, U), (D, 4 * U), (U, 4 * U), (4 * U,))
+    fn, arrays = _loop_case(kind, 21, batch=3)
 
     def run():
         vs = [Variable(a) for a in arrays]
         with GradientTape() as tape:
-            y = ops.lstm(*vs)
+            y = fn(*vs)
             total = ops.sum(ops.multiply(y, y))
         return [to_numpy(y), *(to_numpy(g) for g in tape.gradient(total, vs))]
 

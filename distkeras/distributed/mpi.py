@@ -311,8 +311,8 @@ class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
     def reduce_scatter(self, flat: Any, op: str = "sum") -> Any:
         if op not in ("sum", "mean"):
             raise ValueError(f"reduce_scatter supports op='sum' or 'mean'. Received: op={op!r}")
-        if not isinstance(flat, np.ndarray) or flat.dtype.kind != "f":
-            return super().reduce_scatter(flat, op)
+        if not isinstance(flat, np.ndarray) or flat.dtype not in (np.float32, np.float64):
+            return super().reduce_scatter(flat, op)  # an all-reduce (float16: see allreduce)
         self._flat_header("reduce_scatter", flat, REDUCE_CODE[op])
         counts, _ = self._shard_counts(flat.size)
         key = "shard:" + flat.dtype.str  # the trainer reads it before the next call

@@ -147,6 +147,11 @@ def main() -> None:
             np.testing.assert_allclose(
                 shard, expected(op, (size_,), "float32", n)[lo:hi], rtol=1e-5, atol=1e-6
             )
+        # float16 goes through the all-reduce (MPI has no half type to reduce).
+        x16 = data(r, (size_,), "float16")
+        shard = comm.reduce_scatter(x16, "sum")
+        want16 = expected("sum", (size_,), "float16", n)[lo:hi]
+        np.testing.assert_allclose(shard, want16, rtol=1e-2, atol=1e-2)
         full = np.full(size_, -1.0)
         full[lo:hi] = np.arange(lo, hi)
         assert comm.allgather_shards(full) is full

@@ -187,9 +187,7 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
                     xp.copyto(dh_new, dh, where=drop[t])
                     xp.copyto(dc_new, dc, where=drop[t])
                 dh, dc = dh_new, dc_new
-                j = pipe.block_of(t)
-                if t == pipe.blocks[j][0]:
-                    pipe.submit(weight_grads, j, *pipe.blocks[j])
+                pipe.stepped_back(t, weight_grads)
             pipe.finish()
         return (
             dx.transpose(1, 0, 2) if dx is not None else None,

@@ -271,9 +271,7 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
                 if drop is not None:
                     xp.copyto(dh_new, dh, where=drop[t])
                 dh = dh_new
-                j = pipe.block_of(t)
-                if t == pipe.blocks[j][0]:
-                    pipe.submit(weight_grads, j, *pipe.blocks[j])
+                pipe.stepped_back(t, weight_grads)
             pipe.finish()
         return (
             dx.transpose(1, 0, 2) if dx is not None else None,

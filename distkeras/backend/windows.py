@@ -182,8 +182,11 @@ class TimePipeline(Background):
         self.small = small
         self._pin = None
 
-    def block_of(self, t: int) -> int:
-        return t // BLOCK_STEPS
+    def stepped_back(self, t: int, job: Callable[[int, int, int], Any]) -> None:
+        """After step `t` of a backward loop: queues `job(j, s, e)` once block j = s:e is done."""
+        j = t // BLOCK_STEPS
+        if t == self.blocks[j][0]:
+            self.submit(job, j, *self.blocks[j])
 
     def __enter__(self) -> TimePipeline:
         self._pin = single_blas_thread(self.small or self.pinned)

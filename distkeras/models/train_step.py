@@ -117,13 +117,16 @@ class TrainStep:
         The gradient is reduce-scattered instead of all-reduced, each rank
         runs the optimizer on its shard, and the parameters are all-gathered:
         the same bytes on the wire as an all-reduce, 1/N of the optimizer's
-        work per rank. Used on MPI for N > 1 unless DISTKERAS_SHARD_UPDATE=0,
+        work per rank. Used inside `fit` (which makes the slots whole at each
+        epoch end, before checkpoints and when it returns; `train_on_batch`
+        keeps the all-reduce step) on MPI for N > 1 unless DISTKERAS_SHARD_UPDATE=0,
         float16 compression, a custom `gradient_reducer`, or an optimizer
         whose step is not elementwise over the flat buffer (norm clipping,
         gradient accumulation, weight decay sparing some variables).
         """
         return (
             self.shard_update
+            and getattr(self, "_in_fit", False)
             and comm.size > 1
             and comm.native_shards
             and not comm.compression

@@ -61,6 +61,7 @@ class Trainer(TrainStep, Evaluation):
         # whose non-blocking collectives only progress inside MPI calls.
         self.overlap_allreduce = os.environ.get("DISTKERAS_OVERLAP", "0") == "1"
         self.shard_update = os.environ.get("DISTKERAS_SHARD_UPDATE", "1") != "0"
+        self._in_fit = False
         self.bucket_bytes = int(os.environ.get("DISTKERAS_BUCKET_BYTES", str(4 << 20)))
 
     # ------------------------------------------------------------ compile
@@ -418,6 +419,7 @@ class Trainer(TrainStep, Evaluation):
             for cb in cbs.callbacks
         )
         try:
+            self._in_fit = True  # the optimizer step may shard: fit makes the slots whole
             cbs.on_train_begin()
             start_epoch, start_step = initial_epoch, 0
             if found is not None:
@@ -471,6 +473,8 @@ class Trainer(TrainStep, Evaluation):
             for cb in backups:  # a backup being written lands before the error propagates
                 cb.finish_pending()
             raise
+        finally:
+            self._in_fit = False
         return self.history
 
     # ------------------------------------------------------------ resume

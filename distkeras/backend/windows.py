@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -84,14 +85,30 @@ def _threads_for(batch: int, size: int) -> int:
     return max(1, min(num_threads(), batch))
 
 
+_POOL_PREFIX = "distkeras-compute"
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The shared pool (num_threads() - 1 workers: every caller fits), or None inside it.
+
+    A job already running in the pool never waits on the pool: with every
+    worker busy, what it queued would never start.
+    """
+    if threading.current_thread().name.startswith(_POOL_PREFIX):
+        return None
+    pool = _THREADS["pool"]
+    if pool is None:
+        pool = _THREADS["pool"] = ThreadPoolExecutor(
+            max_workers=max(1, num_threads() - 1), thread_name_prefix=_POOL_PREFIX
+        )
+    return pool
+
+
 def _run_threads(calls: list, blas_single: bool) -> list:
     """Runs `calls[0]` here and the others in the pool; returns their results in order."""
-    if len(calls) == 1:
-        fn, *args = calls[0]
-        return [fn(*args)]
-    pool = _THREADS["pool"]
-    if pool is None:  # num_threads() - 1 workers: every caller fits
-        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1))
+    pool = _pool() if len(calls) > 1 else None
+    if pool is None:
+        return [fn(*args) for fn, *args in calls]
     with single_blas_thread(blas_single):
         futures = [pool.submit(*call) for call in calls[1:]]
         fn, *args = calls[0]
@@ -110,12 +127,7 @@ class Background:
     """
 
     def __init__(self, size: int) -> None:
-        self.pool = None
-        if _threads_for(2, size) > 1:
-            pool = _THREADS["pool"]
-            if pool is None:
-                pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1))
-            self.pool = pool
+        self.pool = _pool() if _threads_for(2, size) > 1 else None
         self.pending: list = []
 
     @property

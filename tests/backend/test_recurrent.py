@@ -207,3 +207,29 @@ def test_background_jobs_run_once_in_order_of_need(pipelined):
     gate.set()
     bg.finish()
     assert sorted(done) == [0, 1, 2, 3] and len(done) == 4
+
+
+def test_a_pool_job_that_runs_a_threaded_loop_does_not_wait_on_the_pool(pipelined):
+    """With every worker busy, a job that queued work for the pool would wait forever."""
+    import threading
+
+    pipelined.set_threads(2)  # one worker: the job below occupies it
+    x = np.random.default_rng(0).normal(size=(4, 5, 5, 3))
+    want = pipelined.im2col(x, (2, 2), (1, 1), (1, 1), (4, 4))
+    got, started = {}, threading.Event()
+
+    def job():
+        started.set()
+        got["cols"] = pipelined.im2col(x, (2, 2), (1, 1), (1, 1), (4, 4))
+
+    def run():
+        bg = pipelined.Background(1 << 20)
+        bg.submit(job)
+        started.wait(10)  # running in the worker, not taken back by finish
+        bg.finish()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive(), "the pool job deadlocked"
+    np.testing.assert_array_equal(got["cols"], want)

@@ -9,30 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from distkeras.backend import current_module, floatx, standardize_dtype
 from distkeras.backend.autodiff import Tensor, apply
+from distkeras.backend.reduction_primitives import (  # noqa: F401 - re-exported
+    _axis_arg,
+    _expand_reduced,
+    _norm_axis,
+    cumsum,
+    max,
+    mean,
+    min,
+    sum,
+)
+from distkeras.backend.shape_primitives import (  # noqa: F401 - re-exported
+    broadcast_to,
+    concatenate,
+    getitem,
+    pad,
+    repeat,
+    reshape,
+    stack,
+    sum_to,
+    take,
+    take_along_axis,
+    tile,
+    transpose,
+)
 
 
 def _xp():
     return current_module()
-
-
-def sum_to(g: Any, shape: tuple) -> Any:
-    """Sums `g` over the axes that broadcasting added or stretched to reach `shape`."""
-    gshape = g.shape
-    if gshape == shape:
-        return g
-    ndiff = len(gshape) - len(shape)
-    axes = tuple(range(ndiff)) + tuple(
-        i + ndiff for i, s in enumerate(shape) if s == 1 and gshape[i + ndiff] != 1
-    )
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if ndiff:
-        g = g.reshape(shape)
-    return g
 
 
 def _shape(x: Any) -> tuple:
@@ -333,235 +339,6 @@ def _dense(x, w, b, relu=False):
     return out, vjp
 
 
-# ---------------------------------------------------------------- reductions
-def _norm_axis(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim if ndim else 0 for a in axis)
-
-
-def _expand_reduced(g, shape, axes, keepdims):
-    if not keepdims:
-        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
-    return g
-
-
-def _sum(x, axis=None, keepdims=False):
-    out = x.sum(axis=axis, keepdims=keepdims)
-    shape = x.shape
-
-    def vjp(g, needs):
-        axes = _norm_axis(axis, len(shape))
-        g = _expand_reduced(g, shape, axes, keepdims)
-        return (_xp().broadcast_to(g, shape),)
-
-    return out, vjp
-
-
-def _mean(x, axis=None, keepdims=False):
-    out = x.mean(axis=axis, keepdims=keepdims)
-    shape = x.shape
-
-    def vjp(g, needs):
-        axes = _norm_axis(axis, len(shape))
-        n = 1
-        for a in axes:
-            n *= shape[a]
-        g = _expand_reduced(g, shape, axes, keepdims) / (n if n > 0 else 1)
-        return (_xp().broadcast_to(g, shape).astype(x.dtype, copy=False),)
-
-    return out, vjp
-
-
-def _extremum(kind):
-    def prim(x, axis=None, keepdims=False):
-        out = getattr(x, kind)(axis=axis, keepdims=keepdims)
-
-        def vjp(g, needs):
-            axes = _norm_axis(axis, x.ndim)
-            o = _expand_reduced(out, x.shape, axes, keepdims)
-            gg = _expand_reduced(g, x.shape, axes, keepdims)
-            mask = x == o
-            # Ties share the gradient equally, as TensorFlow does.
-            count = mask.sum(axis=axes, keepdims=True)
-            return (gg * mask / count,)
-
-        return out, vjp
-
-    return prim
-
-
-_max = _extremum("max")
-_min = _extremum("min")
-
-
-def _cumsum(x, axis=None):
-    xp = _xp()
-    flat = axis is None
-    out = xp.cumsum(x.reshape(-1) if flat else x, axis=0 if flat else axis)
-
-    def vjp(g, needs):
-        ax = 0 if flat else axis
-        r = xp.flip(xp.cumsum(xp.flip(g, ax), axis=ax), ax)
-        return (r.reshape(x.shape),)
-
-    return out, vjp
-
-
-# ---------------------------------------------------------------- shape
-def _reshape(x, shape):
-    out = x.reshape(shape)
-
-    def vjp(g, needs):
-        return (g.reshape(x.shape),)
-
-    return out, vjp
-
-
-def _transpose(x, axes=None):
-    out = x.transpose(axes) if axes is not None else x.T
-
-    def vjp(g, needs):
-        if axes is None:
-            return (g.T,)
-        return (g.transpose(np.argsort(axes)),)
-
-    return out, vjp
-
-
-def _broadcast_to(x, shape):
-    out = _xp().broadcast_to(x, shape)
-
-    def vjp(g, needs):
-        return (sum_to(g, x.shape),)
-
-    return out, vjp
-
-
-def _concatenate(*xs, axis=0):
-    out = _xp().concatenate(xs, axis=axis)
-    sizes = [x.shape[axis] for x in xs]
-
-    def vjp(g, needs):
-        res = []
-        start = 0
-        ax = axis % g.ndim
-        for s, need in zip(sizes, needs):
-            if need:
-                idx = [slice(None)] * g.ndim
-                idx[ax] = slice(start, start + s)
-                res.append(g[tuple(idx)])
-            else:
-                res.append(None)
-            start += s
-        return tuple(res)
-
-    return out, vjp
-
-
-def _stack(*xs, axis=0):
-    out = _xp().stack(xs, axis=axis)
-
-    def vjp(g, needs):
-        return tuple(_xp().take(g, i, axis=axis) if need else None for i, need in enumerate(needs))
-
-    return out, vjp
-
-
-def _getitem(x, key):
-    out = x[key]
-
-    def vjp(g, needs):
-        xp = _xp()
-        res = xp.zeros(x.shape, dtype=g.dtype)
-        if _is_basic_index(key):
-            res[key] = g
-        else:
-            xp.add.at(res, key, g)
-        return (res,)
-
-    return out, vjp
-
-
-def _is_basic_index(key) -> bool:
-    keys = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in keys)
-
-
-def _take(x, indices, axis=None):
-    xp = _xp()
-    out = xp.take(x, indices, axis=axis)
-
-    def vjp(g, needs):
-        if axis is None:
-            res = xp.zeros(x.size, dtype=g.dtype)
-            xp.add.at(res, indices.reshape(-1), g.reshape(-1))
-            return (res.reshape(x.shape),)
-        ax = axis % x.ndim
-        # Move the taken axis to the front and scatter-add rows.
-        gm = xp.moveaxis(g, list(range(ax, ax + indices.ndim)), list(range(indices.ndim)))
-        gm = gm.reshape((indices.size,) + gm.shape[indices.ndim :])
-        res = xp.zeros((x.shape[ax],) + x.shape[:ax] + x.shape[ax + 1 :], dtype=g.dtype)
-        xp.add.at(res, indices.reshape(-1), gm)
-        return (xp.moveaxis(res, 0, ax),)
-
-    return out, vjp
-
-
-def _take_along_axis(x, indices, axis):
-    xp = _xp()
-    out = xp.take_along_axis(x, indices, axis=axis)
-
-    def vjp(g, needs):
-        res = xp.zeros(x.shape, dtype=g.dtype)
-        if hasattr(xp, "put_along_axis") and indices.shape == g.shape:
-            idx = list(xp.ix_(*[xp.arange(s) for s in indices.shape]))
-            idx[axis % x.ndim] = indices
-            xp.add.at(res, tuple(idx), g)
-        return (res,)
-
-    return out, vjp
-
-
-def _pad(x, pad_width, constant_values=0):
-    out = _xp().pad(x, pad_width, constant_values=constant_values)
-
-    def vjp(g, needs):
-        sl = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pad_width))
-        return (g[sl],)
-
-    return out, vjp
-
-
-def _tile(x, reps):
-    out = _xp().tile(x, reps)
-
-    def vjp(g, needs):
-        reps_full = (1,) * (g.ndim - len(reps)) + tuple(reps)
-        shape_full = (1,) * (g.ndim - x.ndim) + x.shape
-        split = []
-        for r, s in zip(reps_full, shape_full):
-            split += [r, s]
-        gg = g.reshape(split).sum(axis=tuple(range(0, 2 * g.ndim, 2)))
-        return (gg.reshape(x.shape),)
-
-    return out, vjp
-
-
-def _repeat(x, repeats, axis):
-    xp = _xp()
-    out = xp.repeat(x, repeats, axis=axis)
-
-    def vjp(g, needs):
-        ax = axis % x.ndim
-        shape = x.shape[:ax] + (x.shape[ax], repeats) + x.shape[ax + 1 :]
-        return (g.reshape(shape).sum(axis=ax + 1),)
-
-    return out, vjp
-
-
 # ---------------------------------------------------------------- nn
 def _softmax(x, axis=-1):
     xp = _xp()
@@ -740,96 +517,9 @@ def dense(x, kernel, bias=None, relu: bool = False) -> Tensor:
     return apply(_dense, x, kernel, bias, relu=relu)
 
 
-def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    """Sum over `axis` (all axes when None)."""
-    return apply(_sum, x, axis=_axis_arg(axis), keepdims=keepdims)
-
-
-def mean(x, axis=None, keepdims=False) -> Tensor:
-    """Mean over `axis` (all axes when None)."""
-    return apply(_mean, x, axis=_axis_arg(axis), keepdims=keepdims)
-
-
-def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    """Maximum over `axis`; tied maxima share the gradient."""
-    return apply(_max, x, axis=_axis_arg(axis), keepdims=keepdims)
-
-
-def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    """Minimum over `axis`; tied minima share the gradient."""
-    return apply(_min, x, axis=_axis_arg(axis), keepdims=keepdims)
-
-
-def cumsum(x, axis=None) -> Tensor:
-    """Cumulative sum along `axis` (over the flattened array when None)."""
-    return apply(_cumsum, x, axis=axis)
-
-
 def logsumexp(x, axis=None, keepdims=False) -> Tensor:
     """log(sum(exp(x))) computed stably."""
     return apply(_logsumexp, x, axis=_axis_arg(axis), keepdims=keepdims)
-
-
-def reshape(x, shape) -> Tensor:
-    """Reshapes to `shape` (one entry may be -1)."""
-    return apply(_reshape, x, tuple(shape))
-
-
-def transpose(x, axes=None) -> Tensor:
-    """Permutes axes (reverses them when `axes` is None)."""
-    return apply(_transpose, x, axes=None if axes is None else tuple(axes))
-
-
-def broadcast_to(x, shape) -> Tensor:
-    """Broadcasts to `shape`."""
-    return apply(_broadcast_to, x, tuple(shape))
-
-
-def concatenate(xs, axis=0) -> Tensor:
-    """Joins tensors along an existing axis."""
-    return apply(_concatenate, *xs, axis=axis)
-
-
-def stack(xs, axis=0) -> Tensor:
-    """Joins tensors along a new axis."""
-    return apply(_stack, *xs, axis=axis)
-
-
-def getitem(x, key) -> Tensor:
-    """NumPy indexing (basic and advanced); the gradient scatters back."""
-    if isinstance(key, Tensor):
-        key = key.data
-    elif isinstance(key, tuple):
-        key = tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return apply(_getitem, x, key)
-
-
-def take(x, indices, axis=None) -> Tensor:
-    """Gathers entries at `indices` along `axis`."""
-    idx = indices.data if isinstance(indices, Tensor) else current_module().asarray(indices)
-    return apply(_take, x, idx, axis=axis)
-
-
-def take_along_axis(x, indices, axis) -> Tensor:
-    """Gathers with an index array shaped like `x`, along `axis`."""
-    idx = indices.data if isinstance(indices, Tensor) else current_module().asarray(indices)
-    return apply(_take_along_axis, x, idx, axis=axis)
-
-
-def pad(x, pad_width, constant_values=0) -> Tensor:
-    """Pads with a constant; `pad_width` is ((before, after), ...) per axis."""
-    pw = tuple(tuple(int(v) for v in p) for p in pad_width)
-    return apply(_pad, x, pw, constant_values=constant_values)
-
-
-def tile(x, reps) -> Tensor:
-    """Repeats the whole tensor `reps` times along each axis."""
-    return apply(_tile, x, tuple(reps) if not isinstance(reps, int) else (reps,))
-
-
-def repeat(x, repeats: int, axis: int) -> Tensor:
-    """Repeats each element `repeats` times along `axis`."""
-    return apply(_repeat, x, int(repeats), axis=axis)
 
 
 def softmax(x, axis=-1) -> Tensor:
@@ -840,12 +530,6 @@ def softmax(x, axis=-1) -> Tensor:
 def log_softmax(x, axis=-1) -> Tensor:
     """log(softmax(x)) along `axis`, computed stably."""
     return apply(_log_softmax, x, axis=axis)
-
-
-def _axis_arg(axis):
-    if isinstance(axis, list):
-        return tuple(axis)
-    return axis
 
 
 def float_dtype() -> str:

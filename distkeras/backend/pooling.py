@@ -90,11 +90,11 @@ def _max_pool(x, *, pool, strides, pads):
                 _, s, e = taken
                 dst, gg, a, t = gpad[s:e], g[s:e], arg[s:e], tmp[: e - s]
                 for idx, sl in enumerate(windows):
-                    xp.multiply(gg, a == idx, out=t)
                     if overlapping:
+                        xp.multiply(gg, a == idx, out=t)
                         dst[sl] += t
-                    else:
-                        dst[sl] = t
+                    else:  # straight into the window's strided view: one pass less
+                        xp.multiply(gg, a == idx, out=dst[sl])
 
         _shared_chunks(backward, n, rows, gpad.size)
         return (_crop(gpad, pads),)

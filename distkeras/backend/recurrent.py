@@ -3,13 +3,14 @@
 Each primitive runs the time loop on raw arrays: one GEMM projects the inputs
 of every timestep at once, then one recurrent GEMM per step; the activations
 each step produces are kept, and a hand-written vector-Jacobian product runs
-back through time (BPTT), ending with one GEMM per weight gradient.
+back through time (BPTT), ending with one GEMM per weight gradient. The LSTM
+(`lstm.py`) and GRU (`gru.py`) keep each step feature-major and pipeline their
+big GEMMs; SimpleRNN is here, with the public wrappers.
 
 Arrays are batch-major `(batch, time, features)` at the interface and
-time-major inside (the LSTM, in `lstm.py`, keeps each step feature-major).
-`mask` is None or a boolean `(batch, time)` array; a masked step leaves every
-state unchanged (its output is the carried state). Weight layouts follow
-Keras: LSTM gates `i, f, c, o`; GRU `z, r, h`.
+time-major inside. `mask` is None or a boolean `(batch, time)` array; a
+masked step leaves every state unchanged (its output is the carried state).
+Weight layouts follow Keras: LSTM gates `i, f, c, o`; GRU `z, r, h`.
 
 `unstack_time` splits a sequence into per-step tensors for the generic
 (composed-of-ops) loop without the quadratic cost of slicing in backward.
@@ -21,10 +22,10 @@ from typing import Any
 
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, is_recording
+from distkeras.backend.gru import _gru
 from distkeras.backend.lstm import _lstm
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM, single_blas_thread
-from distkeras.backend.windows import TimePipeline, sum_blocks
 
 
 def _xp():
@@ -114,171 +115,6 @@ def _simple_rnn(x, h0, kernel, rkernel, bias, mask, activation="tanh"):
             xt.T @ dA2 if needs[2] else None,
             H[:T].reshape(T * B, U).T @ dA2 if needs[3] else None,
             column_sums(dA2) if bias is not None and needs[4] else None,
-            None,
-        )
-
-    return _batch_major(H[1:]), vjp
-
-
-# ---------------------------------------------------------------- GRU
-def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
-    xp = _xp()
-    dt = x.dtype
-    B, T, D = x.shape
-    U = rkernel.shape[0]
-    small = B * U * 3 * U <= SMALL_GEMM
-    # The z and r columns are halved so that sigmoid(a) = 0.5 tanh(0.5 a) + 0.5 needs
-    # one tanh; the recurrent bias of z and r joins the input projection.
-    half = xp.ones((3 * U,), dtype=dt)
-    half[: 2 * U] = 0.5
-    k_half = kernel * half
-    b_in = b_rec_h = None
-    if bias is not None:
-        if reset_after:
-            b_in = bias[0] * half
-            b_in[: 2 * U] += bias[1, : 2 * U] * 0.5
-            b_rec_h = bias[1, 2 * U :]
-        else:
-            b_in = bias * half
-    xt = xp.empty((T, B, D), dtype=dt)  # time-major inputs, kept for the kernel gradient
-    G = xp.empty((T, B, 3 * U), dtype=dt)  # pre-activations, then z, r, h~
-
-    def project(s, e):  # the input projection of steps s:e, ahead of the loop
-        xt[s:e] = x[:, s:e].transpose(1, 0, 2)
-        g = G[s:e].reshape(-1, 3 * U)
-        xp.matmul(xt[s:e].reshape(-1, D), k_half, out=g)
-        if b_in is not None:
-            g += b_in
-
-    H = xp.empty((T + 1, B, U), dtype=dt)
-    H[0] = h0
-    S = xp.empty((T, B, U), dtype=dt)  # reset_after: h @ Rh + b; else r * h_prev
-    drop = _drop_rows(mask)
-    if reset_after:
-        rk = rkernel * half
-        rec = xp.empty((B, 3 * U), dtype=dt)
-    else:
-        rk_zr = xp.ascontiguousarray(rkernel[:, : 2 * U])
-        rk_zr_half = rk_zr * 0.5
-        rk_h = xp.ascontiguousarray(rkernel[:, 2 * U :])
-        rec = xp.empty((B, 2 * U), dtype=dt)
-    tmp = xp.empty((B, U), dtype=dt)
-    with TimePipeline(T, G.size + xt.size, small) as pipe:
-        for s, e in pipe.blocks:
-            pipe.submit(project, s, e)
-        for t in range(T):
-            pipe.ready(t)
-            zr = G[t, :, : 2 * U]
-            hh = G[t, :, 2 * U :]
-            if reset_after:
-                xp.matmul(H[t], rk, out=rec)
-                zr += rec[:, : 2 * U]
-            else:
-                xp.matmul(H[t], rk_zr_half, out=rec)
-                zr += rec
-            xp.tanh(zr, out=zr)
-            zr *= 0.5
-            zr += 0.5
-            if reset_after:
-                if b_rec_h is None:
-                    S[t] = rec[:, 2 * U :]
-                else:
-                    xp.add(rec[:, 2 * U :], b_rec_h, out=S[t])
-                xp.multiply(zr[:, U:], S[t], out=tmp)
-            else:
-                xp.multiply(zr[:, U:], H[t], out=S[t])
-                xp.matmul(S[t], rk_h, out=tmp)
-            hh += tmp
-            xp.tanh(hh, out=hh)
-            ht = H[t + 1]
-            xp.subtract(H[t], hh, out=ht)  # h = z h_prev + (1 - z) h~ = h~ + z (h_prev - h~)
-            ht *= zr[:, :U]
-            ht += hh
-            if drop is not None:
-                xp.copyto(ht, H[t], where=drop[t])
-
-    def vjp(g, needs):
-        gH = g.transpose(1, 0, 2)
-        Z = G[:, :, :U]
-        R = G[:, :, U : 2 * U]
-        HH = G[:, :, 2 * U :]
-        dzr = 1 - G[:, :, : 2 * U]
-        dzr *= G[:, :, : 2 * U]
-        dhh = 1 - Z
-        dhh *= 1 - HH * HH  # dh -> d(pre-activation of h~)
-        hmp = H[:T] - HH
-        dG = xp.empty((T, B, 3 * U), dtype=dt)
-        dR = xp.empty((T, B, 3 * U), dtype=dt) if reset_after else None
-        dh = xp.zeros((B, U), dtype=dt)
-        if reset_after:
-            rk_t = xp.ascontiguousarray(rkernel.T)
-        else:
-            rk_zr_t = xp.ascontiguousarray(rk_zr.T)
-            rk_h_t = xp.ascontiguousarray(rk_h.T)
-        pipe = TimePipeline(T, 3 * dG.size, small)
-        nb = len(pipe.blocks)
-        dx = xp.empty((T, B, D), dtype=dt) if needs[0] else None
-        dk = xp.empty((nb, D, 3 * U), dtype=dt) if needs[2] else None
-        drk = xp.empty((nb, U, 3 * U), dtype=dt) if needs[3] else None
-        want_b = bias is not None and needs[4]
-        db = xp.empty((nb, *bias.shape), dtype=dt) if want_b else None
-
-        def weight_grads(j, s, e):  # the GEMMs of steps s:e, while the loop goes on
-            dg = dG[s:e].reshape(-1, 3 * U)
-            if dx is not None:
-                xp.matmul(dg, kernel.T, out=dx[s:e].reshape(-1, D))
-            if dk is not None:
-                xp.matmul(xt[s:e].reshape(-1, D).T, dg, out=dk[j])
-            hprev = H[s:e].reshape(-1, U)
-            if drk is not None and reset_after:
-                xp.matmul(hprev.T, dR[s:e].reshape(-1, 3 * U), out=drk[j])
-            elif drk is not None:
-                xp.matmul(hprev.T, dg[:, : 2 * U], out=drk[j, :, : 2 * U])
-                xp.matmul(S[s:e].reshape(-1, U).T, dg[:, 2 * U :], out=drk[j, :, 2 * U :])
-            if db is not None and reset_after:
-                db[j, 0] = column_sums(dg)
-                db[j, 1] = column_sums(dR[s:e].reshape(-1, 3 * U))
-            elif db is not None:
-                db[j] = column_sums(dg)
-
-        with pipe:
-            for t in range(T - 1, -1, -1):
-                dh += gH[t]
-                dg = dG[t]
-                da = dg[:, 2 * U :]
-                xp.multiply(dh, dhh[t], out=da)
-                xp.multiply(dh, hmp[t], out=dg[:, :U])
-                if reset_after:
-                    xp.multiply(da, S[t], out=dg[:, U : 2 * U])
-                    dg[:, : 2 * U] *= dzr[t]
-                    if drop is not None:
-                        dg *= ~drop[t]
-                    dr = dR[t]
-                    dr[:, : 2 * U] = dg[:, : 2 * U]
-                    xp.multiply(dg[:, 2 * U :], R[t], out=dr[:, 2 * U :])
-                    dh_new = dr @ rk_t
-                else:
-                    d_s = da @ rk_h_t
-                    xp.multiply(d_s, H[t], out=dg[:, U : 2 * U])
-                    dg[:, : 2 * U] *= dzr[t]
-                    if drop is not None:
-                        dg *= ~drop[t]
-                        d_s *= ~drop[t]
-                    dh_new = dg[:, : 2 * U] @ rk_zr_t
-                    d_s *= R[t]
-                    dh_new += d_s
-                dh_new += dh * Z[t]
-                if drop is not None:
-                    xp.copyto(dh_new, dh, where=drop[t])
-                dh = dh_new
-                pipe.stepped_back(t, weight_grads)
-            pipe.finish()
-        return (
-            dx.transpose(1, 0, 2) if dx is not None else None,
-            dh if needs[1] else None,
-            sum_blocks(dk),
-            sum_blocks(drk),
-            sum_blocks(db),
             None,
         )
 

@@ -170,7 +170,7 @@ class Background:
 BLOCK_STEPS = 8  # timesteps per pipelined GEMM block
 
 
-def sum_blocks(parts):
+def sum_blocks(parts: Any) -> Any:
     """Per-block partial products summed in block order (the same bits on any thread count)."""
     if parts is None:
         return None

@@ -39,6 +39,7 @@ from distkeras.backend.windows import (
     im2col,
     num_threads,
     set_threads,
+    sum_blocks,
 )
 
 __all__ = ["conv", "conv_transpose", "extract_patches", "num_threads", "set_threads"]
@@ -55,14 +56,6 @@ def _chunk_rows(n: int, per_row: int) -> int:
     if current_module() is not np:
         return n
     return max(1, min(n, _CHUNK_BYTES // max(1, per_row)))
-
-
-def _sum_in_order(parts):
-    """parts[0] + parts[1] + ... , added one after the other (fixed rounding)."""
-    total = parts[0].copy()
-    for p in parts[1:]:
-        total += p
-    return total
 
 
 def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
@@ -174,11 +167,11 @@ def _dense_conv(xpad, w, b, relu, kernel, strides, dilation, out_sp):
         _shared_chunks(backward, n, bchunk, size, blas_single=True)
         gw = gb = None
         if want_w:
-            total = _sum_in_order(gw_parts)
+            total = sum_blocks(gw_parts)
             gw = total[:kc].reshape(w.shape)
             gb = total[kc] if want_b else None
         elif want_b:
-            gb = _sum_in_order(gb_parts)
+            gb = sum_blocks(gb_parts)
         return gx, gw, gb
 
     return out2, vjp

@@ -82,11 +82,23 @@ SHARD_CASES = {
 }
 
 
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def update_threads(request, monkeypatch):
+    """The shard's update on one thread, or split into blocks over two."""
+    from distkeras.optimizers import _flat
+
+    monkeypatch.setattr(_flat, "_MIN_CHUNK", 4)
+    optimizers.set_update_threads(request.param)
+    yield request.param
+    optimizers.set_update_threads(None)
+
+
 @pytest.mark.parametrize("case", sorted(SHARD_CASES))
-def test_sharded_update_equals_the_flat_update_bitwise(case):
+def test_sharded_update_equals_the_flat_update_bitwise(case, update_threads):
     """Each of 3 replicas updates a third of the buffer: the same bits as the whole update."""
     cls, kwargs = SHARD_CASES[case]
-    params, grads = _data(1, "float32")
+    # 750 values: shards of 250, two 128-aligned blocks each on two threads.
+    params, grads = _data(1, "float32", shapes=[(30, 20), (150,)])
     whole = [Variable(p) for p in params]
     opt = cls(**kwargs)
     buf = FlatBuffer(whole)

@@ -13,16 +13,11 @@ from __future__ import annotations
 from distkeras.backend import current_module
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM
-from distkeras.backend.windows import TimePipeline, sum_blocks
+from distkeras.backend.windows import TimePipeline, step_rows, sum_blocks
 
 
 def _xp():
     return current_module()
-
-
-def _rows(a):
-    """`(T, F, B)` steps -> contiguous batch-major rows `(T * B, F)` for a GEMM."""
-    return _xp().ascontiguousarray(a.transpose(0, 2, 1)).reshape(-1, a.shape[1])
 
 
 def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
@@ -48,12 +43,6 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
     xt = xp.empty((T, B, D), dtype=dt)  # time-major inputs, kept for the kernel gradient
     G = xp.empty((T, 3 * U, B), dtype=dt)  # pre-activations, then z, r, h~
 
-    def project(s, e):  # the input projection of steps s:e: one call (the GIL)
-        xt[s:e] = x[:, s:e].transpose(1, 0, 2)
-        xp.matmul(k_t, xt[s:e].transpose(0, 2, 1), out=G[s:e])
-        if b_in is not None:
-            G[s:e] += b_in
-
     H = xp.empty((T + 1, U, B), dtype=dt)
     H[0] = h0.T
     S = xp.empty((T, U, B), dtype=dt)  # reset_after: Rh h + b; else r * h_prev
@@ -67,8 +56,7 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
         rec = xp.empty((2 * U, B), dtype=dt)
     tmp = xp.empty((U, B), dtype=dt)
     with TimePipeline(T, G.size + xt.size, small) as pipe:
-        for s, e in pipe.blocks:
-            pipe.submit(project, s, e)
+        pipe.project_inputs(x, xt, G, k_t, b_in)
         for t in range(T):
             pipe.ready(t)
             zr = G[t, : 2 * U]
@@ -121,17 +109,17 @@ def _gru(x, h0, kernel, rkernel, bias, mask, reset_after=True):
         db = xp.empty((nb, *bias.shape), dtype=dt) if want_b else None
 
         def weight_grads(j, s, e):  # the GEMMs of steps s:e, while the loop goes on
-            dg = _rows(dG[s:e])
+            dg = step_rows(dG[s:e])
             if dx is not None:
                 xp.matmul(dg, kernel.T, out=dx[s:e].reshape(-1, D))
             if dk is not None:
                 xp.matmul(xt[s:e].reshape(-1, D).T, dg, out=dk[j])
-            dr = _rows(dR[s:e]) if reset_after and (drk is not None or db is not None) else None
+            dr = step_rows(dR[s:e]) if reset_after and (drk is not None or db is not None) else None
             if drk is not None and reset_after:
-                xp.matmul(_rows(H[s:e]).T, dr, out=drk[j])
+                xp.matmul(step_rows(H[s:e]).T, dr, out=drk[j])
             elif drk is not None:
-                xp.matmul(_rows(H[s:e]).T, dg[:, : 2 * U], out=drk[j, :, : 2 * U])
-                xp.matmul(_rows(S[s:e]).T, dg[:, 2 * U :], out=drk[j, :, 2 * U :])
+                xp.matmul(step_rows(H[s:e]).T, dg[:, : 2 * U], out=drk[j, :, : 2 * U])
+                xp.matmul(step_rows(S[s:e]).T, dg[:, 2 * U :], out=drk[j, :, 2 * U :])
             if db is not None and reset_after:
                 db[j, 0] = column_sums(dg)
                 db[j, 1] = column_sums(dr)

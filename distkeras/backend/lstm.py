@@ -15,7 +15,7 @@ from __future__ import annotations
 from distkeras.backend import current_module
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM
-from distkeras.backend.windows import TimePipeline, _shared_chunks, sum_blocks
+from distkeras.backend.windows import TimePipeline, _shared_chunks, step_rows, sum_blocks
 
 
 def _xp():
@@ -85,13 +85,6 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     xt = xp.empty((T, B, D), dtype=dt)  # time-major inputs, kept for the kernel gradient
     A = xp.empty((T, 4 * U, B), dtype=dt)  # pre-activations, then gates in place
 
-    def project(s, e):  # the input projection of steps s:e, ahead of the loop
-        # Few calls, each long: every call of this thread takes the GIL from the loop.
-        xt[s:e] = x[:, s:e].transpose(1, 0, 2)
-        xp.matmul(k_t, xt[s:e].transpose(0, 2, 1), out=A[s:e])
-        if b_t is not None:
-            A[s:e] += b_t
-
     C = xp.empty((T, U, B), dtype=dt)
     TC = xp.empty((T, U, B), dtype=dt)
     H = xp.empty((T + 1, U, B), dtype=dt)
@@ -102,8 +95,7 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     ig = xp.empty((U, B), dtype=dt)
     drop = None if mask is None else ~mask.T[:, None, :]  # (T, 1, B): masked steps
     with TimePipeline(T, A.size + xt.size, B * U * 4 * U <= SMALL_GEMM) as pipe:
-        for s, e in pipe.blocks:
-            pipe.submit(project, s, e)
+        pipe.project_inputs(x, xt, A, k_t, b_t)
         for t in range(T):
             pipe.ready(t)
             z = A[t]
@@ -158,16 +150,13 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
         db = xp.empty((nb, 4 * U), dtype=dt) if bias is not None and needs[5] else None
 
         def weight_grads(j, s, e):  # the GEMMs of steps s:e, while the loop goes on
-            dz = xp.empty((e - s, B, 4 * U), dtype=dt)
-            dz[...] = dZ[s:e].transpose(0, 2, 1)  # batch-major rows for the GEMMs
-            dz = dz.reshape(-1, 4 * U)
+            dz = step_rows(dZ[s:e])
             if dx is not None:
                 xp.matmul(dz, k.T, out=dx[s:e].reshape(-1, D))
             if dk is not None:
                 xp.matmul(xt[s:e].reshape(-1, D).T, dz, out=dk[j])
             if drk is not None:
-                hb = xp.ascontiguousarray(H[s:e].transpose(0, 2, 1)).reshape(-1, U)
-                xp.matmul(hb.T, dz, out=drk[j])
+                xp.matmul(step_rows(H[s:e]).T, dz, out=drk[j])
             if db is not None:
                 db[j] = column_sums(dz)
 

@@ -44,15 +44,9 @@ def _drop_rows(mask):
     return None if mask is None else ~mask.T[..., None]
 
 
-def _batch_major(seq, extra=None):
-    """(T, B, U) -> contiguous (B, T, U), with `extra` (B, U) appended at step T when given."""
-    xp = _xp()
-    T, B, U = seq.shape
-    out = xp.empty((B, T + (extra is not None), U), dtype=seq.dtype)
-    out[:, :T] = seq.transpose(1, 0, 2)
-    if extra is not None:
-        out[:, T] = extra
-    return out
+def _batch_major(seq):
+    """(T, B, U) -> contiguous (B, T, U)."""
+    return _xp().ascontiguousarray(seq.transpose(1, 0, 2))
 
 
 # ---------------------------------------------------------------- SimpleRNN

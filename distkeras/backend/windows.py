@@ -180,6 +180,11 @@ def sum_blocks(parts: Any) -> Any:
     return out
 
 
+def step_rows(a: Any) -> Any:
+    """Feature-major steps `(T, F, B)` -> contiguous batch-major rows `(T * B, F)`, for GEMMs."""
+    return _xp().ascontiguousarray(a.transpose(0, 2, 1)).reshape(-1, a.shape[1])
+
+
 class TimePipeline(Background):
     """Block-wise GEMMs of a time loop run in a pool thread while the loop goes on.
 
@@ -193,6 +198,25 @@ class TimePipeline(Background):
         self.blocks = [(s, min(T, s + BLOCK_STEPS)) for s in range(0, T, BLOCK_STEPS)]
         self.small = small
         self._pin = None
+
+    def project_inputs(self, x: Any, xt: Any, out: Any, k_t: Any, b_t: Any) -> None:
+        """Queues, block by block, `out[t] = k_t @ x[:, t].T (+ b_t)`, keeping `xt[t] = x[:, t]`.
+
+        `x` is `(batch, time, features)`, `xt` its time-major copy (kept for the
+        kernel gradient), `out` the feature-major pre-activations `(time, units,
+        batch)`. One batched GEMM call a block: each call of the pool thread
+        takes the GIL from the loop.
+        """
+        xp = _xp()
+
+        def project(s: int, e: int) -> None:
+            xt[s:e] = x[:, s:e].transpose(1, 0, 2)
+            xp.matmul(k_t, xt[s:e].transpose(0, 2, 1), out=out[s:e])
+            if b_t is not None:
+                out[s:e] += b_t
+
+        for s, e in self.blocks:
+            self.submit(project, s, e)
 
     def stepped_back(self, t: int, job: Callable[[int, int, int], Any]) -> None:
         """After step `t` of a backward loop: queues `job(j, s, e)` once block j = s:e is done."""

@@ -87,17 +87,16 @@ class TrainStep:
         local_bs = len(da.flatten_struct(x)[0])
         if buf is not None and comm.size > 1 and self.overlap_allreduce:
             y_pred, tracker_value = self._overlapped_step(x, y, sw, global_bs, buf)
-        elif buf is not None and self._shards_update(comm, buf):
-            grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
-            self._write_flat_grads(grads, buf)
-            lo, hi = comm.shard_range(buf.size)
-            shard = comm.reduce_scatter(buf.grad, op="sum")
-            self.optimizer.apply_flat_shard(buf, lo, hi, shard, comm.allgather_shards)
         elif buf is not None:
             grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
             self._write_flat_grads(grads, buf)
-            self._reduce_gradients(buf.grad)
-            self.optimizer.apply_flat(buf)
+            if self._shards_update(comm, buf):
+                lo, hi = comm.shard_range(buf.size)
+                shard = comm.reduce_scatter(buf.grad, op="sum")
+                self.optimizer.apply_flat_shard(buf, lo, hi, shard, comm.allgather_shards)
+            else:
+                self._reduce_gradients(buf.grad)
+                self.optimizer.apply_flat(buf)
         else:
             grads, y_pred, tracker_value = self._forward_backward(x, y, sw, global_bs)
             glist = [grads.get(id(v)) for v in state.variables]
@@ -126,7 +125,7 @@ class TrainStep:
         """
         return (
             self.shard_update
-            and getattr(self, "_in_fit", False)
+            and self._in_fit
             and comm.size > 1
             and comm.native_shards
             and not comm.compression

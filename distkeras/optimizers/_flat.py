@@ -113,12 +113,16 @@ class FlatState:
         n = num_threads()
         if n != self._chunk_key:
             self._chunk_key = n
-            self._chunks = self._make_chunks(n)
+            self._chunks = self.make_chunks(n, 0, self.buffer.size, self.buffer.grad)
         return self._chunks
 
-    def _make_chunks(self, n: int) -> list | None:
-        """Cache-sized blocks, grouped contiguously into one group per thread."""
-        size = self.buffer.size
+    def make_chunks(self, n: int, lo: int, hi: int, grad: Any) -> list | None:
+        """Cache-sized blocks of elements `lo:hi`, grouped contiguously into one group per thread.
+
+        `grad` holds the gradient of those elements (`grad[0]` is element `lo`).
+        None when one whole-range call is best.
+        """
+        size = hi - lo
         if current_module() is not np or (size <= _BLOCK and (n <= 1 or size < 2 * _MIN_CHUNK)):
             return None
         n = max(1, min(n, size // _MIN_CHUNK))
@@ -127,12 +131,13 @@ class FlatState:
         blocks = []
         for a in range(0, size, step):
             b = min(size, a + step)
+            part = slice(lo + a, lo + b)
             blocks.append(
                 (
-                    self.buffer.data[a:b],
-                    self.buffer.grad[a:b],
-                    [s[a:b] for s in self.slots],
-                    [s[a:b] for s in self.scratch],
+                    self.buffer.data[part],
+                    grad[a:b],
+                    [s[part] for s in self.slots],
+                    [s[part] for s in self.scratch],
                 )
             )
         n = min(n, len(blocks))
@@ -252,8 +257,12 @@ class FlatPathMixin:
         if self.weight_decay is not None:
             self._decay(buffer.data[part], st.scratch[0][part], lr)
         coef = self._prepare_step(lr, int(self._iterations.data) + 1)
-        slots, scratch = [a[part] for a in st.slots], [a[part] for a in st.scratch]
-        self._update(buffer.data[part], grad, slots, scratch, coef)
+        groups = st.make_chunks(num_threads(), lo, hi, grad)
+        if groups:
+            run_chunked(self._update, groups, coef)
+        else:
+            slots, scratch = [a[part] for a in st.slots], [a[part] for a in st.scratch]
+            self._update(buffer.data[part], grad, slots, scratch, coef)
         gather(buffer.data)
         st.stale_gather = gather
         self._finish_step(buffer.variables, [st])

@@ -81,6 +81,7 @@ def initialize(
     check: bool = True,
     bucket_bytes: int | None = None,
     install_hook: bool = True,
+    stall_warning: float | None = None,
 ) -> Communicator:
     """Creates the process-wide communicator (idempotent for the same backend).
 
@@ -89,12 +90,16 @@ def initialize(
             worker of `distkeras.distributed.ray`, else local), 'local', 'mpi' or 'ray'.
         deterministic: Reduce gradients in a fixed order (bitwise equal on all ranks).
         timeout: Seconds a collective may wait for the other ranks (None: the
-            `DISTKERAS_COLLECTIVE_TIMEOUT` environment variable, else 300; 0: never).
+            `DISTKERAS_COLLECTIVE_TIMEOUT` environment variable, else adaptive:
+            max(120 s, 20x the slowest step seen); 0: never).
         compression: None or 'float16' for gradient all-reduces.
         check: Fingerprint every collective to catch ranks calling different ones.
         bucket_bytes: Staging bucket size for fused all-reduces.
         install_hook: In a multi-rank job, make an uncaught exception on any rank
             print its traceback and abort every rank.
+        stall_warning: Seconds a collective waits before logging which ranks
+            have not arrived, once per stall (None: `DISTKERAS_STALL_WARNING_S`,
+            else 30; 0: never).
 
     Returns:
         The communicator, also available as `get_communicator()`.
@@ -125,6 +130,8 @@ def initialize(
     }
     if timeout is not None:
         kwargs["timeout"] = timeout
+    if stall_warning is not None:
+        kwargs["stall_warning"] = stall_warning
     if backend == "mpi":
         comm = _mpi_communicator(bucket_bytes=bucket_bytes, **kwargs)
     elif backend == "ray":

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from distkeras.distributed import env
 from distkeras.distributed.bucketing import DEFAULT_BUCKET_BYTES, GradientBucketer
+from distkeras.distributed.deadlines import DEFAULT, Deadlines
 
 REDUCE_OPS = ("sum", "mean", "max", "min")
 _NDARRAY_EXT = 1
 
-_UNSET: Any = object()
+_UNSET: Any = DEFAULT  # "argument not given"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -231,7 +231,7 @@ class BucketedReduce:
         return items, single, det, comp, bucketer
 
 
-class Communicator(abc.ABC):
+class Communicator(Deadlines, abc.ABC):
     """Moves arrays between the ranks of a data-parallel job.
 
     Every rank must call the same collectives in the same order with matching
@@ -246,8 +246,12 @@ class Communicator(abc.ABC):
         check: Fingerprint each collective and raise `CollectiveMismatchError`
             when ranks disagree.
         timeout: Seconds a collective may wait for the other ranks; None or 0
-            disables it. Defaults to `DISTKERAS_COLLECTIVE_TIMEOUT` or 300 s.
+            disables it. Defaults to `DISTKERAS_COLLECTIVE_TIMEOUT`, else adapts
+            to the job: max(120 s, 20x the slowest step seen) (see deadlines.py).
         bucket_bytes: Size of the staging buckets used to fuse small arrays.
+        stall_warning: Seconds a collective waits before logging the ranks that
+            have not arrived (once per stall); None or 0 disables it. Defaults
+            to `DISTKERAS_STALL_WARNING_S` or 30 s.
     """
 
     backend: str = "abstract"
@@ -260,11 +264,12 @@ class Communicator(abc.ABC):
         check: bool = True,
         timeout: float | None = _UNSET,
         bucket_bytes: int = DEFAULT_BUCKET_BYTES,
+        stall_warning: float | None = _UNSET,
     ):
         self.deterministic = bool(deterministic)
         self.compression = check_compression(compression)
         self.check = bool(check)
-        self.timeout = env.default_timeout() if timeout is _UNSET else env.parse_timeout(timeout)
+        self._init_deadlines(timeout, stall_warning)
         self.bucket_bytes = bucket_bytes
         self._closed = False
 

@@ -9,16 +9,18 @@ costs a few microseconds and gives three things at once:
 - a fingerprint check: ranks that called different collectives, or the same
   one with different shapes, get `CollectiveMismatchError` naming each rank's
   call instead of a deadlock;
-- an arrival check with a deadline: the header is polled with `Test()`; past
-  the timeout the waiting rank asks every other rank, on a side communicator,
-  which collective it is in, then raises `CollectiveTimeoutError` naming the
-  ranks that never arrived (ranks waiting in a collective answer while they
-  poll);
+- an arrival check with deadlines (deadlines.py): the header is polled with
+  `Test()`; past the stall warning (30 s by default) the waiting rank asks
+  every other rank, on a side communicator, which collective it is in and
+  logs the ranks that have not arrived; past the timeout it asks again and
+  raises `CollectiveTimeoutError` naming them (ranks waiting in a collective
+  answer while they poll; a rank busy or hung in user code does not);
 - the sizes that variable-length calls need (Allgatherv counts, object bytes).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import time
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.distributed.deadlines import describe_absence, warn_stall
 from distkeras.distributed.errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
@@ -53,6 +56,7 @@ _TAG_QUERY, _TAG_REPLY = 7301, 7302
 _SPIN_S, _SPIN_OVERSUBSCRIBED_S = 0.05, 0.005
 _SERVE_AFTER_S = 0.25  # answer "where are you" queries once a wait is this long
 _SERVE_EVERY_S = 0.02
+_CENSUS_GRACE_S = 1.0  # how long a stall warning waits for the others' answers
 
 
 def signature(arrays: list[Any], skip_first_dim: bool = False) -> int:
@@ -126,7 +130,11 @@ class CollectiveGuard:
         self._header_buf = np.zeros(HEADER_LEN, np.int64)
         self._gathered = np.zeros((self._size, HEADER_LEN), np.int64)
         self._current: _Call | None = None
-        self._replies: list[Any] = []
+        self._sends: list[Any] = []  # (request, buffer) of queries and replies in flight
+        self._qid = 0  # census number: queries and replies carry it
+        self._asking = 0
+        self._answers: dict[int, tuple[int, int]] = {}  # rank -> (seq, opcode)
+        self._last_start: float | None = None
         self._broken: str | None = None
 
     def ensure_usable(self) -> None:
@@ -154,9 +162,14 @@ class CollectiveGuard:
     ) -> tuple[_Call, Any, np.ndarray | None, np.ndarray | None]:
         """Posts this collective's header; returns (call, request, header, gathered)."""
         self.ensure_usable()
+        owner = self._owner
+        now = time.perf_counter()
+        if self._last_start is not None:
+            owner.observe_interval(now - self._last_start)
+        self._last_start = now
         self._seq += 1
         call = _Call(self._seq, opname, describe)
-        if not (self._owner.check or self._owner.timeout is not None or need_payload):
+        if not (owner.check or need_payload or owner.timeout is not None or owner.stall_warning):
             return call, None, None, None
         if nonblocking:
             header = np.empty(HEADER_LEN, np.int64)
@@ -181,13 +194,21 @@ class CollectiveGuard:
         return call, gathered
 
     def wait(self, requests: list[Any], call: _Call) -> None:
-        """Waits for `requests`, polling, answering queries, and raising past the timeout."""
+        """Waits for `requests`, polling, answering queries, warning on a stall and
+        raising past the timeout."""
         test_all = self._MPI.Request.Testall
         if test_all(requests):
             return
         self._current = call
+        owner = self._owner
+        timeout = owner.timeout
+        stall = owner.stall_deadline(timeout)
         start = time.perf_counter()
         serve_at = start + _SERVE_AFTER_S
+        # The census (asking the others where they are) starts a little before
+        # the warning, so that the warning names the ranks when the window ends.
+        warn_at = math.inf if stall is None else start + stall
+        census_at = warn_at - min(_CENSUS_GRACE_S, 0.5 * (stall or 0.0))
         nap = 5e-5
         spin, yield_core = self._spin_s, self._oversubscribed
         while not test_all(requests):
@@ -201,66 +222,93 @@ class CollectiveGuard:
             if now >= serve_at:
                 self.serve_queries()
                 serve_at = now + _SERVE_EVERY_S
-            if self._owner.timeout is not None and waited > self._owner.timeout:
-                self.timed_out(call, waited)
+            if now >= census_at:  # once per stall: ask where the others are, then log
+                if census_at != warn_at:
+                    self._ask_others(call)
+                    census_at = warn_at
+                elif now >= warn_at:
+                    self.serve_queries()
+                    self._warn_stall(call, waited, timeout)
+                    census_at = warn_at = math.inf
+            if timeout is not None and waited > timeout:
+                self.timed_out(call, waited, timeout)
         self._current = None
 
-    def serve_queries(self) -> None:
-        """Answers other ranks' "which collective are you in" queries."""
-        MPI = self._MPI
-        status = MPI.Status()
-        while self._side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_QUERY, status=status):
-            src = status.Get_source()
-            query = np.empty(2, np.int64)
-            self._side.Recv(query, source=src, tag=_TAG_QUERY)
-            call = self._current
-            reply = np.array([call.seq, call.opcode] if call else [-1, 0], np.int64)
-            self._replies.append((self._side.Isend(reply, dest=src, tag=_TAG_REPLY), reply))
-        self._replies = [(r, b) for r, b in self._replies if not r.Test()]
+    def _warn_stall(self, call: _Call, waited: float, timeout: float | None) -> None:
+        missing, elsewhere, arrived = self._whereabouts(call)
+        if missing or elsewhere:
+            absence = describe_absence(missing, elsewhere, arrived, final=False)
+            adaptive = self._owner.timeout_is_adaptive
+            warn_stall(self._rank, call.describe(), waited, absence, timeout, adaptive)
 
-    def timed_out(self, call: _Call, waited: float) -> None:
-        """Finds out where the other ranks are and raises `CollectiveTimeoutError`."""
+    def serve_queries(self) -> None:
+        """Answers other ranks' "which collective are you in" queries; collects replies."""
         MPI = self._MPI
-        others = [r for r in range(self._size) if r != self._rank]
-        query = np.array([call.seq, call.opcode], np.int64)
-        sends = [self._side.Isend(query, dest=r, tag=_TAG_QUERY) for r in others]
-        answers: dict[int, tuple[int, int]] = {}
-        grace = min(5.0, max(1.0, 0.1 * (self._owner.timeout or 0.0)))
-        deadline = time.perf_counter() + grace
+        side = self._side
         status = MPI.Status()
-        while len(answers) < len(others) and time.perf_counter() < deadline:
-            self.serve_queries()
-            while self._side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_REPLY, status=status):
-                reply = np.empty(2, np.int64)
-                self._side.Recv(reply, source=status.Get_source(), tag=_TAG_REPLY)
-                answers[status.Get_source()] = (int(reply[0]), int(reply[1]))
-            time.sleep(0.005)
-        del sends  # eager; never waited on: the job is about to abort
-        missing = [r for r in others if r not in answers]
+        while side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_QUERY, status=status):
+            src = status.Get_source()
+            query = np.empty(3, np.int64)
+            side.Recv(query, source=src, tag=_TAG_QUERY)
+            call = self._current
+            where = [call.seq, call.opcode] if call else [-1, 0]
+            reply = np.array([query[0], *where], np.int64)
+            self._sends.append((side.Isend(reply, dest=src, tag=_TAG_REPLY), reply))
+        while side.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_REPLY, status=status):
+            src = status.Get_source()
+            reply = np.empty(3, np.int64)
+            side.Recv(reply, source=src, tag=_TAG_REPLY)
+            if int(reply[0]) == self._asking:  # a late answer to an earlier census is dropped
+                self._answers[src] = (int(reply[1]), int(reply[2]))
+        self._sends = [(r, b) for r, b in self._sends if not r.Test()]
+
+    def _ask_others(self, call: _Call) -> None:
+        """Starts a census: asks every other rank which collective it is in."""
+        self._qid += 1
+        self._asking, self._answers = self._qid, {}
+        query = np.array([self._qid, call.seq, call.opcode], np.int64)
+        for r in range(self._size):
+            if r != self._rank:
+                self._sends.append((self._side.Isend(query, dest=r, tag=_TAG_QUERY), query))
+
+    def _whereabouts(self, call: _Call) -> tuple[list[int], dict[int, str], list[int]]:
+        """(ranks that did not answer, {rank: other collective}, ranks in this one)."""
+        others = [r for r in range(self._size) if r != self._rank]
+        answers = self._answers
         elsewhere = {
-            r: (f"#{s} {_OPS[o - 1]}" if s >= 0 else "no collective")
+            r: (f"#{s} {_OPS[o - 1]}" if s >= 0 and 0 < o <= len(_OPS) else "no collective")
             for r, (s, o) in answers.items()
             if (s, o) != (call.seq, call.opcode)
         }
+        missing = [r for r in others if r not in answers]
         arrived = [r for r in others if r in answers and r not in elsewhere]
-        parts = []
-        if missing:
-            parts.append(
-                f"rank(s) {missing} never arrived (busy outside any collective, hung or dead)"
-            )
-        for r, what in sorted(elsewhere.items()):
-            parts.append(f"rank {r} is waiting in collective {what}")
-        if arrived:
-            parts.append(f"rank(s) {arrived} arrived")
+        return missing, elsewhere, arrived
+
+    def timed_out(self, call: _Call, waited: float, timeout: float) -> None:
+        """Finds out where the other ranks are and raises `CollectiveTimeoutError`."""
+        self._ask_others(call)
+        grace = min(5.0, max(1.0, 0.1 * timeout))
+        deadline = time.perf_counter() + grace
+        while len(self._answers) < self._size - 1 and time.perf_counter() < deadline:
+            self.serve_queries()
+            time.sleep(0.005)
+        missing, elsewhere, arrived = self._whereabouts(call)
+        how = (
+            "the adaptive default, max(120 s, 20x the slowest step seen)"
+            if self._owner.timeout_is_adaptive
+            else "as given"
+        )
         self._broken = f"collective {call.describe()} timed out"
         raise CollectiveTimeoutError(
             f"Collective {call.describe()} timed out after {waited:.1f} s on rank "
-            f"{self._rank}: " + "; ".join(parts or ["no rank answered"]) + ". Set the timeout "
-            "with distkeras.distributed.initialize(timeout=...) or DISTKERAS_COLLECTIVE_TIMEOUT.",
+            f"{self._rank}: {describe_absence(missing, elsewhere, arrived)}. The timeout "
+            f"({timeout:.1f} s, {how}) is set with distkeras.distributed.initialize("
+            "timeout=...) or DISTKERAS_COLLECTIVE_TIMEOUT; the stall warning with "
+            "stall_warning=... or DISTKERAS_STALL_WARNING_S.",
             sequence=call.seq,
             missing_ranks=missing,
             elsewhere=elsewhere,
-            timeout=self._owner.timeout,
+            timeout=timeout,
         )
 
     def mismatch(self, call: _Call, gathered: np.ndarray, nonblocking: bool) -> None:

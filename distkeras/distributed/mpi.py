@@ -61,8 +61,10 @@ class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
     Args:
         comm: An `mpi4py.MPI.Intracomm`; defaults to `MPI.COMM_WORLD`.
         timeout: Seconds a collective may wait; None/0 never times out.
-            Defaults to `DISTKERAS_COLLECTIVE_TIMEOUT` or 300 s.
-        deterministic, compression, check, bucket_bytes: See `Communicator`.
+            Defaults to `DISTKERAS_COLLECTIVE_TIMEOUT`, else max(120 s, 20x the
+            slowest step seen).
+        deterministic, compression, check, bucket_bytes, stall_warning: See
+            `Communicator`.
     """
 
     backend = "mpi"
@@ -76,6 +78,7 @@ class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
         compression: str | None = None,
         check: bool = True,
         bucket_bytes: int | None = None,
+        stall_warning: float | None = _UNSET,
     ):
         from mpi4py import MPI  # noqa: PLC0415
 
@@ -86,6 +89,7 @@ class MPICommunicator(StoredTopology, BucketedReduce, Communicator):
             check=check,
             timeout=timeout,
             bucket_bytes=bucketer.bucket_bytes,
+            stall_warning=stall_warning,
         )
         self._MPI = MPI
         self._comm = MPI.COMM_WORLD if comm is None else comm

@@ -24,8 +24,10 @@ nothing extra.
 
 Every exchange compares the ranks' fingerprints (`CollectiveMismatchError`
 naming the disagreeing ranks) and waits at most `timeout` seconds
-(`CollectiveTimeoutError` naming the ranks that never arrived). `abort()` marks
-the group failed, which ends every rank waiting in a collective at once.
+(`CollectiveTimeoutError` naming the ranks that never arrived); past the stall
+warning it asks the actor who has arrived and logs the ranks that have not
+(see deadlines.py). `abort()` marks the group failed, which ends every rank
+waiting in a collective at once.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -53,6 +56,7 @@ from distkeras.distributed.communicator import (
     pack_object,
     unpack_object,
 )
+from distkeras.distributed.deadlines import describe_absence, warn_stall
 from distkeras.distributed.errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
@@ -104,7 +108,8 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
         namespace: The Ray namespace of the rendezvous actor.
         local_rank: Rank among this node's ranks (defaults to `rank`).
         local_size: Ranks on this node (defaults to `size`).
-        timeout, deterministic, compression, check, bucket_bytes: See `Communicator`.
+        timeout, deterministic, compression, check, bucket_bytes, stall_warning: See
+            `Communicator`.
     """
 
     backend = "ray"
@@ -123,6 +128,7 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
         compression: str | None = None,
         check: bool = True,
         bucket_bytes: int | None = None,
+        stall_warning: float | None = _UNSET,
     ):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"`size` must be a positive integer. Received: size={size!r}")
@@ -137,6 +143,7 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
             check=check,
             timeout=timeout,
             bucket_bytes=bucketer.bucket_bytes,
+            stall_warning=stall_warning,
         )
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace=namespace)
@@ -147,6 +154,7 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
         self._bucketer = bucketer
         self._seq = 0
         self._seq_lock = threading.Lock()
+        self._last_start: float | None = None  # for the adaptive timeout
         self._broken: str | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         # Shared-memory all-reduce when every rank is on this node (see shm.py).
@@ -232,6 +240,10 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
                 "abort the job."
             )
         with self._seq_lock:
+            now = time.perf_counter()
+            if self._last_start is not None:
+                self.observe_interval(now - self._last_start)
+            self._last_start = now
             self._seq += 1
             return self._seq
 
@@ -250,9 +262,7 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
         """Posts (header, value) under `key`; returns every rank's value (checked)."""
         ref = self._actor.exchange.remote(key, self._rank, header, [value], scatter)
         try:
-            reply = ray.get(ref, timeout=self.timeout)
-        except ray.exceptions.GetTimeoutError:
-            self._timed_out(key, header)
+            reply = self._wait(ref, key, header)
         except ray.exceptions.RayActorError as e:
             self._broken = "the rendezvous actor died"
             raise DistributedError(
@@ -267,7 +277,30 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
             self._mismatch(key, headers)
         return values
 
-    def _timed_out(self, key: tuple, header: tuple) -> None:
+    def _wait(self, ref: Any, key: tuple, header: tuple) -> Any:
+        """`ray.get(ref)`, warning once past the stall window, raising past the timeout."""
+        timeout = self.timeout
+        stall = self.stall_deadline(timeout)
+        start = time.perf_counter()
+        if stall is not None:
+            try:
+                return ray.get(ref, timeout=stall)
+            except ray.exceptions.GetTimeoutError:
+                missing, elsewhere, arrived = self._whereabouts(key)
+                if missing or elsewhere:
+                    absence = describe_absence(missing, elsewhere, arrived, final=False)
+                    what = f"{_key_text(key)} {header[-1]}"
+                    waited = time.perf_counter() - start
+                    adaptive = self.timeout_is_adaptive
+                    warn_stall(self._rank, what, waited, absence, timeout, adaptive)
+        left = None if timeout is None else max(0.0, timeout - (time.perf_counter() - start))
+        try:
+            return ray.get(ref, timeout=left)
+        except ray.exceptions.GetTimeoutError:
+            self._timed_out(key, header, timeout)
+
+    def _whereabouts(self, key: tuple) -> tuple[list[int], dict[int, str], list[int]]:
+        """(ranks not in any collective, {rank: other collective}, ranks in this one)."""
         try:
             status = ray.get(self._actor.status.remote(key), timeout=10)
         except Exception:  # noqa: BLE001 - the actor may be gone
@@ -282,26 +315,27 @@ class RayCommunicator(shm.SharedMemoryTransport, StoredTopology, BucketedReduce,
             if tuple(k) != tuple(key):
                 elsewhere[r] = f"{_key_text(tuple(k))} {desc}"
         missing = [r for r in others if r not in arrived and r not in elsewhere]
-        parts = []
-        if missing:
-            parts.append(
-                f"rank(s) {missing} never arrived (busy outside any collective, hung or dead)"
-            )
-        for r, what in sorted(elsewhere.items()):
-            parts.append(f"rank {r} is waiting in collective {what}")
-        if arrived:
-            parts.append(f"rank(s) {arrived} arrived")
+        return missing, elsewhere, arrived
+
+    def _timed_out(self, key: tuple, header: tuple, timeout: float | None = None) -> None:
+        timeout = self.timeout if timeout is None else timeout
+        missing, elsewhere, arrived = self._whereabouts(key)
         what = f"{_key_text(key)} {header[-1]}"
+        how = (
+            "the adaptive default, max(120 s, 20x the slowest step seen)"
+            if self.timeout_is_adaptive
+            else "as given"
+        )
         self._broken = f"collective {what} timed out"
         raise CollectiveTimeoutError(
-            f"Collective {what} timed out after {self.timeout:.1f} s on rank {self._rank}: "
-            + "; ".join(parts or ["no rank answered"])
-            + ". Set the timeout with distkeras.distributed.initialize(timeout=...) or "
-            "DISTKERAS_COLLECTIVE_TIMEOUT.",
+            f"Collective {what} timed out after {timeout:.1f} s on rank {self._rank}: "
+            f"{describe_absence(missing, elsewhere, arrived)}. The timeout ({how}) is set with "
+            "distkeras.distributed.initialize(timeout=...) or DISTKERAS_COLLECTIVE_TIMEOUT; "
+            "the stall warning with stall_warning=... or DISTKERAS_STALL_WARNING_S.",
             sequence=key[0],
             missing_ranks=missing + sorted(elsewhere),
             elsewhere=elsewhere,
-            timeout=self.timeout,
+            timeout=timeout,
         )
 
     def _mismatch(self, key: tuple, headers: list[tuple]) -> None:

@@ -166,6 +166,30 @@ def collectives_job(config):
     return {"ranks": everyone, "timeout": timeout}
 
 
+def stall_job(config):
+    """Rank 1 is 3 s late to a barrier; with a 1 s stall window the others log who is missing."""
+    import logging
+
+    import distkeras.distributed as dist
+
+    comm = dist.get_communicator()
+    comm.stall_warning = 1.0
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("distkeras.distributed")
+    logger.addHandler(handler)
+    try:
+        comm.barrier()
+        if comm.rank == 1:
+            time.sleep(3)
+        comm.barrier()
+        comm.barrier()
+    finally:
+        logger.removeHandler(handler)
+    return comm.allgather_object({"warnings": records, "slowest": comm.slowest_interval})
+
+
 def failing_job(config):
     """Rank 1 raises in the middle of training; rank 0 is in a collective by then."""
     import distkeras.distributed as dist

@@ -66,6 +66,17 @@ def test_collectives_on_three_ranks(ray_cluster, transport):
     assert missing == [1] and waited < 30 and "never arrived" in text
 
 
+def test_stall_warning_names_the_late_rank(ray_cluster):
+    ranks = run(jobs.stall_job, num_workers=3)
+    assert ranks[1]["warnings"] == [], ranks  # the late rank itself waits for nobody
+    for r in (0, 2):
+        (warning,) = ranks[r]["warnings"]  # once per stall
+        assert warning.startswith(f"[distkeras] stall: rank {r} has waited"), warning
+        assert "rank(s) [1] have not arrived" in warning and "barrier()" in warning, warning
+    for r in range(3):  # the 3 s gap between two collectives feeds the adaptive timeout
+        assert ranks[r]["slowest"] >= 3.0, ranks
+
+
 def test_two_worker_fit_equals_one_process(ray_cluster):
     x, y = jobs.make_data()
     config = {"x": ray_cluster.put(x), "y": ray_cluster.put(y)}

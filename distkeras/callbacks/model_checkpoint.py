@@ -1,4 +1,4 @@
-"""`ModelCheckpoint`: saves the model or its weights during training (coordinator only)."""
+"""`ModelCheckpoint`: saves the model or its weights during training (one file, by rank 0)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ class ModelCheckpoint(Callback):
     def _save(self, epoch: int, batch: int | None, logs: dict) -> None:
         if self.save_best_only:
             current = logs.get(self.monitor)
+            comm = self.communicator
+            if comm is not None and comm.size > 1:
+                # Rank 0's value decides on every rank (batch logs are per rank), so
+                # all ranks take part in the save or none does.
+                current = comm.broadcast_object(None if current is None else float(current))
             if current is None:
                 if self.is_coordinator:
                     warnings.warn(
@@ -111,20 +116,18 @@ class ModelCheckpoint(Callback):
             self.best = float(current)
         elif self.verbose and self.is_coordinator:
             print(f"\nEpoch {epoch + 1}: saving model to {self._path(epoch, batch, logs)}")
-        if not self.save_weights_only:
-            # Every rank reaches this point together: a sharded optimizer state
-            # is made whole before the coordinator saves it.
-            self.model.optimizer.sync_shards()
-        if not self.is_coordinator:
-            return
-        path = self._path(epoch, batch, logs)
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        if self.save_weights_only:
-            self.model.save_weights(path)
-        else:
-            self.model.save(path)
+        # Every rank reaches this point together and saves: the sharded optimizer
+        # state is made whole, rank 0 writes, and every rank goes on once the
+        # file is in place (models/saving.py).
+        from distkeras.models import saving  # noqa: PLC0415
+
+        save = saving.save_weights if self.save_weights_only else saving.save_model
+        save(
+            self.model,
+            self._path(epoch, batch, logs),
+            make_dirs=True,
+            communicator=self.communicator,
+        )
 
     def _path(self, epoch: int, batch: int | None, logs: dict) -> str:
         try:

@@ -84,14 +84,13 @@ class Model(Trainer, Layer):
         )
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        """Writes the weights to `filepath` (msgpack container, atomic write)."""
-        import os  # noqa: PLC0415
+        """Writes the weights to `filepath` (msgpack container, atomic write).
 
+        In a distributed run every rank calls it; rank 0 writes the one file.
+        """
         from distkeras.models.saving import save_weights  # noqa: PLC0415
 
-        if not overwrite and os.path.exists(filepath):
-            raise FileExistsError(f"{filepath!r} exists and overwrite=False")
-        save_weights(self, filepath)
+        save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any) -> None:
         """Loads weights saved by `save_weights` or `save` (paths, shapes, dtypes checked)."""
@@ -100,14 +99,13 @@ class Model(Trainer, Layer):
         load_weights(self, filepath)
 
     def save(self, filepath: Any, overwrite: bool = True) -> None:
-        """Writes the whole model (config, weights, compile config, optimizer state)."""
-        import os  # noqa: PLC0415
+        """Writes the whole model (config, weights, compile config, optimizer state).
 
+        In a distributed run every rank calls it; rank 0 writes the one file.
+        """
         from distkeras.models.saving import save_model  # noqa: PLC0415
 
-        if not overwrite and os.path.exists(filepath):
-            raise FileExistsError(f"{filepath!r} exists and overwrite=False")
-        save_model(self, filepath)
+        save_model(self, filepath, overwrite=overwrite)
 
     def to_json(self, **kwargs: Any) -> str:
         """Returns the model's config as a Keras 3 JSON string."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -61,16 +62,78 @@ def _check_and_assign(pairs: list[tuple[str, Any]], arrays: dict, path: str, wha
         v.assign(arrays[p])
 
 
-def save_weights(model: Any, path: str | os.PathLike) -> None:
-    """Writes the model's weights to `path` (atomically)."""
+def save_weights(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = True,
+    make_dirs: bool = False,
+    communicator: Any = None,
+) -> None:
+    """Writes the model's weights to `path` (atomically), once per job.
+
+    In a distributed run every rank calls it: rank 0 writes, and every rank
+    returns when the file is in place, or raises rank 0's error.
+
+    Args:
+        model: A built model.
+        path: The file.
+        overwrite: False raises `FileExistsError` when `path` exists.
+        make_dirs: Create the missing folders of `path` first.
+        communicator: The job's communicator; defaults to the model's.
+    """
     _ensure_built(model, "save_weights")
-    pairs = weight_paths(model)
-    write_container(
-        path,
-        [(p, v.numpy()) for p, v in pairs],
-        kind="weights",
-        metadata={"model_class": type(model).__name__},
-    )
+    path = os.fspath(path)
+
+    def write() -> None:
+        _prepare_path(path, overwrite, make_dirs)
+        write_container(
+            path,
+            [(p, v.numpy()) for p, v in weight_paths(model)],
+            kind="weights",
+            metadata={"model_class": type(model).__name__},
+        )
+
+    _write_once(model, communicator, write, f"save_weights({path!r})")
+
+
+def _communicator_of(model: Any, given: Any) -> Any:
+    """`given`, else the model's communicator (the process-wide one)."""
+    if given is not None:
+        return given
+    find = getattr(model, "_communicator", None)
+    if callable(find):
+        return find()
+    from distkeras import distributed  # noqa: PLC0415
+
+    return distributed.get_communicator()
+
+
+def _prepare_path(path: str, overwrite: bool, make_dirs: bool) -> None:
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path!r} exists and overwrite=False")
+    folder = os.path.dirname(path)
+    if make_dirs and folder:
+        os.makedirs(folder, exist_ok=True)
+
+
+def _write_once(model: Any, communicator: Any, write: Any, what: str) -> None:
+    """Runs `write` on the coordinator only; every rank returns when the file is durable.
+
+    `write_container` fsyncs the file and renames it into place before rank 0
+    answers the broadcast that the other ranks wait in, so no rank returns
+    before the file can be loaded (one file per save, however many ranks).
+    """
+    from distkeras.distributed.coordinator import on_coordinator  # noqa: PLC0415
+
+    comm = _communicator_of(model, communicator)
+    outcome = on_coordinator(comm, write, what)
+    if outcome["what"] != what:
+        warnings.warn(
+            f"{what} on rank {comm.rank}: in a distributed run only the coordinator "
+            f"writes, and rank 0 ran {outcome['what']}. Give every rank the same path.",
+            stacklevel=3,
+        )
 
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
@@ -93,25 +156,52 @@ def _ensure_built(model: Any, what: str) -> None:
         )
 
 
-def save_model(model: Any, path: str | os.PathLike) -> None:
-    """Writes config, weights, compile config, optimizer state and RNG states to one file."""
+def save_model(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = True,
+    make_dirs: bool = False,
+    communicator: Any = None,
+) -> None:
+    """Writes config, weights, compile config, optimizer state and RNG states to one file.
+
+    In a distributed run every rank calls it: the optimizer's sharded slots
+    are gathered first (a collective), then rank 0 writes, and every rank
+    returns when the file is in place, or raises rank 0's error.
+
+    Args:
+        model: A built model.
+        path: The file.
+        overwrite: False raises `FileExistsError` when `path` exists.
+        make_dirs: Create the missing folders of `path` first.
+        communicator: The job's communicator; defaults to the model's.
+    """
     from distkeras.saving import serialize_keras_object  # noqa: PLC0415
 
     _ensure_built(model, "save")
-    config = serialize_keras_object(model)  # includes compile_config once compiled
-    arrays = [(f"model/{p}", v.numpy()) for p, v in weight_paths(model)]
+    path = os.fspath(path)
     opt = getattr(model, "optimizer", None)
-    if opt is not None and getattr(opt, "built", False):
-        store: dict = {}
-        opt.save_own_variables(store)
-        arrays += [(f"optimizer/vars/{k}", store[k]) for k in sorted(store, key=int)]
-    write_container(
-        path,
-        arrays,
-        kind="model",
-        config=config,
-        metadata={"rng_states": json.dumps(model.rng_states())},
-    )
+    if opt is not None and hasattr(opt, "sync_shards"):
+        opt.sync_shards()  # every rank: the slots each rank updated are made whole
+
+    def write() -> None:
+        _prepare_path(path, overwrite, make_dirs)
+        config = serialize_keras_object(model)  # includes compile_config once compiled
+        arrays = [(f"model/{p}", v.numpy()) for p, v in weight_paths(model)]
+        if opt is not None and getattr(opt, "built", False):
+            store: dict = {}
+            opt.save_own_variables(store)
+            arrays += [(f"optimizer/vars/{k}", store[k]) for k in sorted(store, key=int)]
+        write_container(
+            path,
+            arrays,
+            kind="model",
+            config=config,
+            metadata={"rng_states": json.dumps(model.rng_states())},
+        )
+
+    _write_once(model, communicator, write, f"save({path!r})")
 
 
 def load_model(

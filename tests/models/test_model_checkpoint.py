@@ -63,7 +63,14 @@ def test_batch_frequency_and_non_coordinator(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.dkw")) == ["e1-b3.dkw", "e2-b2.dkw"]
 
     class Rank1:
+        """Rank 1 of two: takes part in the save (rank 0's answer), writes nothing."""
+
         rank, size = 1, 2
+        calls: list = []
+
+        def broadcast_object(self, obj, root=0):
+            self.calls.append(obj)
+            return {"what": obj["what"]}  # rank 0 saved the same path
 
     other = tmp_path / "other"
     cb = callbacks.ModelCheckpoint(str(other / "x.dkw"), save_weights_only=True)
@@ -71,6 +78,7 @@ def test_batch_frequency_and_non_coordinator(tmp_path):
     cb.model = Sequential([layers.Dense(1, input_shape=(1,))])
     cb.on_epoch_end(0, {"val_loss": 1.0})
     assert not other.exists()
+    assert Rank1.calls == [{"what": f"save_weights({str(other / 'x.dkw')!r})"}]
 
 
 def test_bad_arguments():

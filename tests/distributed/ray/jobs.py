@@ -210,7 +210,6 @@ def failing_job(config):
 
 def recovery_job(config):
     """SGD fit with per-epoch checkpoints; rank 1 waits to be killed after epoch 2 of attempt 0."""
-    import distkeras.distributed as dist
     from distkeras import callbacks
     from distkeras.distributed.ray import get_context
 
@@ -242,9 +241,9 @@ def recovery_job(config):
             model.load_weights(os.path.join(ckpt, f"weights-{initial}.dkw"))
 
         def save(epoch, logs):
-            if ctx.rank == 0:  # atomic write; the epoch is in the name
-                model.save_weights(os.path.join(ckpt, f"weights-{epoch + 1}.dkw"))
-            dist.get_communicator().barrier()
+            # Every rank calls it: rank 0 writes (atomically; the epoch is in the name)
+            # and every rank returns once the file is in place.
+            model.save_weights(os.path.join(ckpt, f"weights-{epoch + 1}.dkw"))
 
         cbs = [callbacks.LambdaCallback(on_epoch_end=save), KillPoint()]
         model.fit(

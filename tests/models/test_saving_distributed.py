@@ -8,6 +8,7 @@ weights.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,7 +70,16 @@ def test_each_save_writes_exactly_one_file(job):
     # m.dkm, w.dkw: after fit; mid.dkm: from a callback; m0.dkm: the per-rank path
     # (m{rank}.dkm) of the issue, written once, by rank 0; afile: the unwritable parent;
     # only0.dkw: saved by rank 0 alone (written, then the mismatch is reported).
-    assert sorted(os.listdir(out)) == ["afile", "m.dkm", "m0.dkm", "mid.dkm", "only0.dkw", "w.dkw"]
+    # best.dkw: ModelCheckpoint(save_best_only=True) on batch logs.
+    assert sorted(os.listdir(out)) == [
+        "afile",
+        "best.dkw",
+        "m.dkm",
+        "m0.dkm",
+        "mid.dkm",
+        "only0.dkw",
+        "w.dkw",
+    ]
 
 
 @needs_mpi
@@ -113,6 +123,20 @@ def test_unwritable_path_raises_on_every_rank(job):
         "rank 1 raised NotADirectoryError: The coordinator (rank 0) failed save_weights(" in text
     ), text
     assert "did not raise" not in text, text
+
+
+@needs_mpi
+def test_model_checkpoint_best_only_follows_rank_0_on_every_rank(job):
+    """Batch logs differ between ranks; rank 0's decides, so all ranks save together."""
+    _, text, _ = job
+    lines = {}
+    for r in range(2):
+        line = next(x for x in text.splitlines() if x.startswith(f"rank {r} best "))
+        best, losses = line[len(f"rank {r} best ") :].split(" batch losses ")
+        lines[r] = (float(best), losses)
+    assert lines[0][1] != lines[1][1], text  # the ranks' own batch losses disagree
+    assert lines[0][0] == lines[1][0], text
+    assert lines[0][0] == min(json.loads(lines[0][1])), text
 
 
 @needs_mpi

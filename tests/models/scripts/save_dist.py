@@ -72,6 +72,21 @@ model.fit(
     verbose=0,
     callbacks=[callbacks.LambdaCallback(on_train_batch_end=save_mid_epoch)],
 )
+# Batch logs are per rank: rank 0's value decides, so every rank saves together.
+best = callbacks.ModelCheckpoint(
+    os.path.join(out, "best.dkw"),
+    monitor="loss",
+    save_best_only=True,
+    save_weights_only=True,
+    save_freq=1,
+)
+batch_losses = []
+track = callbacks.LambdaCallback(
+    on_train_batch_end=lambda b, logs: batch_losses.append(logs["loss"])
+)
+model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[track, best])
+print(f"rank {r} best {best.best!r} batch losses {batch_losses!r}", flush=True)
+
 weights = model.get_weights()
 
 model.save(os.path.join(out, "m.dkm"))

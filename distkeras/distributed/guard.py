@@ -112,7 +112,9 @@ class CollectiveGuard:
     """Header exchange, fingerprint check and deadline for one communicator.
 
     Args:
-        owner: The communicator (its `check`, `timeout` and `closed` are read live).
+        owner: The communicator (its `check` and `closed` are read at each call, its
+            `timeout` and `stall_warning` when a wait begins; it is told the interval
+            between consecutive collectives, for the adaptive timeout).
         comm: The mpi4py communicator the collectives run on.
         side: A duplicate of `comm` for the timeout queries.
         local_size: Ranks on this node (to detect oversubscription).

@@ -173,6 +173,8 @@ class Optimizer(OptimizerState, FlatPathMixin):
         self._wd_exclude_ids: set[int] = set()
         self._wd_exclude_pattern: re.Pattern | None = None
         self._wd_cache: dict[int, bool] = {}
+        # Set by the trainer: syncs gradients across data-parallel ranks in `apply`.
+        self.gradient_sync: Any = None
 
         self._iterations = Variable(0, dtype="int64", trainable=False, name="iteration")
         self._iterations.path = f"{self.name}/iteration"
@@ -392,6 +394,11 @@ class Optimizer(OptimizerState, FlatPathMixin):
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None):
         """Updates variables from their gradients (Tensors, arrays, or None to skip).
 
+        In a data-parallel `fit`, the trainer sets `gradient_sync` (see
+        `distkeras.distributed.data_parallel`): the gradients of all ranks
+        are averaged here, weighted by each rank's share of the global batch,
+        before the update, so a custom `train_step` needs no change.
+
         Args:
             grads: One gradient per variable.
             trainable_variables: The variables; the ones the optimizer was built
@@ -401,6 +408,14 @@ class Optimizer(OptimizerState, FlatPathMixin):
         if not grads:
             return
         variables = self._prepare_variables(grads, trainable_variables)
+        sync = self.gradient_sync
+        if sync is not None:
+            sync.apply(self, grads, variables)
+        else:
+            self._apply_local(grads, variables)
+
+    def _apply_local(self, grads: list, variables: list) -> None:
+        """The update from this process's gradients (already synchronized across ranks)."""
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if not pairs:
             raise ValueError("No gradients provided for any variable.")

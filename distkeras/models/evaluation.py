@@ -56,6 +56,7 @@ class Evaluation:
 
     # ------------------------------------------------------------ evaluate / predict
     def _evaluate_adapter(self, adapter: Any, cbs: Any) -> dict[str, float]:
+        self._rescan_metrics()
         self.reset_metrics()
         if cbs is not None:
             cbs.on_test_begin()
@@ -158,6 +159,7 @@ class Evaluation:
         if not self.built:
             self._build_from_data(x)
         self._build_compiled_metrics(x, y)
+        self._rescan_metrics()
         self.reset_metrics()
         with no_grad():
             logs = self.test_step(pack_x_y_sample_weight(x, y, sample_weight))

@@ -272,11 +272,19 @@ class LossesAndMetrics:
             if self._compile_metrics is not None:
                 out.extend(self._compile_metrics.metrics)
         seen = {id(m) for m in out}
-        for m in self._attribute_metrics():
+        found = self.__dict__.get("_attribute_metrics_cache")
+        if found is None:
+            found = self._attribute_metrics()
+            object.__setattr__(self, "_attribute_metrics_cache", found)
+        for m in found:
             if id(m) not in seen:
                 seen.add(id(m))
                 out.append(m)
         return out
+
+    def _rescan_metrics(self) -> None:
+        """Forgets the attribute metrics found so far (fit, evaluate and *_on_batch start so)."""
+        object.__setattr__(self, "_attribute_metrics_cache", None)
 
     def _attribute_metrics(self) -> list:
         """Metrics assigned as attributes of the model or its (non-model) layers."""

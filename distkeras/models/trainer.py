@@ -148,9 +148,15 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
             self._comm = get_communicator()
         return self._comm
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, metrics_mod.Metric):
+            self._rescan_metrics()
+        super().__setattr__(name, value)
+
     def _prepare_training(self, x_sample: Any, y_sample: Any = None) -> None:
         """Builds the model, the fused buffer, the metrics and the gradient sync; broadcasts
         rank 0's weights once."""
+        self._rescan_metrics()
         if not self.built:
             self._build_from_data(x_sample)
         variables = self.trainable_variables

@@ -175,8 +175,11 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
         sync.reducer = self.gradient_reducer
         sync.buffer = self._train_state.buffer
         sync.in_fit = self._in_fit
-        if self.optimizer is not None:
-            self.optimizer.gradient_sync = sync
+        # Every optimizer of the model syncs at `apply`: the compiled one, and those a
+        # custom train_step keeps as attributes (a GAN's d_optimizer / g_optimizer).
+        for value in [self.optimizer, *vars(self).values()]:
+            if isinstance(value, optimizers_mod.Optimizer):
+                value.gradient_sync = sync
         if comm.size > 1 and not self._broadcast_done:
             comm.broadcast([v.data for v in self.weights], root=0)
             opt_vars = [v.data for v in getattr(self.optimizer, "variables", [])]

@@ -82,14 +82,50 @@ def distill_model_class():
     return Distill
 
 
+def two_optimizers_model_class():
+    """A GAN-like step: two weight groups, two optimizers, two `apply` calls per step."""
+    import distkeras
+    from distkeras import layers, optimizers
+
+    class TwoOptimizers(distkeras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.body = layers.Dense(16, activation="tanh")
+            self.head = layers.Dense(N_CLASSES, activation="softmax")
+            self.head_optimizer = optimizers.SGD(0.05, momentum=0.9)
+
+        def call(self, x, training=False):
+            return self.head(self.body(x))
+
+        def train_step(self, data):
+            x, y = data
+            for weights, opt in (
+                (self.body.trainable_weights, self.optimizer),
+                (self.head.trainable_weights, self.head_optimizer),
+            ):
+                with distkeras.GradientTape() as tape:
+                    y_pred = self(x, training=True)
+                    loss = self.compute_loss(y=y, y_pred=y_pred)
+                opt.apply(tape.gradient(loss, weights), weights)
+            self.metrics[0].update_state(loss, sample_weight=len(x))
+            return self.compute_metrics(x, y, y_pred)
+
+    return TwoOptimizers
+
+
 def build(kind: str, seed: int, optimizer: str = "adam"):
-    """A compiled model of `kind` ('custom_step' or 'compute_loss'), seeded by `seed`."""
+    """A compiled model of `kind` ('custom_step', 'two_optimizers' or 'compute_loss')."""
     from distkeras.utils import set_random_seed
 
     set_random_seed(seed)
     if kind == "custom_step":
         model = custom_step_model_class()()
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    elif kind == "two_optimizers":
+        model = two_optimizers_model_class()()
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     else:
         model = distill_model_class()()
         model.compile(optimizer=optimizer, metrics=["accuracy"])

@@ -19,7 +19,7 @@ from tests.models import custom_steps
 SCRIPT = Path(__file__).parent / "scripts" / "custom_step_train.py"
 ROOT = Path(__file__).resolve().parents[2]
 MPIRUN = shutil.which("mpirun")
-KINDS = ["custom_step", "compute_loss"]
+KINDS = ["custom_step", "compute_loss", "two_optimizers"]
 
 
 def _env() -> dict:
@@ -65,7 +65,7 @@ def _check(ranks: list, single, bitwise: bool, metric: str) -> None:
             np.testing.assert_array_equal(a, b)
 
 
-METRIC = {"custom_step": "acc", "compute_loss": "accuracy"}
+METRIC = {"custom_step": "acc", "compute_loss": "accuracy", "two_optimizers": "accuracy"}
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")

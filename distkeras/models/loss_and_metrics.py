@@ -107,7 +107,8 @@ class LossesAndMetrics:
         Returns:
             A scalar Tensor.
         """
-        n = _batch_size(y_pred if y_pred is not None else x)
+        ref = y_pred if y_pred is not None else x
+        n = _batch_size(ref) if ref is not None else 1
         loss, (_, per_output) = self._loss_terms(y, y_pred, sample_weight, n, n)
         for tracker, value in zip(self._output_trackers, per_output):
             tracker.update_state(value, sample_weight=n)

@@ -76,8 +76,16 @@ class TrainStep:
                 loss = self.compute_loss(y=y, y_pred=y_pred)
             grads = tape.gradient(loss, self.trainable_weights)
             self.optimizer.apply(grads, self.trainable_weights)
-            return self.compute_metrics(x, y, y_pred)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
         ```
+
+        In a data-parallel run `optimizer.apply` averages the ranks' gradients
+        (see `distkeras.distributed.data_parallel`), so the step runs unchanged.
 
         Args:
             data: The batch: `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.

@@ -88,8 +88,9 @@ def test_overridden_test_step_predict_step_and_compute_metrics_are_used():
     x, y = _data()
     model = _twin(Custom)
     model.compile(optimizer="sgd", loss="mse")
-    hist = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    hist = model.fit(x, y, batch_size=32, epochs=1, verbose=0, validation_data=(x, y))
     assert hist.history["batch_rows"] == [32.0]  # compute_metrics' extra key reached the logs
+    assert "val_sq" in hist.history  # fit's validation runs the overridden test_step
     out = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
     expected = float(np.mean(np.square(model.predict_on_batch(x) / 2.0 - y)))
     assert out == pytest.approx({"sq": expected}, rel=1e-5)

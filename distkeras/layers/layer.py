@@ -352,6 +352,15 @@ class Layer:
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if any(isinstance(x, KerasTensor) for x in _flat_values((inputs, args, kwargs))):
             return self._symbolic_call(inputs, *args, **kwargs)
+        if _CALL_CONTEXT["depth"] == 0:  # a top-level call: `losses` restart, as in Keras
+            self._clear_losses()
+        _CALL_CONTEXT["depth"] += 1
+        try:
+            return self._eager_call(inputs, *args, **kwargs)
+        finally:
+            _CALL_CONTEXT["depth"] -= 1
+
+    def _eager_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(inputs, dict):
             inputs = {k: self._convert_input(v) for k, v in inputs.items()}
             shapes: Any = {k: v.shape for k, v in inputs.items()}

@@ -15,25 +15,67 @@ from distkeras import callbacks as callbacks_mod
 from distkeras.backend import to_numpy
 from distkeras.backend.autodiff import no_grad
 from distkeras.models import data_adapter as da
+from distkeras.models.loss_and_metrics import (
+    _batch_size,
+    pack_x_y_sample_weight,
+    unpack_x_y_sample_weight,
+)
 
 
 class Evaluation:
-    """Mixin: evaluate, predict, test_on_batch and predict_on_batch."""
+    """Mixin: test_step, predict_step, evaluate, predict and their *_on_batch forms."""
+
+    def test_step(self, data: Any) -> dict:
+        """One evaluation step on one batch (no gradients); returns the batch logs.
+
+        Args:
+            data: The batch: `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.
+
+        Returns:
+            A dict of metric values (`compute_metrics`' result by default).
+        """
+        x, y, sw = unpack_x_y_sample_weight(data)
+        n = _batch_size(x)
+        y_pred = self(x, training=False)
+        if self._overrides_compute_loss():
+            loss = self._call_compute_loss(x, y, y_pred, sw, training=False)
+            self._track_loss(float(to_numpy(loss.data)), [], n)
+        else:
+            _, (value, per_output) = self._loss_terms(y, y_pred, sw, n, n)
+            self._track_loss(value, per_output, n)
+        return self.compute_metrics(x, y, y_pred, sw)
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs on one batch (`self(x, training=False)`).
+
+        Args:
+            data: The batch; only its `x` is used.
+        """
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
 
     # ------------------------------------------------------------ evaluate / predict
     def _evaluate_adapter(self, adapter: Any, cbs: Any) -> dict[str, float]:
+        self._rescan_metrics()
         self.reset_metrics()
         if cbs is not None:
             cbs.on_test_begin()
-        for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(0)):
-            if not self.built:
-                self._build_from_data(bx)
+        logs: dict = {}
+        built = False
+        for step, (bx, by, bsw, _) in enumerate(adapter.batches(0)):
+            if not built:
+                if not self.built:
+                    self._build_from_data(bx)
+                if self.compiled:
+                    self._build_compiled_metrics(bx, by)
+                built = True
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            self._test_step(bx, by, bsw, gbs)
+            with no_grad():
+                logs = self.test_step(pack_x_y_sample_weight(bx, by, bsw))
             if cbs is not None:
-                cbs.on_test_batch_end(step, self._logs())
-        logs = self._logs(reduce=True)
+                cbs.on_test_batch_end(step, logs)
+        logs = self._result_or_logs(logs, reduce=True)
         if cbs is not None:
             cbs.on_test_end(logs)
         return logs
@@ -95,8 +137,7 @@ class Evaluation:
         with no_grad():
             for step, (bx, _, _, _) in enumerate(adapter.batches(0)):
                 cbs.on_predict_batch_begin(step)
-                y = self(bx, training=False)
-                outs.append(da.map_struct(lambda t: to_numpy(t.data), y))
+                outs.append(self._predict_batch(bx))
                 cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
         cbs.on_predict_end()
         if not outs:
@@ -109,22 +150,26 @@ class Evaluation:
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
-        """Evaluates one batch; returns loss and metrics so far."""
+        """Evaluates one batch; returns its loss and metrics (the metrics are reset first).
+
+        Every rank evaluates the whole batch it is given.
+        """
         self._assert_compiled()
-        n = da.check_cardinality(x, y, sample_weight)
+        da.check_cardinality(x, y, sample_weight)
         if not self.built:
             self._build_from_data(x)
-        self._test_step(x, y, sample_weight, n)
-        return self._batch_result(return_dict)
+        self._build_compiled_metrics(x, y)
+        self._rescan_metrics()
+        self.reset_metrics()
+        with no_grad():
+            logs = self.test_step(pack_x_y_sample_weight(x, y, sample_weight))
+        return self._batch_result(self._result_or_logs(logs, reduce=False), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        """Returns the outputs for one batch as NumPy arrays."""
-        with no_grad():
-            y = self(x, training=False)
-        return da.map_struct(lambda t: to_numpy(t.data), y)
+        """Returns the outputs for one batch as NumPy arrays (through `predict_step`)."""
+        return self._predict_batch(x)
 
-    def _batch_result(self, return_dict: bool) -> Any:
-        logs = self._logs(reduce=False)
+    def _batch_result(self, logs: dict, return_dict: bool) -> Any:
         if return_dict:
             return logs
         values = list(logs.values())

@@ -1,12 +1,22 @@
-"""The optimizer's flat-buffer path: slots fused like a `FlatBuffer`, threaded chunking.
+"""The optimizer's update pipeline, written once, and its flat-buffer fast path.
 
-`FlatPathMixin.apply_flat` is the fast path of `Optimizer`; it relies on the
-optimizer's private helpers (`_clip_factors`, `_decay`, `_update`, ...)
-defined in `base.py`.
+Every update, per variable (`Optimizer.apply`), over whole fused buffers
+(`apply_flat`) or over this rank's shard of one (`apply_flat_shard`), runs
+the same pipeline, `UpdatePipeline._pipeline`: scale (loss scaling) ->
+accumulate (gradient accumulation) -> clip -> decay -> update -> finish
+(EMA, iteration counter, constraints). The three entry points only differ in
+the `Segment`s they hand it: one per variable, one per fused buffer (with
+cache-sized chunks for threads), or one shard. The pipeline works in place
+on each segment's gradient, so a segment's gradient must be owned by the
+optimizer (a fused buffer's, or a copy).
+
+The mixin relies on the optimizer's attributes and hooks defined in
+`base.py` (`_update`, `_prepare_step`, `_use_weight_decay`, the slot lists).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +104,10 @@ class FlatState:
         self.decay_all = all(use)
         param_views = buffer.views_of(buffer.data)
         self.decay_views = [(p, t) for p, t, u in zip(param_views, self.scratch0_views, use) if u]
+        self.norm_terms = list(zip(self.grad_views, self.scratch0_views))
+        self.decay = [(buffer.data, self.scratch[0])] if self.decay_all and n else self.decay_views
         self._chunk_key: int | None = None
+        self._segment: Segment | None = None
         self._chunks: list | None = None
         # Set by a sharded step: refills the slots' shards of the other ranks.
         self.stale_gather: Any = None
@@ -106,6 +119,19 @@ class FlatState:
             view[...] = var.data
             var.data = view
         return flat
+
+    def segment(self) -> Segment:
+        """The whole buffer as one pipeline `Segment` (rebuilt when the thread count changes)."""
+        chunks = self.chunks
+        seg = self._segment
+        if seg is None or seg.chunks is not chunks:
+            b = self.buffer
+            seg = Segment(
+                b.data, b.grad, self.slots, self.scratch, self.accum,
+                self.norm_terms, self.decay, chunks,
+            )  # fmt: skip
+            self._segment = seg
+        return seg
 
     @property
     def chunks(self) -> list | None:
@@ -145,8 +171,151 @@ class FlatState:
         return [blocks[i : i + per] for i in range(0, len(blocks), per)]
 
 
-class FlatPathMixin:
-    """Adds `apply_flat` to `Optimizer`."""
+class Segment:
+    """One contiguous piece of an update: the arrays the pipeline changes in place.
+
+    Args:
+        param: The parameters.
+        grad: Their gradient (owned by the optimizer: changed in place).
+        slots: One array per slot list of the optimizer, laid out like `param`.
+        scratch: Scratch arrays laid out like `param`.
+        accum: The gradient accumulator, or None.
+        norm_terms: `(grad view, scratch view)` per variable, for norm clipping.
+        decay: `(param view, scratch view)` pairs that weight decay applies to.
+        chunks: Groups of blocks for a threaded update, or None.
+    """
+
+    __slots__ = ("param", "grad", "slots", "scratch", "accum", "norm_terms", "decay", "chunks")
+
+    def __init__(
+        self, param, grad, slots, scratch, accum=None, norm_terms=(), decay=(), chunks=None
+    ):
+        self.param, self.grad, self.slots, self.scratch = param, grad, slots, scratch
+        self.accum, self.norm_terms, self.decay, self.chunks = accum, norm_terms, decay, chunks
+
+
+class UpdatePipeline:
+    """Adds the update pipeline and its entry points `apply_flat`/`apply_flat_shard`."""
+
+    def _pipeline(self, segments: list, variables: list, flat: list | None = None, after=None):
+        """scale -> accumulate -> clip -> decay -> update -> `after()` -> finish, in place.
+
+        Args:
+            segments: The `Segment`s of this update.
+            variables: The variables updated (for constraints).
+            flat: The `FlatState`s involved (EMA runs over them), or None.
+            after: Called after the update, before the finish (a sharded step's gather).
+        """
+        xp = current_module()
+        scale = self.loss_scale_factor
+        if scale is not None:
+            for sg in segments:
+                xp.divide(sg.grad, scale, out=sg.grad)
+        step = int(self._iterations.data) + 1
+        n = self.gradient_accumulation_steps
+        if n:
+            for sg in segments:
+                g, a = sg.grad, sg.accum
+                if step % n:
+                    xp.add(a, g, out=a)
+                else:
+                    xp.add(g, a, out=g)
+                    xp.divide(g, n, out=g)
+                    a.fill(0)
+            if step % n:
+                self._finish_step(variables, flat)
+                return
+        if self.clipnorm or self.global_clipnorm:
+            terms = [t for sg in segments for t in sg.norm_terms]
+            for (g, _), f in zip(terms, self._clip_factors(terms)):
+                self._scale_grad(g, f, g)
+        elif self.clipvalue:
+            c = float(self.clipvalue)
+            for sg in segments:
+                xp.clip(sg.grad, -c, c, out=sg.grad)
+        lr = self._current_lr()
+        if self.weight_decay is not None:
+            for sg in segments:
+                for p, tmp in sg.decay:
+                    self._decay(p, tmp, lr)
+        coef = self._prepare_step(lr, step)
+        for sg in segments:
+            if sg.chunks:
+                run_chunked(self._update, sg.chunks, coef)
+            else:
+                self._update(sg.param, sg.grad, sg.slots, sg.scratch, coef)
+        if after is not None:
+            after()
+        self._finish_step(variables, flat)
+
+    def _clip_factors(self, terms: list) -> list | None:
+        """Per-gradient `(multiplier, divisor)` for clipnorm / global_clipnorm, else None.
+
+        `terms` holds `(grad, scratch)` pairs; each squared norm is summed over
+        a C-contiguous scratch of the variable's shape, so the per-variable and
+        flat paths compute identical norms.
+        """
+        if not (self.clipnorm or self.global_clipnorm):
+            return None
+        xp = current_module()
+        sums = []
+        for g, s in terms:
+            sq = xp.square(g) if s is None else xp.square(g, out=s)
+            sums.append(float(xp.sum(sq)))
+        if self.clipnorm:
+            c = float(self.clipnorm)
+            return [(c, max(math.sqrt(s), c)) for s in sums]
+        c = float(self.global_clipnorm)
+        norm = math.sqrt(math.fsum(sums))
+        inv = math.inf if norm == 0 else 1.0 / norm
+        scale = c * min(inv, 1.0 / c) + (norm - norm)
+        return [(scale, 1.0)] * len(sums)
+
+    @staticmethod
+    def _scale_grad(g, factor: tuple, out):
+        xp = current_module()
+        mul, div = factor
+        if out is None:
+            out = xp.multiply(g, mul)
+        elif mul != 1.0:
+            xp.multiply(g, mul, out=out)
+        if div != 1.0:
+            xp.divide(out, div, out=out)
+        return out
+
+    def _decay(self, p, tmp, lr: float) -> None:
+        xp = current_module()
+        xp.multiply(p, self.weight_decay, out=tmp)
+        xp.multiply(tmp, lr, out=tmp)
+        xp.subtract(p, tmp, out=p)
+
+    def _finish_step(self, variables: list, flat: list | None = None) -> None:
+        """EMA, iteration counter, then variable constraints."""
+        if self.use_ema:
+            self._ema_step(flat)
+        self._iterations.data += 1
+        for v in variables:
+            if v.constraint is not None:
+                v.assign(v.constraint(v))
+
+    def _ema_step(self, flat: list | None) -> None:
+        xp = current_module()
+        mom = float(self.ema_momentum) if int(self._iterations.data) != 0 else 0.0
+        if flat is not None:
+            groups = [(st.buffer.data, st.ema, st.scratch[0]) for st in flat]
+        else:
+            groups = [
+                (v.data, a.data, self._scratch_for(i)[0])
+                for i, (v, a) in enumerate(zip(self._trainable_variables, self._ema_slots))
+            ]
+        freq = self.ema_overwrite_frequency
+        overwrite = freq and (int(self._iterations.data) + 1) % freq == 0
+        for p, avg, tmp in groups:
+            xp.multiply(avg, mom, out=avg)
+            xp.multiply(p, 1.0 - mom, out=tmp)
+            xp.add(avg, tmp, out=avg)
+            if overwrite:
+                p[...] = avg
 
     def apply_flat(self, buffer: Any) -> None:
         """Updates every variable of one or more `FlatBuffer`s from their `.grad` arrays.
@@ -167,49 +336,8 @@ class FlatPathMixin:
             if st is None or st.buffer is not b:
                 st = self._build_flat(b)
             states.append(st)
-        xp = current_module()
-        scale = self.loss_scale_factor
-        if scale is not None:
-            for st in states:
-                xp.divide(st.buffer.grad, scale, out=st.buffer.grad)
-        step = int(self._iterations.data) + 1
-        if self.gradient_accumulation_steps:
-            n = self.gradient_accumulation_steps
-            for st in states:
-                g, a = st.buffer.grad, st.accum
-                if step % n:
-                    xp.add(a, g, out=a)
-                else:
-                    xp.add(g, a, out=g)
-                    xp.divide(g, n, out=g)
-                    a.fill(0)
-            if step % n:
-                self._finish_step([v for st in states for v in st.buffer.variables], states)
-                return
-        if self.clipnorm or self.global_clipnorm:
-            terms = [t for st in states for t in zip(st.grad_views, st.scratch0_views)]
-            factors = self._clip_factors(terms)
-            for (g, _), f in zip(terms, factors):
-                self._scale_grad(g, f, g)
-        elif self.clipvalue:
-            c = float(self.clipvalue)
-            for st in states:
-                xp.clip(st.buffer.grad, -c, c, out=st.buffer.grad)
-        lr = self._current_lr()
-        if self.weight_decay is not None:
-            for st in states:
-                if st.decay_all:
-                    self._decay(st.buffer.data, st.scratch[0], lr)
-                else:
-                    for p, tmp in st.decay_views:
-                        self._decay(p, tmp, lr)
-        coef = self._prepare_step(lr, step)
-        for st in states:
-            if st.chunks:
-                run_chunked(self._update, st.chunks, coef)
-            else:
-                self._update(st.buffer.data, st.buffer.grad, st.slots, st.scratch, coef)
-        self._finish_step([v for st in states for v in st.buffer.variables], states)
+        variables = [v for st in states for v in st.buffer.variables]
+        self._pipeline([st.segment() for st in states], variables, states)
 
     # ---------------------------------------------------------- sharded update
     def shardable(self, variables: Any) -> bool:
@@ -246,26 +374,21 @@ class FlatPathMixin:
         st = self._flat.get(id(buffer))
         if st is None or st.buffer is not buffer:
             st = self._build_flat(buffer)
-        xp = current_module()
-        if self.loss_scale_factor is not None:
-            xp.divide(grad, self.loss_scale_factor, out=grad)
-        if self.clipvalue:
-            c = float(self.clipvalue)
-            xp.clip(grad, -c, c, out=grad)
-        lr = self._current_lr()
         part = slice(lo, hi)
-        if self.weight_decay is not None:
-            self._decay(buffer.data[part], st.scratch[0][part], lr)
-        coef = self._prepare_step(lr, int(self._iterations.data) + 1)
-        groups = st.make_chunks(num_threads(), lo, hi, grad)
-        if groups:
-            run_chunked(self._update, groups, coef)
-        else:
-            slots, scratch = [a[part] for a in st.slots], [a[part] for a in st.scratch]
-            self._update(buffer.data[part], grad, slots, scratch, coef)
-        gather(buffer.data)
-        st.stale_gather = gather
-        self._finish_step(buffer.variables, [st])
+        seg = Segment(
+            buffer.data[part],
+            grad,
+            [a[part] for a in st.slots],
+            [a[part] for a in st.scratch],
+            decay=[(buffer.data[part], st.scratch[0][part])] if st.scratch else (),
+            chunks=st.make_chunks(num_threads(), lo, hi, grad),
+        )
+
+        def gather_params() -> None:
+            gather(buffer.data)
+            st.stale_gather = gather
+
+        self._pipeline([seg], buffer.variables, [st], after=gather_params)
 
     def sync_shards(self) -> None:
         """Completes the slots `apply_flat_shard` left sharded (collective: every rank calls it)."""

@@ -16,7 +16,6 @@ per-variable slot Variables then view into flat slot arrays, so
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from typing import Any
 from distkeras.backend import current_module, floatx
 from distkeras.backend.autodiff import Tensor, Variable
 from distkeras.optimizers import schedules
-from distkeras.optimizers._flat import FlatPathMixin, FlatState, set_threads
+from distkeras.optimizers._flat import FlatState, Segment, UpdatePipeline, set_threads
 from distkeras.optimizers._state import OptimizerState
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -76,7 +75,7 @@ def check_range(
         )
 
 
-class Optimizer(OptimizerState, FlatPathMixin):
+class Optimizer(OptimizerState, UpdatePipeline):
     """Base class of all optimizers, as `keras.optimizers.Optimizer`.
 
     Args:
@@ -173,6 +172,8 @@ class Optimizer(OptimizerState, FlatPathMixin):
         self._wd_exclude_ids: set[int] = set()
         self._wd_exclude_pattern: re.Pattern | None = None
         self._wd_cache: dict[int, bool] = {}
+        # Set by the trainer: syncs gradients across data-parallel ranks in `apply`.
+        self.gradient_sync: Any = None
 
         self._iterations = Variable(0, dtype="int64", trainable=False, name="iteration")
         self._iterations.path = f"{self.name}/iteration"
@@ -392,6 +393,11 @@ class Optimizer(OptimizerState, FlatPathMixin):
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None):
         """Updates variables from their gradients (Tensors, arrays, or None to skip).
 
+        In a data-parallel `fit`, the trainer sets `gradient_sync` (see
+        `distkeras.distributed.data_parallel`): the gradients of all ranks
+        are averaged here, weighted by each rank's share of the global batch,
+        before the update, so a custom `train_step` needs no change.
+
         Args:
             grads: One gradient per variable.
             trainable_variables: The variables; the ones the optimizer was built
@@ -401,6 +407,14 @@ class Optimizer(OptimizerState, FlatPathMixin):
         if not grads:
             return
         variables = self._prepare_variables(grads, trainable_variables)
+        sync = self.gradient_sync
+        if sync is not None:
+            sync.apply(self, grads, variables)
+        else:
+            self._apply_local(grads, variables)
+
+    def _apply_local(self, grads: list, variables: list) -> None:
+        """The update from this process's gradients (already synchronized across ranks)."""
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if not pairs:
             raise ValueError("No gradients provided for any variable.")
@@ -411,53 +425,46 @@ class Optimizer(OptimizerState, FlatPathMixin):
                 "If using `model.compile()`, did you forget to provide a `loss` argument?"
             )
         xp = current_module()
-        items = []  # (index, param array, grad array)
+        # The pipeline works in place: copy a gradient it would change, or one
+        # in another dtype; otherwise it is only read.
+        mutates = bool(
+            self.loss_scale_factor is not None
+            or self.gradient_accumulation_steps
+            or self.clipnorm
+            or self.global_clipnorm
+            or self.clipvalue
+        )
+        segments, updated = [], []
         for g, v in pairs:
             i = self._index[id(v)]
             p = v.data
             g = _data(g)
             if type(g) is not type(p):
                 g = xp.asarray(g)
-            if g.dtype != p.dtype:
-                g = g.astype(p.dtype)
             if g.shape != p.shape:
                 raise ValueError(
                     f"Gradient shape {tuple(g.shape)} does not match variable {v.path!r} of "
                     f"shape {tuple(p.shape)}."
                 )
-            items.append((i, p, g))
-        scale = self.loss_scale_factor
-        if scale is not None:
-            items = [(i, p, xp.divide(g, scale)) for i, p, g in items]
-        step = int(self._iterations.data) + 1
-        if self.gradient_accumulation_steps:
-            acc = [self._accum_slots[i].data for i, _, _ in items]
-            if step % self.gradient_accumulation_steps:
-                for a, (_, _, g) in zip(acc, items):
-                    xp.add(a, g, out=a)
-                self._finish_step([self._trainable_variables[i] for i, _, _ in items])
-                return
-            n = self.gradient_accumulation_steps
-            items = [(i, p, xp.divide(xp.add(g, a), n)) for a, (i, p, g) in zip(acc, items)]
-            for a in acc:
-                a.fill(0)
-        scratch = [self._scratch_for(i) for i, _, _ in items]
-        norm_terms = [(g, s[0] if s else None) for (_, _, g), s in zip(items, scratch)]
-        factors = self._clip_factors(norm_terms)
-        if factors is not None:
-            items = [(i, p, self._scale_grad(g, f, None)) for (i, p, g), f in zip(items, factors)]
-        elif self.clipvalue:
-            c = float(self.clipvalue)
-            items = [(i, p, xp.clip(g, -c, c)) for i, p, g in items]
-        lr = self._current_lr()
-        if self.weight_decay is not None:
-            for (i, p, _), s in zip(items, scratch):
-                if self._use_weight_decay(self._trainable_variables[i]):
-                    self._decay(p, s[0], lr)
-        coef = self._prepare_step(lr, step)
-        for (i, p, g), s in zip(items, scratch):
-            self._update(p, g, [lst[i].data for lst in self._slot_lists], s, coef)
-        self._finish_step([self._trainable_variables[i] for i, _, _ in items])
+            if g.dtype != p.dtype:
+                g = g.astype(p.dtype)
+            elif mutates:
+                g = g.copy()
+            s = self._scratch_for(i)
+            tmp = s[0] if s else None
+            segments.append(
+                Segment(
+                    p,
+                    g,
+                    [lst[i].data for lst in self._slot_lists],
+                    s,
+                    self._accum_slots[i].data if self._accum_slots else None,
+                    [(g, tmp)],
+                    [(p, tmp)] if self._use_weight_decay(v) else (),
+                )
+            )
+            updated.append(self._trainable_variables[i])
+        self._pipeline(segments, updated)
 
     def _prepare_variables(self, grads, trainable_variables) -> list[Variable]:
         if trainable_variables is None:
@@ -503,75 +510,6 @@ class Optimizer(OptimizerState, FlatPathMixin):
             s = [xp.empty(p.shape, dtype=p.dtype) for _ in range(self._n_scratch())]
             self._scratch[i] = s
         return s
-
-    def _clip_factors(self, terms: list) -> list | None:
-        """Per-gradient `(multiplier, divisor)` for clipnorm / global_clipnorm, else None.
-
-        `terms` holds `(grad, scratch)` pairs; each squared norm is summed over
-        a C-contiguous scratch of the variable's shape, so the per-variable and
-        flat paths compute identical norms.
-        """
-        if not (self.clipnorm or self.global_clipnorm):
-            return None
-        xp = current_module()
-        sums = []
-        for g, s in terms:
-            sq = xp.square(g) if s is None else xp.square(g, out=s)
-            sums.append(float(xp.sum(sq)))
-        if self.clipnorm:
-            c = float(self.clipnorm)
-            return [(c, max(math.sqrt(s), c)) for s in sums]
-        c = float(self.global_clipnorm)
-        norm = math.sqrt(math.fsum(sums))
-        inv = math.inf if norm == 0 else 1.0 / norm
-        scale = c * min(inv, 1.0 / c) + (norm - norm)
-        return [(scale, 1.0)] * len(sums)
-
-    @staticmethod
-    def _scale_grad(g, factor: tuple, out):
-        xp = current_module()
-        mul, div = factor
-        if out is None:
-            out = xp.multiply(g, mul)
-        elif mul != 1.0:
-            xp.multiply(g, mul, out=out)
-        if div != 1.0:
-            xp.divide(out, div, out=out)
-        return out
-
-    def _decay(self, p, tmp, lr: float) -> None:
-        xp = current_module()
-        xp.multiply(p, self.weight_decay, out=tmp)
-        xp.multiply(tmp, lr, out=tmp)
-        xp.subtract(p, tmp, out=p)
-
-    def _finish_step(self, variables: Sequence[Variable], flat: list | None = None) -> None:
-        """EMA, iteration counter, then variable constraints."""
-        if self.use_ema:
-            self._ema_step(flat)
-        self._iterations.data += 1
-        for v in variables:
-            if v.constraint is not None:
-                v.assign(v.constraint(v))
-
-    def _ema_step(self, flat: list | None) -> None:
-        xp = current_module()
-        mom = float(self.ema_momentum) if int(self._iterations.data) != 0 else 0.0
-        if flat is not None:
-            groups = [(st.buffer.data, st.ema, st.scratch[0]) for st in flat]
-        else:
-            groups = [
-                (v.data, a.data, self._scratch_for(i)[0])
-                for i, (v, a) in enumerate(zip(self._trainable_variables, self._ema_slots))
-            ]
-        freq = self.ema_overwrite_frequency
-        overwrite = freq and (int(self._iterations.data) + 1) % freq == 0
-        for p, avg, tmp in groups:
-            xp.multiply(avg, mom, out=avg)
-            xp.multiply(p, 1.0 - mom, out=tmp)
-            xp.add(avg, tmp, out=avg)
-            if overwrite:
-                p[...] = avg
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} name={self.name!r}>"

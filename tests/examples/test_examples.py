@@ -71,6 +71,7 @@ ALREADY_TESTED = {
     "lstm_sequence": "test_lstm_sequence.py",
     "text_classification": "test_preprocessing_examples.py",
     "image_folder": "test_preprocessing_examples.py",
+    "custom_train_step": "test_custom_train_step.py",
 }
 FAST = ["--epochs", "5"]  # for the distributed comparisons
 

@@ -1,0 +1,148 @@
+"""What `fit` needs around its loop: data adapters, validation, shared seeds, resuming.
+
+A mixin of `Trainer` (trainer.py); it relies on the trainer's communicator
+and training state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from distkeras.backend.random import global_seed_generator
+from distkeras.models import data_adapter as da
+from distkeras.models.compile_utils import class_weight_to_sample_weight
+from distkeras.models.train_step import micro_shard_count
+
+
+class FitSupport:
+    """Mixin: data adapters, validation helpers and mid-epoch resume for `fit`."""
+
+    def _make_adapter(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: int | None,
+        shuffle: bool,
+        steps: int | None,
+        class_weight: dict | None = None,
+        seed: int = 0,
+    ) -> Any:
+        comm = self._communicator()
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size <= 0
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+            )
+        if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
+            raise ValueError(f"steps must be a positive integer or None. Received: steps={steps!r}")
+        if da.is_iterable_data(x):
+            if y is not None:
+                raise ValueError(
+                    "`y` should not be passed when `x` is a generator or PyDataset (it yields "
+                    f"(x, y) batches). Received: y of type {type(y).__name__}"
+                )
+            adapter = da.IterableDataAdapter(
+                x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
+            )
+            if getattr(comm, "deterministic", False):
+                adapter.micro_shards = micro_shard_count(comm.size)
+            return adapter
+        if class_weight is not None and y is not None:
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
+        return da.ArrayDataAdapter(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size or 32,
+            shuffle=shuffle,
+            seed=seed,
+            rank=comm.rank,
+            size=comm.size,
+            steps=steps,
+            micro_shards=micro,
+        )
+
+    def _shared_seed(self) -> int:
+        seed = global_seed_generator().next_seed()
+        comm = self._communicator()
+        if comm.size > 1:
+            seed = int(comm.broadcast({"seed": seed}, root=0)["seed"])
+        return seed
+
+    def _capture_training_state(self, epoch: int, next_step: int) -> tuple[list, dict]:
+        """(arrays, metadata) for a backup at cursor (epoch, next step); collective."""
+        from distkeras.models import training_state  # noqa: PLC0415
+
+        ctx = self._fit_context
+        self.optimizer.sync_shards()
+        arrays, meta = training_state.capture(
+            self, ctx["callbacks"], epoch, next_step, ctx["seed"], self._communicator()
+        )
+        meta["global_step"] = int(self._global_step)
+        return arrays, meta
+
+    def _resume(self, found: tuple, cbs: Any, adapter: Any) -> tuple[int, int]:
+        """Restores a backup into this fit; returns the (epoch, step) to continue from."""
+        from distkeras.models import training_state  # noqa: PLC0415
+
+        path, header, arrays = found
+        meta = header.get("metadata") or {}
+        epoch, step = int(meta.get("epoch", 0)), int(meta.get("step", 0))
+        first = next(iter(adapter.batches(epoch, 0)), None)
+        if first is not None:
+            self._prepare_training(first[0])
+            self._build_metrics(first)
+        meta = training_state.restore(
+            self, cbs.callbacks, header, arrays, self._communicator(), path
+        )
+        variables = [v for m in self.metrics for v in m.variables]
+        flat = meta.get("metric_flat")
+        if flat is not None and flat.size == sum(int(np.prod(v.shape)) for v in variables):
+            offset = 0
+            for v in variables:
+                n = int(np.prod(v.shape))
+                v.assign(flat[offset : offset + n].reshape(v.shape).astype(v.dtype))
+                offset += n
+        self._global_step = int(meta.get("global_step", 0))
+        self._fit_context["seed"] = int(meta["seed"])
+        if hasattr(adapter, "sampler"):
+            adapter.sampler.seed = int(meta["seed"])
+        elif hasattr(adapter, "seed"):
+            adapter.seed = int(meta["seed"])
+        for cb in cbs.callbacks:
+            cb._resuming = False
+        return epoch, step
+
+    def _build_metrics(self, batch: tuple) -> None:
+        """Creates the loss trackers and compiled metrics from one batch, updating nothing."""
+        bx, by, _, _ = batch
+        self._build_compiled_metrics(bx, by)
+
+    def _validation_adapter(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
+        if da.is_iterable_data(data):
+            return self._make_adapter(data, None, None, None, False, steps)
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "`validation_data` should be a tuple `(x_val, y_val)` or "
+                "`(x_val, y_val, val_sample_weight)`. "
+                f"Received: validation_data={type(data).__name__}"
+                + (f" of length {len(data)}" if hasattr(data, "__len__") else "")
+            )
+        vx, vy = data[0], data[1]
+        vsw = data[2] if len(data) == 3 else None
+        return self._make_adapter(vx, vy, vsw, batch_size, False, steps)
+
+    @staticmethod
+    def _should_validate(epoch: int, freq: Any) -> bool:
+        if isinstance(freq, int):
+            if freq < 1:
+                raise ValueError(f"validation_freq must be >= 1. Received: validation_freq={freq}")
+            return (epoch + 1) % freq == 0
+        return (epoch + 1) in freq

@@ -28,11 +28,13 @@ from distkeras.losses.hinge import (
 from distkeras.losses.loss import (
     Loss,
     LossFunctionWrapper,
+    check_shapes,
     reduce_values,
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
     standardize_reduction,
     validate_argument,
+    weigh_values,
 )
 from distkeras.losses.probabilistic import (
     BinaryCrossentropy,
@@ -148,6 +150,7 @@ __all__ = sorted(
     [name for name in ALL_OBJECTS_DICT if not name.isupper()]
     + ["MSE", "MAE", "MAPE", "MSLE", "KLD", "BCE"]
     + [
+        "check_shapes",
         "deserialize",
         "get",
         "reduce_values",
@@ -156,5 +159,6 @@ __all__ = sorted(
         "squeeze_or_expand_to_same_rank",
         "standardize_reduction",
         "validate_argument",
+        "weigh_values",
     ]
 )

@@ -47,6 +47,34 @@ def squeeze_or_expand_to_same_rank(x1: Any, x2: Any, expand_rank_1: bool = True)
     return x1, x2
 
 
+def _broadcastable(a: tuple, b: tuple) -> bool:
+    return all(i == j or i == 1 or j == 1 for i, j in zip(reversed(a), reversed(b)))
+
+
+def check_shapes(name: str, y_true_shape: Any, y_pred_shape: Any, same: bool = False) -> None:
+    """Raises ValueError when a loss cannot combine labels and predictions of these shapes.
+
+    Keras 3 rejects labels whose shape does not broadcast against the
+    predictions (after rank matching), and for the crossentropies shapes that
+    differ at all. Checking the Python shapes first turns what would be a
+    broadcasting error, or a silent broadcast, into an error naming both.
+
+    Args:
+        name: The loss name, for the message.
+        y_true_shape: Shape of the labels.
+        y_pred_shape: Shape of the predictions.
+        same: Whether the shapes must be equal rather than broadcastable.
+    """
+    t, p = tuple(y_true_shape), tuple(y_pred_shape)
+    if t == p or (not same and _broadcastable(t, p)):
+        return
+    rule = "must be equal" if same else "must broadcast together"
+    raise ValueError(
+        f"Loss `{name}` cannot compare labels of y_true shape {t} with predictions of y_pred "
+        f"shape {p}: the shapes {rule}. Received: y_true.shape={t}, y_pred.shape={p}"
+    )
+
+
 def _mask_of(x: Any) -> Any:
     return x._keras_mask if isinstance(x, Tensor) else None
 
@@ -85,6 +113,39 @@ def reduce_values(
     return ops.divide(loss, divisor) if divisor else ops.multiply(loss, 0.0)
 
 
+def weigh_values(
+    values: Any, sample_weight: Any = None, mask: Any = None, reduction: Any = _SBS, dtype=None
+) -> tuple[Tensor, Any]:
+    """Per-sample losses times their weights (mask merged in), as Keras weighs them.
+
+    The mask becomes part of the weights (see `_apply_mask`); the weights are
+    then rank-matched to the losses with `squeeze_or_expand_to_same_rank`, so
+    weights of shape (n,) or (n, 1) weigh losses of shape (n,), and weights of
+    shape (n, t) or (n, t, 1) weigh the losses of a sequence output.
+
+    Returns:
+        The weighted values and the merged weights (None when there are none).
+
+    Raises:
+        ValueError: when the weights do not broadcast against the losses.
+    """
+    values = convert_to_tensor(values, dtype=dtype)
+    if sample_weight is not None:
+        sample_weight = convert_to_tensor(sample_weight, dtype=values.dtype)
+    sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
+    if sample_weight is None:
+        return values, None
+    values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+    if not _broadcastable(values.shape, sample_weight.shape):
+        v, w = tuple(values.shape), tuple(sample_weight.shape)
+        raise ValueError(
+            f"`sample_weight` of shape {w} does not broadcast against the per-sample losses of "
+            f"shape {v}: give one weight per sample, shape (batch,) or (batch, 1), or one per "
+            f"loss entry. Received: sample_weight.shape={w}, losses.shape={v}"
+        )
+    return ops.multiply(values, sample_weight), sample_weight
+
+
 def reduce_weighted_values(
     values: Any,
     sample_weight: Any = None,
@@ -94,13 +155,7 @@ def reduce_weighted_values(
 ) -> Tensor:
     """Applies sample weights and a mask to per-sample losses, then the reduction."""
     reduction = standardize_reduction(reduction)
-    values = convert_to_tensor(values, dtype=dtype)
-    if sample_weight is not None:
-        sample_weight = convert_to_tensor(sample_weight, dtype=values.dtype)
-    sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
-    if sample_weight is not None:
-        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
-        values = ops.multiply(values, sample_weight)
+    values, sample_weight = weigh_values(values, sample_weight, mask, reduction, dtype)
     return reduce_values(values, sample_weight, reduction)
 
 
@@ -206,13 +261,17 @@ class LossFunctionWrapper(Loss):
 
 
 # ------------------------------------------------------------------ helpers
-def _pair(y_true: Any, y_pred: Any, match_rank: bool = True) -> tuple[Tensor, Tensor]:
+def _pair(
+    y_true: Any, y_pred: Any, name: str, match_rank: bool = True, same: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Tensors of the prediction dtype, rank-matched as the Keras function does, shapes checked."""
     y_pred = convert_to_tensor(y_pred)
     if y_pred.data.dtype.kind != "f":
         y_pred = ops.cast(y_pred, floatx())
     y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
     if match_rank:
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    check_shapes(name, y_true.shape, y_pred.shape, same=same)
     return y_true, y_pred
 
 

@@ -228,7 +228,8 @@ class Trainer(TrainStep, Evaluation):
             host_sum = float(to_numpy(data_sum.data)) * c.weight
             if c.reduction == "sum":
                 term = data_sum * c.weight
-                value = host_sum / max(local_bs, 1)
+                # Keras reports the batch's sum; the tracker weighs each shard by local_bs.
+                value = host_sum * global_bs / max(local_bs, 1)
             else:
                 per_sample_elems = elements / max(local_bs, 1)
                 term = data_sum * (c.weight / max(global_bs * per_sample_elems, 1.0))

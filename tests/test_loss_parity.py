@@ -323,3 +323,52 @@ def test_per_sample_weights_against_sequence_losses_raise():
     with pytest.raises(ValueError, match=re.escape("sample_weight.shape=(6,)")) as err:
         model.evaluate(p, y, sample_weight=np.ones(N, "float32"), verbose=0)
     assert "losses.shape=(6, 4)" in str(err.value)
+
+
+# ----------------------------------------------------------- the model, trained
+def _separable(n: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.arange(n * 10).reshape(n, 10) + 1
+    x = 2 * ((idx * 0.7548776662466927 + (idx // 10) * 0.5698402909980532) % 1.0) - 1
+    return x.astype("float32"), (x @ np.cos(np.arange(10) * 1.3) > 0).astype("float32")
+
+
+def _binary_classifier() -> keras.Sequential:
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input((10,)), layers.Dense(16, activation="relu"), layers.Dense(1, "sigmoid")]
+    )
+
+
+def test_binary_classifier_with_1d_labels_learns_as_keras():
+    # Keras 3.15.1 (jax) on these data, keras.utils.set_random_seed(s), epochs=10,
+    # batch_size=32: evaluate accuracy 0.9785 (s=0), 0.9199 (s=1), 1.0 (s=2). Before the fix
+    # the (n,) labels broadcast to (n, n) against the (n, 1) output and accuracy stayed ~0.6.
+    x, y = _separable()
+    assert y.shape == (512,) and 0.45 < y.mean() < 0.55
+    keras.utils.set_random_seed(0)
+    model = _binary_classifier()
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=10, batch_size=32, verbose=0)
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy >= 0.9
+    p = np.asarray(model.predict(x, verbose=0), "float64")[:, 0]
+    np.testing.assert_allclose(accuracy, np.mean((p > 0.5) == (y > 0.5)))
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "hinge", "poisson", "kl_divergence"])
+def test_string_loss_with_1d_labels_trains_as_the_class_with_2d_labels(loss):
+    # The string (a function, wrapped by compile) with labels (n,) and the class with labels
+    # (n, 1) must give the same training trajectory, to the last bit.
+    x, y = _separable(96)
+    start = _binary_classifier().get_weights()
+    weights = []
+    for identifier, labels in ((loss, y), (getattr(losses, CLASS_NAMES[loss])(), y[:, None])):
+        model = _binary_classifier()
+        model.set_weights(start)
+        model.compile(optimizer="adam", loss=identifier)
+        history = model.fit(x, labels, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        weights.append((model.get_weights(), history.history["loss"]))
+    (w_string, h_string), (w_class, h_class) = weights
+    assert h_string == h_class
+    for a, b, s in zip(w_string, w_class, start):
+        assert np.array_equal(a, b) and not np.array_equal(a, s)

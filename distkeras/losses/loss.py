@@ -33,13 +33,16 @@ def standardize_reduction(reduction: str | None) -> str | None:
 
 def squeeze_or_expand_to_same_rank(x1: Any, x2: Any, expand_rank_1: bool = True) -> tuple:
     """Squeezes or expands the last axis when the ranks of `x1` and `x2` differ by one."""
-    r1, r2 = len(x1.shape), len(x2.shape)
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
+    s1, s2 = x1.shape, x2.shape
+    r1, r2 = len(s1), len(s2)
+    if r1 == r2:
+        return x1, x2
+    if r1 == r2 + 1 and s1[-1] == 1:
         if r2 == 1 and expand_rank_1:
             x2 = ops.expand_dims(x2, -1)
         else:
             x1 = ops.squeeze(x1, axis=-1)
-    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+    elif r2 == r1 + 1 and s2[-1] == 1:
         if r1 == 1 and expand_rank_1:
             x1 = ops.expand_dims(x1, -1)
         else:
@@ -129,14 +132,18 @@ def weigh_values(
     Raises:
         ValueError: when the weights do not broadcast against the losses.
     """
-    values = convert_to_tensor(values, dtype=dtype)
-    if sample_weight is not None:
-        sample_weight = convert_to_tensor(sample_weight, dtype=values.dtype)
-    sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
-    if sample_weight is None:
+    if dtype is not None or not isinstance(values, Tensor):
+        values = convert_to_tensor(values, dtype=dtype)
+    if sample_weight is None and mask is None:
         return values, None
+    dtype = values.dtype
+    if sample_weight is not None:
+        sample_weight = convert_to_tensor(sample_weight, dtype=dtype)
+    sample_weight = _apply_mask(sample_weight, mask, dtype, reduction)
     values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
-    if not _broadcastable(values.shape, sample_weight.shape):
+    if values.shape != sample_weight.shape and not _broadcastable(
+        values.shape, sample_weight.shape
+    ):
         v, w = tuple(values.shape), tuple(sample_weight.shape)
         raise ValueError(
             f"`sample_weight` of shape {w} does not broadcast against the per-sample losses of "

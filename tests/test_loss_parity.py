@@ -372,3 +372,85 @@ def test_string_loss_with_1d_labels_trains_as_the_class_with_2d_labels(loss):
     assert h_string == h_class
     for a, b, s in zip(w_string, w_class, start):
         assert np.array_equal(a, b) and not np.array_equal(a, s)
+
+
+# --------------------------------------------------- masks: ignore_class and y_pred's mask
+_S = 5  # time steps of the masked cases
+
+
+def _sequence_inputs() -> tuple:
+    idx = np.arange(N * _S * 3).reshape(N, _S, 3) + 1
+    p = (0.05 + 0.9 * ((idx * 0.7548776662466927) % 1.0)).astype("float32")
+    labels = (np.arange(N * _S).reshape(N, _S) * 2 + 1) % 3
+    sw = (0.25 + ((np.arange(N * _S) * 0.37) % 1.0)).reshape(N, _S).astype("float32")
+    return idx, p, labels, {"none": None, "(n,1)": sw[:, :1], "(n,t)": sw}
+
+
+# Keras 3.15.1: compile(loss=SparseCategoricalCrossentropy(ignore_class=0, reduction=r)) on
+# an Identity model, evaluate(p, labels, sample_weight) of _sequence_inputs(), one batch.
+KERAS_IGNORE_CLASS = {
+    ("sum_over_batch_size", "none"): 1.1600406,
+    ("sum", "none"): 23.200811,
+    ("sum_over_batch_size", "(n,1)"): 0.86870307,
+    ("sum", "(n,1)"): 17.37406,
+    ("sum_over_batch_size", "(n,t)"): 0.88256925,
+    ("sum", "(n,t)"): 17.651384,
+}
+
+
+@pytest.mark.parametrize("reduction, weight", sorted(KERAS_IGNORE_CLASS))
+def test_ignore_class_in_compile_matches_keras(reduction, weight):
+    _, p, labels, weights = _sequence_inputs()
+    sw = weights[weight]
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=0, reduction=reduction)
+    got = _identity_model(p.shape, loss).evaluate(p, labels, sample_weight=sw, verbose=0)
+    np.testing.assert_allclose(got, KERAS_IGNORE_CLASS[reduction, weight], rtol=2e-6)
+    # The formula: labels 0 get no loss and, for the mean, no share of the divisor.
+    probs = p / p.sum(-1, keepdims=True)
+    per_step = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])
+    total = (per_step * (labels != 0) * (1.0 if sw is None else sw)).sum()
+    expected = total if reduction == "sum" else total / (labels != 0).sum()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+# Keras 3.15.1: an output masked by keras.layers.Masking(0.5) (steps whose features are all
+# 0.5 are masked, and zeroed), compile(loss=...), evaluate(x, y, sample_weight) in one batch.
+KERAS_MASKED = {
+    ("binary_crossentropy", "none"): 0.89548349,
+    ("binary_crossentropy", "(n,1)"): 0.65828007,
+    ("binary_crossentropy", "(n,t)"): 0.69763094,
+    ("mse", "none"): 0.29593053,
+    ("mse", "(n,1)"): 0.19770546,
+    ("mse", "(n,t)"): 0.21682864,
+}
+
+
+def _masked_case(loss: str) -> tuple:
+    idx, p, labels, weights = _sequence_inputs()
+    p[1, 3:], p[4, 1:], p[0, 0] = 0.5, 0.5, 0.5
+    if loss == "mse":
+        return p, (idx % 2).astype("float32"), weights
+    return p[..., :1], (labels[..., None] > 0).astype("float32"), weights
+
+
+@pytest.mark.parametrize("loss, weight", sorted(KERAS_MASKED))
+def test_masked_output_matches_keras(loss, weight):
+    x, y, weights = _masked_case(loss)
+    inp = keras.Input(x.shape[1:])
+    model = keras.Model(inp, keras.layers.Masking(0.5)(inp))
+    model.compile(loss=loss)
+    got = model.evaluate(x, y, sample_weight=weights[weight], batch_size=N, verbose=0)
+    np.testing.assert_allclose(got, KERAS_MASKED[loss, weight], rtol=2e-6)
+
+
+def test_step_mask_against_losses_averaged_over_steps_raises():
+    # Labels (n, t) against an output (n, t, 1): the loss averages over the steps, so the
+    # per-step mask cannot weigh it. Keras 3.15.1 raises too (a broadcasting error).
+    x, y, _ = _masked_case("binary_crossentropy")
+    inp = keras.Input(x.shape[1:])
+    model = keras.Model(inp, keras.layers.Masking(0.5)(inp))
+    model.compile(loss="binary_crossentropy")
+    with pytest.raises(
+        ValueError, match=re.escape("sample_weight.shape=(6, 5), losses.shape=(6,)")
+    ):
+        model.evaluate(x, y[..., 0], verbose=0)

@@ -145,10 +145,16 @@ def weigh_values(
         values.shape, sample_weight.shape
     ):
         v, w = tuple(values.shape), tuple(sample_weight.shape)
+        if mask is None:
+            what, hint = "`sample_weight`", "give one weight per sample, (batch,) or (batch, 1)"
+        else:  # Keras 3 rejects this too, e.g. a per-step mask on losses averaged over time
+            what = "`sample_weight` (with the mask of y_pred merged in)"
+            hint = "labels of shape (batch, steps) against an output (batch, steps, 1) are "
+            hint += "averaged over the steps; give labels of shape (batch, steps, 1)"
         raise ValueError(
-            f"`sample_weight` of shape {w} does not broadcast against the per-sample losses of "
-            f"shape {v}: give one weight per sample, shape (batch,) or (batch, 1), or one per "
-            f"loss entry. Received: sample_weight.shape={w}, losses.shape={v}"
+            f"{what} of shape {w} does not broadcast against the per-sample losses of shape "
+            f"{v}: {hint}, or one weight per loss entry. "
+            f"Received: sample_weight.shape={w}, losses.shape={v}"
         )
     return ops.multiply(values, sample_weight), sample_weight
 

@@ -221,6 +221,9 @@ def test_compiled_loss_matches_keras(loss, case, weight):
         model = _identity_model(p.shape, identifier)
         got = model.evaluate(p, y, sample_weight=sw, batch_size=N, verbose=0)
         np.testing.assert_allclose(got, expected_keras, rtol=2e-6, atol=1e-7, err_msg=given_as)
+        # The compiled loss object itself, as an overridden compute_loss would call it.
+        got = float(CompileLoss(identifier)(y, p, sw))
+        np.testing.assert_allclose(got, expected_keras, rtol=2e-6, atol=1e-7, err_msg=given_as)
     # Called directly, as a custom train_step does: the class, and the wrapped function.
     for direct in (_given_as(loss)["class"], losses.LossFunctionWrapper(getattr(losses, loss))):
         got = float(direct(y, p, sample_weight=sw))
@@ -252,6 +255,8 @@ def test_reductions_match_keras(reduction):
         model = _identity_model(p.shape, getattr(losses, cls)(reduction=reduction))
         got = model.evaluate(p, y, sample_weight=sw, batch_size=N, verbose=0)
         np.testing.assert_allclose(got, expected, rtol=2e-6, err_msg=f"{cls} {case} {weight}")
+        compiled = CompileLoss(getattr(losses, cls)(reduction=reduction), loss_weights=0.5)
+        np.testing.assert_allclose(float(compiled(y, p, sw)), 0.5 * expected, rtol=2e-6)
 
 
 # Keras 3.15.1, as KERAS_VALUES: (string given to compile, loss of the inputs, case) -> loss,

@@ -115,6 +115,22 @@ class CompileLoss:
             divisor = float(values.size)
         return ops.sum(values), divisor
 
+    def __call__(self, y_true: Any, y_pred: Tensor, sample_weight: Any = None) -> Tensor:
+        """The reduced, weighted loss of one batch, as Keras 3's compiled loss returns it.
+
+        The data-parallel step divides by the global divisor instead (see
+        `weighted_sum`); this is the one-process value, times `loss_weights`.
+        """
+        total, divisor = self.weighted_sum(y_true, y_pred, sample_weight)
+        if self.fn.reduction in (None, "none"):
+            raise ValueError(
+                "A compiled loss must reduce to a scalar. "
+                f"Received: reduction={self.fn.reduction!r}"
+            )
+        if self.fn.reduction != "sum":
+            total = ops.divide(total, divisor) if divisor else ops.multiply(total, 0.0)
+        return ops.multiply(total, self.weight) if self.weight != 1.0 else total
+
 
 def _flatten(x: Any) -> list:
     if isinstance(x, dict):

@@ -33,6 +33,14 @@ SHAPES = {
         "(n,t)|(n,t,k)": ((N, T), (N, T, K)),
         "(n,t,1)|(n,t,k)": ((N, T, 1), (N, T, K)),
     },
+    "generalized": {  # integer labels, as sparse (a class axis of 1 would broadcast)
+        "(n,)|(n,k)": ((N,), (N, K)),
+        "(n,t)|(n,t,k)": ((N, T), (N, T, K)),
+    },
+    "similarity": {  # integer labels against L2-normalized embeddings
+        "(n,)|(n,k)": ((N,), (N, K)),
+        "(n,1)|(n,k)": ((N, 1), (N, K)),
+    },
 }
 # Sample weights: one per sample for outputs of rank <= 2; for sequence outputs one per
 # sample as (n, 1), or one per time step. (Keras 3 rejects (n,) against (n, t) losses.)
@@ -62,6 +70,8 @@ LOSS_KINDS = {
     "categorical_hinge": "elementwise",
     "dice": "elementwise",
     "tversky": "elementwise",
+    "circle": "similarity",
+    "categorical_generalized_cross_entropy": "generalized",
 }
 # Loss name -> Keras class name.
 CLASS_NAMES = {
@@ -84,6 +94,8 @@ CLASS_NAMES = {
     "categorical_hinge": "CategoricalHinge",
     "dice": "Dice",
     "tversky": "Tversky",
+    "circle": "Circle",
+    "categorical_generalized_cross_entropy": "CategoricalGeneralizedCrossEntropy",
 }
 
 
@@ -99,7 +111,10 @@ def make_case(loss: str, case: str, weight: str) -> tuple:
     y_shape, p_shape = SHAPES[kind][case]
     y_pred = (0.05 + 0.9 * _weyl(p_shape, 1)).astype("float32")
     classes = (np.arange(int(np.prod(y_shape))) * 2 + 1) % K
-    if kind == "sparse":
+    if kind == "similarity":  # every class twice, so each sample has a positive pair
+        y_pred = (_weyl(p_shape, 1) - 0.5).astype("float32")
+        y_pred /= np.linalg.norm(y_pred, axis=-1, keepdims=True)
+    if kind in ("sparse", "generalized", "similarity"):
         y_true = classes.reshape(y_shape).astype("int64")
     elif kind == "categorical":
         y_true = np.eye(K, dtype="float32")[classes[:: y_shape[-1]]].reshape(y_shape)
@@ -168,6 +183,24 @@ def _huber(y, p, delta=1.0):
     return np.where(e <= delta, 0.5 * e**2, delta * e - 0.5 * delta**2)
 
 
+def _logsumexp(x, axis):
+    m = x.max(axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)  # a row of -inf sums to -inf, as in Keras
+    with np.errstate(divide="ignore"):
+        return (m + np.log(np.exp(x - m).sum(axis, keepdims=True))).squeeze(axis)
+
+
+def _circle(y, p, gamma=80.0, margin=0.4):
+    labels = y.reshape(-1, 1).astype(int)
+    d = np.maximum(1 - p @ p.T, 0)
+    pos = (labels == labels.T) & ~np.eye(len(labels), dtype=bool)
+    neg = labels != labels.T
+    pos_w, neg_w = np.maximum((margin + d) * pos, 0), np.maximum((1 + margin - d) * neg, 0)
+    p_loss = _logsumexp(np.where(pos, -gamma * pos_w * (margin - d), -np.inf), 1)
+    n_loss = _logsumexp(np.where(neg, gamma * neg_w * (1 - margin - d), -np.inf), 1)
+    return np.logaddexp(0, p_loss + n_loss)  # softplus; 0 only without a positive pair
+
+
 def _tversky(y, p, alpha=0.5, beta=0.5):
     tp, fp, fn = (y * p).sum(), ((1 - p) * y).sum(), (p * (1 - y)).sum()
     return 1 - tp / (tp + alpha * fp + beta * fn + EPS)
@@ -206,6 +239,10 @@ FORMULAS = {
     "categorical_hinge": lambda y, p: np.maximum(((1 - y) * p).max(-1) - (y * p).sum(-1) + 1, 0),
     "dice": lambda y, p: 1 - 2 * (y * p).sum() / (y.sum() + p.sum() + EPS),
     "tversky": _tversky,
+    "circle": _circle,
+    "categorical_generalized_cross_entropy": lambda y, p: (
+        (1 - np.take_along_axis(p, y.astype(int)[..., None], -1)[..., 0] ** 0.5) / 0.5
+    ),
 }
 
 

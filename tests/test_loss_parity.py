@@ -174,7 +174,19 @@ KERAS_VALUES = {
     ("tversky", "(n,k)|(n,k)"): (0.70982867, 0.54533261, 0.54533261),
     ("tversky", "(n,t)|(n,t,1)"): (0.66576576, 0.51148081, 0.51148081),
     ("tversky", "(n,t,k)|(n,t,k)"): (0.67013675, 0.51483887, 0.48841247, 0.48841247),
+    # Keras 3.15.1 as above; categorical_generalized_cross_entropy given as the class only
+    # (Keras resolves no string for it, and its function needs `q`).
+    ("circle", "(n,)|(n,k)"): (127.70853, 84.82132, 84.82132),
+    ("circle", "(n,1)|(n,k)"): (127.70853, 84.82132, 84.82132),
+    ("categorical_generalized_cross_entropy", "(n,)|(n,k)"): (0.76473683, 0.56011021, 0.56011021),
+    ("categorical_generalized_cross_entropy", "(n,t)|(n,t,k)"): (
+        0.64659899,
+        0.46092275,
+        0.48205808,
+        0.48205808,
+    ),
 }
+_CLASS_ONLY = {"categorical_generalized_cross_entropy": {"q": 0.5}}
 
 
 def _identity_model(p_shape: tuple, loss) -> keras.Model:
@@ -185,6 +197,9 @@ def _identity_model(p_shape: tuple, loss) -> keras.Model:
 
 
 def _given_as(loss: str) -> dict:
+    if loss in _CLASS_ONLY:  # its function needs arguments: given wrapped with them
+        fn = losses.LossFunctionWrapper(getattr(losses, loss), **_CLASS_ONLY[loss])
+        return {"function": fn, "class": getattr(losses, CLASS_NAMES[loss])()}
     return {
         "string": loss,
         "function": getattr(losses, loss),
@@ -225,7 +240,8 @@ def test_compiled_loss_matches_keras(loss, case, weight):
         got = float(CompileLoss(identifier)(y, p, sw))
         np.testing.assert_allclose(got, expected_keras, rtol=2e-6, atol=1e-7, err_msg=given_as)
     # Called directly, as a custom train_step does: the class, and the wrapped function.
-    for direct in (_given_as(loss)["class"], losses.LossFunctionWrapper(getattr(losses, loss))):
+    wrapped = losses.LossFunctionWrapper(getattr(losses, loss), **_CLASS_ONLY.get(loss, {}))
+    for direct in (_given_as(loss)["class"], wrapped):
         got = float(direct(y, p, sample_weight=sw))
         np.testing.assert_allclose(got, expected_keras, rtol=2e-6, atol=1e-7, err_msg=direct.name)
 
@@ -290,13 +306,16 @@ def _rejected_shapes(loss: str) -> list[tuple]:
         out += [((N, 3), (N, 1)), ((N, 1), (N, 3)), ((N,), (N, 3))]
     elif loss == "sparse_categorical_crossentropy":
         out += [((N,), (N,)), ((N, 3), (N, 1)), ((N, 4), (N, 4, 1))]
+    elif loss in ("circle", "categorical_generalized_cross_entropy"):
+        out += [((N, 2), (N, 3))]
     else:
         out += [((N,), (N, 3)), ((N, 2), (N,))]
     return out
 
 
 def _labels(loss: str, shape: tuple) -> np.ndarray:
-    return np.ones(shape, "int64" if LOSS_KINDS[loss] == "sparse" else "float32")
+    integer = LOSS_KINDS[loss] in ("sparse", "generalized", "similarity")
+    return np.ones(shape, "int64" if integer else "float32")
 
 
 @pytest.mark.parametrize("loss", sorted(LOSS_KINDS))
@@ -313,7 +332,11 @@ def test_rejected_label_shapes_raise_naming_both(loss):
             assert f"y_true.shape={y_shape}, y_pred.shape={seen}" in str(err.value), given_as
 
 
-@pytest.mark.parametrize("loss", sorted(LOSS_KINDS))
+# Keras 3.15.1 accepts (7,) labels against a (6, 1) output in the generalized crossentropy
+# (its one-hot labels broadcast to (7, 6, 1)), and so do we; every other loss rejects them.
+@pytest.mark.parametrize(
+    "loss", sorted(set(LOSS_KINDS) - {"categorical_generalized_cross_entropy"})
+)
 def test_batch_size_mismatch_raises(loss):
     y, p = _labels(loss, (N + 1,)), np.full((N, 1), 0.5, "float32")
     for identifier in _given_as(loss).values():

@@ -315,6 +315,7 @@ _ARG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "delta": (_non_negative, "a float >= 0"),
     "alpha": (_non_negative, "a float >= 0"),
     "beta": (_non_negative, "a float >= 0"),
+    "q": (lambda v: 0.0 < v < 1.0, "a float in the interval (0, 1)"),
 }
 
 

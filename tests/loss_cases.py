@@ -37,6 +37,7 @@ SHAPES = {
         "(n,)|(n,k)": ((N,), (N, K)),
         "(n,t)|(n,t,k)": ((N, T), (N, T, K)),
     },
+    "ctc": {"(n,l)|(n,2l,k)": ((N, 3), (N, 6, K))},  # labels padded with 0 (the blank)
     "similarity": {  # integer labels against L2-normalized embeddings
         "(n,)|(n,k)": ((N,), (N, K)),
         "(n,1)|(n,k)": ((N, 1), (N, K)),
@@ -72,6 +73,7 @@ LOSS_KINDS = {
     "tversky": "elementwise",
     "circle": "similarity",
     "categorical_generalized_cross_entropy": "generalized",
+    "ctc": "ctc",
 }
 # Loss name -> Keras class name.
 CLASS_NAMES = {
@@ -96,6 +98,7 @@ CLASS_NAMES = {
     "tversky": "Tversky",
     "circle": "Circle",
     "categorical_generalized_cross_entropy": "CategoricalGeneralizedCrossEntropy",
+    "ctc": "CTC",
 }
 
 
@@ -114,13 +117,17 @@ def make_case(loss: str, case: str, weight: str) -> tuple:
     if kind == "similarity":  # every class twice, so each sample has a positive pair
         y_pred = (_weyl(p_shape, 1) - 0.5).astype("float32")
         y_pred /= np.linalg.norm(y_pred, axis=-1, keepdims=True)
-    if kind in ("sparse", "generalized", "similarity"):
+    if kind == "ctc":  # logits; labels 1 or 2, the last one dropped (0) every other row
+        y_pred = (6 * _weyl(p_shape, 1) - 3).astype("float32")
+        y_true = 1 + (_weyl(y_shape, 2) > 0.5).astype("int64")
+        y_true[::2, -1] = 0
+    elif kind in ("sparse", "generalized", "similarity"):
         y_true = classes.reshape(y_shape).astype("int64")
     elif kind == "categorical":
         y_true = np.eye(K, dtype="float32")[classes[:: y_shape[-1]]].reshape(y_shape)
     else:
         y_true = (_weyl(y_shape, 2) > 0.5).astype("float32")
-    sw_shape = SAMPLE_WEIGHTS[weight_group(y_shape, p_shape)][weight]
+    sw_shape = case_weights(loss, case)[weight]
     sw = None if sw_shape is None else (0.25 + _weyl(sw_shape, 3)).astype("float32")
     return y_true, y_pred, sw
 
@@ -135,12 +142,20 @@ def weight_group(y_shape: tuple, p_shape: tuple) -> str:
     return "sequence" if p.ndim == 3 else "flat"
 
 
+def case_weights(loss: str, case: str) -> dict:
+    """The sample-weight cases of one loss and label|output case (name -> shape)."""
+    kind = LOSS_KINDS[loss]
+    if kind == "ctc":  # one loss per sequence
+        return SAMPLE_WEIGHTS["flat"]
+    return SAMPLE_WEIGHTS[weight_group(*SHAPES[kind][case])]
+
+
 def all_cases() -> list[tuple[str, str, str]]:
     """Every (loss, label|output case, sample-weight case) of the parity test."""
     out = []
     for loss, kind in LOSS_KINDS.items():
-        for case, (y_shape, p_shape) in SHAPES[kind].items():
-            for weight in SAMPLE_WEIGHTS[weight_group(y_shape, p_shape)]:
+        for case in SHAPES[kind]:
+            for weight in case_weights(loss, case):
                 out.append((loss, case, weight))
     return out
 
@@ -201,6 +216,23 @@ def _circle(y, p, gamma=80.0, margin=0.4):
     return np.logaddexp(0, p_loss + n_loss)  # softplus; 0 only without a positive pair
 
 
+def _ctc(y, p):
+    """-log of the summed probability of every path that collapses to the labels (brute force)."""
+    logp = p - np.log(np.exp(p).sum(-1, keepdims=True))
+    steps, classes = logp.shape[1:]
+    paths = np.array(np.meshgrid(*[range(classes)] * steps, indexing="ij")).reshape(steps, -1).T
+    out = []
+    for labels, lp in zip(y.astype(int), logp):
+        target = [c for c in labels if c != 0]
+        hits = []
+        for path in paths:
+            merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+            if [c for c in merged if c != 0] == target:
+                hits.append(lp[np.arange(steps), path].sum())
+        out.append(-np.logaddexp.reduce(hits))
+    return np.array(out)
+
+
 def _tversky(y, p, alpha=0.5, beta=0.5):
     tp, fp, fn = (y * p).sum(), ((1 - p) * y).sum(), (p * (1 - y)).sum()
     return 1 - tp / (tp + alpha * fp + beta * fn + EPS)
@@ -240,6 +272,7 @@ FORMULAS = {
     "dice": lambda y, p: 1 - 2 * (y * p).sum() / (y.sum() + p.sum() + EPS),
     "tversky": _tversky,
     "circle": _circle,
+    "ctc": _ctc,
     "categorical_generalized_cross_entropy": lambda y, p: (
         (1 - np.take_along_axis(p, y.astype(int)[..., None], -1)[..., 0] ** 0.5) / 0.5
     ),

@@ -8,7 +8,7 @@ from `distkeras.ops`, so losses are differentiable; `y_true` may be a plain
 array.
 
 Layout: `loss` (base class, wrapper, reductions), `regression`,
-`probabilistic`, `hinge`, `segmentation`, `similarity`; every public name is re-exported
+`probabilistic`, `hinge`, `segmentation`, `similarity`, `sequence`; every public name is re-exported
 here.
 """
 
@@ -69,6 +69,7 @@ from distkeras.losses.regression import (
     mean_squared_logarithmic_error,
 )
 from distkeras.losses.segmentation import Dice, Tversky, dice, tversky
+from distkeras.losses.sequence import CTC, ctc
 from distkeras.losses.similarity import (
     CategoricalGeneralizedCrossEntropy,
     Circle,
@@ -93,14 +94,14 @@ _CLASSES = (
     CategoricalCrossentropy, CategoricalFocalCrossentropy, SparseCategoricalCrossentropy,
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
     CosineSimilarity, LogCosh, Huber, Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky,
-    Circle, CategoricalGeneralizedCrossEntropy,
+    Circle, CategoricalGeneralizedCrossEntropy, CTC,
 )  # fmt: skip
 _FUNCTIONS = (
     kl_divergence, poisson, binary_crossentropy, binary_focal_crossentropy,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, log_cosh, huber, hinge, squared_hinge,
-    categorical_hinge, dice, tversky, circle, categorical_generalized_cross_entropy,
+    categorical_hinge, dice, tversky, circle, categorical_generalized_cross_entropy, ctc,
 )  # fmt: skip
 ALL_OBJECTS_DICT: dict[str, Any] = {obj.__name__: obj for obj in (*_CLASSES, *_FUNCTIONS)}
 for _short, _fn in (

@@ -192,3 +192,25 @@ def test_accuracy_of_a_multi_label_output_is_categorical():
     np.testing.assert_allclose(logs["accuracy"], np.mean(p.argmax(-1) == y.argmax(-1)))
     np.testing.assert_allclose(logs["accuracy"], 0.3125)
     np.testing.assert_allclose(logs["binary_accuracy"], 0.47916669, rtol=1e-6)
+
+
+def test_per_class_results_of_one_class_are_logged_as_arrays():
+    # Keras 3.15.1 on these inputs: f1_score [0.81481475], f1_half [0.63157898]; the logs
+    # used to fail converting the one-element per-class result to a float.
+    inp = keras.Input((1,))
+    model = keras.Model(inp, keras.layers.Identity()(inp))
+    f1_half = keras.metrics.F1Score(threshold=0.5, name="f1_half")
+    model.compile(loss="binary_crossentropy", metrics=["f1_score", f1_half])
+    logs = model.evaluate(PRED, LABELS[:, None], verbose=0, return_dict=True)
+    assert logs["f1_score"].shape == (1,) and logs["f1_half"].shape == (1,)
+    np.testing.assert_allclose(logs["f1_score"], [0.81481475], rtol=1e-6)
+    np.testing.assert_allclose(logs["f1_half"], [0.63157898], rtol=1e-6)
+    tp = np.sum((PRED[:, 0] > 0.5) & (LABELS > 0))
+    precision, recall = tp / np.sum(PRED[:, 0] > 0.5), tp / np.sum(LABELS > 0)
+    np.testing.assert_allclose(logs["f1_half"], 2 * precision * recall / (precision + recall))
+
+
+def test_top_k_accuracy_with_labels_that_are_not_one_hot_raises_naming_both():
+    # Keras 3.15.1 raises too (a ValueError from its gather); ours names both shapes.
+    with pytest.raises(ValueError, match=re.escape("y_true.shape=(16,), y_pred.shape=(16, 1)")):
+        _evaluate(LABELS, ["top_k_categorical_accuracy"], False)

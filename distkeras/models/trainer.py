@@ -283,8 +283,9 @@ class Trainer(TrainStep, Evaluation):
             items = r.items() if isinstance(r, dict) else [(m.name, r)]
             for k, v in items:
                 arr = to_numpy(v)
-                # Scalars as floats; per-class results (e.g. F1Score(average=None)) as arrays.
-                logs[k] = float(arr) if arr.size == 1 else np.array(arr)
+                # Scalars as floats; per-class results (e.g. F1Score(average=None)) as arrays,
+                # even of one class, as Keras.
+                logs[k] = float(arr) if arr.ndim == 0 else np.array(arr)
         return logs
 
     # ------------------------------------------------------------ data

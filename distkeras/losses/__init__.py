@@ -7,9 +7,14 @@ instance applies sample weights, masks and the reduction. Everything is built
 from `distkeras.ops`, so losses are differentiable; `y_true` may be a plain
 array.
 
+As in Keras 3, `compile` wraps a function or a name in `LossFunctionWrapper`,
+whose `call` first rank-matches the labels to the predictions (labels (n,)
+against an output (n, 1)); the bare functions do only what Keras's do, and
+labels whose shape Keras rejects raise a ValueError naming both shapes.
+
 Layout: `loss` (base class, wrapper, reductions), `regression`,
-`probabilistic`, `hinge`, `segmentation`, `similarity`, `sequence`; every public name is re-exported
-here.
+`probabilistic`, `hinge`, `segmentation`, `similarity`, `sequence` (CTC);
+every public name is re-exported here.
 """
 
 from __future__ import annotations

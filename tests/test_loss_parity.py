@@ -482,3 +482,17 @@ def test_step_mask_against_losses_averaged_over_steps_raises():
         ValueError, match=re.escape("sample_weight.shape=(6, 5), losses.shape=(6,)")
     ):
         model.evaluate(x, y[..., 0], verbose=0)
+
+
+def test_a_users_loss_function_is_rank_matched_too():
+    # Keras 3 wraps any function given to compile in LossFunctionWrapper: a user's squared
+    # error sees labels (n, 1) for an (n, 1) output and gives Keras's mean_squared_error.
+    def my_squared_error(y_true, y_pred):
+        assert tuple(y_true.shape) == tuple(y_pred.shape) == (N, 1)
+        return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+    for weight in ("none", "(n,)", "(n,1)"):
+        y, p, sw = make_case("mean_squared_error", "(n,)|(n,1)", weight)
+        got = _identity_model(p.shape, my_squared_error).evaluate(p, y, sample_weight=sw, verbose=0)
+        expected = _keras_value("mean_squared_error", "(n,)|(n,1)", weight)
+        np.testing.assert_allclose(got, expected, rtol=2e-6)

@@ -450,15 +450,24 @@ def test_wrapper_round_trip_computes_the_same():
 @pytest.mark.parametrize(
     "loss, y_true, y_pred, expected",
     [
-        ("binary_crossentropy", (None, 3), (None, 3), metrics.BinaryAccuracy),
+        # Keras 3 decides from the shapes only: a multi-label sigmoid output trained with
+        # binary crossentropy gets categorical accuracy (checked with Keras 3.15.1).
+        ("binary_crossentropy", (None, 3), (None, 3), metrics.CategoricalAccuracy),
+        ("binary_crossentropy", None, (None, 3), metrics.BinaryAccuracy),
         ("mse", (None, 1), (None, 1), metrics.BinaryAccuracy),
         (None, (None,), (None, 10), metrics.SparseCategoricalAccuracy),
         ("categorical_crossentropy", (None, 1), (None, 10), metrics.SparseCategoricalAccuracy),
         ("sparse_categorical_crossentropy", None, (None, 10), metrics.SparseCategoricalAccuracy),
         ("categorical_crossentropy", (None, 10), (None, 10), metrics.CategoricalAccuracy),
-        (metrics.binary_crossentropy, (None, 4), (None, 4), metrics.BinaryAccuracy),
-        (metrics.BinaryCrossentropy(), (None, 4), (None, 4), metrics.BinaryAccuracy),
-        ("SparseCategoricalCrossentropy", (None, 5), (None, 5), metrics.SparseCategoricalAccuracy),
+        (metrics.binary_crossentropy, (None, 4), (None,), metrics.BinaryAccuracy),
+        (metrics.BinaryCrossentropy(), (None, 4), (None, 1), metrics.BinaryAccuracy),
+        ("SparseCategoricalCrossentropy", (None, 5), (None, 5), metrics.CategoricalAccuracy),
+        (
+            "SparseCategoricalCrossentropy",
+            (None, 5),
+            (None, None),
+            metrics.SparseCategoricalAccuracy,
+        ),
     ],
 )
 def test_resolve_accuracy(loss, y_true, y_pred, expected):

@@ -131,7 +131,7 @@ def ref_nadam(beta_1=0.9, beta_2=0.999, epsilon=1e-7):
 def ref_lion(beta_1=0.9, beta_2=0.99):
     def step(p, g, s, t, lr):
         m = s.get("m", np.zeros_like(p))
-        p = p - lr * np.sign(m * (1 - beta_1) + g * beta_1)
+        p = p - lr * np.sign(m * beta_1 + g * (1 - beta_1))
         s["m"] = m * beta_2 + g * (1 - beta_2)
         return p
 

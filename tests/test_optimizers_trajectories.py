@@ -13,6 +13,7 @@ import pytest
 
 from distkeras import optimizers
 from distkeras.backend import Variable
+from distkeras.backend.buffers import FlatBuffer
 from tests.test_optimizers import CASES, ref_sgd
 
 STEPS = 20
@@ -224,3 +225,59 @@ def test_every_optimizer_by_name_and_round_trip(cls):
     opt = cls(learning_rate=0.3)
     restored = optimizers.deserialize(optimizers.serialize(opt))
     assert type(restored) is cls and restored.get_config() == opt.get_config()
+
+
+# ---------------------------------------------------------------- Lion against Keras 3
+def _lion_start():
+    return [np.linspace(-1.0, 1.0, 4), np.arange(6.0).reshape(2, 3) * 0.3 - 0.7]
+
+
+def _lion_grads(t):
+    return [
+        np.cos(np.arange(4) * 1.7 + t * 2.3) * (1 + 0.5 * t),
+        np.sin(np.arange(6).reshape(2, 3) * 0.9 - t * 1.9) * (2 - 0.3 * t),
+    ]
+
+
+# Keras 3.15.1 (jax backend): keras.optimizers.Lion(learning_rate=0.1, beta_1, beta_2)
+# .apply_gradients over float32 keras.Variables built from _lion_start(), with _lion_grads(t)
+# (cast to float32) at steps t = 0..5; each row is both variables, flattened, after a step.
+# Swapping the betas (sign(m * (1 - beta_1) + g * beta_1)) changes 6 entries of the default
+# run and 19 of the (0.3, 0.8) run.
+KERAS_LION = {
+    (0.9, 0.99): [
+        [-1.1, -0.2333333, 0.4333333, 0.9, -0.7, -0.5, -0.2, 0.1, 0.6, 0.9],
+        [-1, -0.1333334, 0.3333333, 0.8, -0.6, -0.4, -0.3, 0, 0.5, 0.8],
+        [-0.9, -0.2333333, 0.4333333, 0.9, -0.7, -0.3, -0.2, 0.1, 0.6, 0.7],
+        [-1, -0.1333334, 0.5333334, 0.8, -0.8, -0.4, -0.3, 0.2, 0.7, 0.8],
+        [-0.9, -0.03333335, 0.4333334, 0.9, -0.7, -0.3, -0.4, 0.1, 0.6, 0.9],
+        [-1, -0.1333334, 0.5333334, 1, -0.6, -0.2, -0.3, 0.2, 0.5, 0.8],
+    ],
+    (0.3, 0.8): [
+        [-1.1, -0.2333333, 0.4333333, 0.9, -0.7, -0.5, -0.2, 0.1, 0.6, 0.9],
+        [-1, -0.1333334, 0.3333333, 0.8, -0.6, -0.4, -0.1, 0, 0.5, 0.8],
+        [-0.9, -0.2333333, 0.4333333, 0.9, -0.7, -0.3, 0, 0.1, 0.6, 0.7],
+        [-1, -0.1333334, 0.5333334, 0.8, -0.8, -0.4, -0.1, 0.2, 0.7, 0.8],
+        [-0.9, -0.03333335, 0.4333334, 0.9, -0.7, -0.3, -0.2, 0.1, 0.6, 0.9],
+        [-1, -0.1333334, 0.5333334, 1, -0.6, -0.2, -0.1, 0.2, 0.5, 0.8],
+    ],
+}
+
+
+@pytest.mark.parametrize("path", ["apply", "apply_flat"])
+@pytest.mark.parametrize("betas", sorted(KERAS_LION))
+def test_lion_trajectory_matches_keras(betas, path):
+    """Keras 3's Lion: w -= lr * sign(beta_1 * m + (1 - beta_1) * g); m = beta_2 * m + ..."""
+    variables = [Variable(p.astype("float32")) for p in _lion_start()]
+    opt = optimizers.Lion(learning_rate=0.1, beta_1=betas[0], beta_2=betas[1])
+    buf = FlatBuffer(variables) if path == "apply_flat" else None
+    for t, expected in enumerate(KERAS_LION[betas]):
+        grads = [g.astype("float32") for g in _lion_grads(t)]
+        if buf is None:
+            opt.apply(grads, variables)
+        else:  # the fused whole-buffer update that fit runs
+            for view, g in zip(buf.views_of(buf.grad), grads):
+                view[...] = g
+            opt.apply_flat(buf)
+        got = np.concatenate([v.numpy().ravel() for v in variables])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-7, err_msg=f"step {t + 1}")

@@ -7,9 +7,14 @@ instance applies sample weights, masks and the reduction. Everything is built
 from `distkeras.ops`, so losses are differentiable; `y_true` may be a plain
 array.
 
+As in Keras 3, `compile` wraps a function or a name in `LossFunctionWrapper`,
+whose `call` first rank-matches the labels to the predictions (labels (n,)
+against an output (n, 1)); the bare functions do only what Keras's do, and
+labels whose shape Keras rejects raise a ValueError naming both shapes.
+
 Layout: `loss` (base class, wrapper, reductions), `regression`,
-`probabilistic`, `hinge`, `segmentation`; every public name is re-exported
-here.
+`probabilistic`, `hinge`, `segmentation`, `similarity`, `sequence` (CTC);
+every public name is re-exported here.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from distkeras.losses.hinge import (
 from distkeras.losses.loss import (
     Loss,
     LossFunctionWrapper,
+    check_shapes,
     reduce_values,
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
     standardize_reduction,
     validate_argument,
+    weigh_values,
 )
 from distkeras.losses.probabilistic import (
     BinaryCrossentropy,
@@ -67,6 +74,13 @@ from distkeras.losses.regression import (
     mean_squared_logarithmic_error,
 )
 from distkeras.losses.segmentation import Dice, Tversky, dice, tversky
+from distkeras.losses.sequence import CTC, ctc
+from distkeras.losses.similarity import (
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    categorical_generalized_cross_entropy,
+    circle,
+)
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
     serialize_keras_object,
@@ -85,13 +99,14 @@ _CLASSES = (
     CategoricalCrossentropy, CategoricalFocalCrossentropy, SparseCategoricalCrossentropy,
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
     CosineSimilarity, LogCosh, Huber, Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky,
+    Circle, CategoricalGeneralizedCrossEntropy, CTC,
 )  # fmt: skip
 _FUNCTIONS = (
     kl_divergence, poisson, binary_crossentropy, binary_focal_crossentropy,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, log_cosh, huber, hinge, squared_hinge,
-    categorical_hinge, dice, tversky,
+    categorical_hinge, dice, tversky, circle, categorical_generalized_cross_entropy, ctc,
 )  # fmt: skip
 ALL_OBJECTS_DICT: dict[str, Any] = {obj.__name__: obj for obj in (*_CLASSES, *_FUNCTIONS)}
 for _short, _fn in (
@@ -148,6 +163,7 @@ __all__ = sorted(
     [name for name in ALL_OBJECTS_DICT if not name.isupper()]
     + ["MSE", "MAE", "MAPE", "MSLE", "KLD", "BCE"]
     + [
+        "check_shapes",
         "deserialize",
         "get",
         "reduce_values",
@@ -156,5 +172,6 @@ __all__ = sorted(
         "squeeze_or_expand_to_same_rank",
         "standardize_reduction",
         "validate_argument",
+        "weigh_values",
     ]
 )

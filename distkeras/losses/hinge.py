@@ -21,14 +21,14 @@ def _hinge_labels(y_true: Tensor) -> Tensor:
 
 def hinge(y_true: Any, y_pred: Any) -> Tensor:
     """mean(max(1 - y_true * y_pred, 0), axis=-1); {0, 1} labels become {-1, 1}."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "hinge", match_rank=False)
     y_true = _hinge_labels(y_true)
     return ops.mean(ops.relu(ops.subtract(1.0, ops.multiply(y_true, y_pred))), axis=-1)
 
 
 def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
     """mean(max(1 - y_true * y_pred, 0)^2, axis=-1); {0, 1} labels become {-1, 1}."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "squared_hinge", match_rank=False)
     y_true = _hinge_labels(y_true)
     margin = ops.relu(ops.subtract(1.0, ops.multiply(y_true, y_pred)))
     return ops.mean(ops.square(margin), axis=-1)
@@ -36,7 +36,7 @@ def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
 
 def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
     """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_hinge", match_rank=False)
     pos = ops.sum(ops.multiply(y_true, y_pred), axis=-1)
     neg = ops.max(ops.multiply(ops.subtract(1.0, y_true), y_pred), axis=-1)
     return ops.relu(ops.add(ops.subtract(neg, pos), 1.0))

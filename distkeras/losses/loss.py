@@ -33,18 +33,49 @@ def standardize_reduction(reduction: str | None) -> str | None:
 
 def squeeze_or_expand_to_same_rank(x1: Any, x2: Any, expand_rank_1: bool = True) -> tuple:
     """Squeezes or expands the last axis when the ranks of `x1` and `x2` differ by one."""
-    r1, r2 = len(x1.shape), len(x2.shape)
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
+    s1, s2 = x1.shape, x2.shape
+    r1, r2 = len(s1), len(s2)
+    if r1 == r2:
+        return x1, x2
+    if r1 == r2 + 1 and s1[-1] == 1:
         if r2 == 1 and expand_rank_1:
             x2 = ops.expand_dims(x2, -1)
         else:
             x1 = ops.squeeze(x1, axis=-1)
-    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+    elif r2 == r1 + 1 and s2[-1] == 1:
         if r1 == 1 and expand_rank_1:
             x1 = ops.expand_dims(x1, -1)
         else:
             x2 = ops.squeeze(x2, axis=-1)
     return x1, x2
+
+
+def _broadcastable(a: tuple, b: tuple) -> bool:
+    return all(i == j or i == 1 or j == 1 for i, j in zip(reversed(a), reversed(b)))
+
+
+def check_shapes(name: str, y_true_shape: Any, y_pred_shape: Any, same: bool = False) -> None:
+    """Raises ValueError when a loss cannot combine labels and predictions of these shapes.
+
+    Keras 3 rejects labels whose shape does not broadcast against the
+    predictions (after rank matching), and for the crossentropies shapes that
+    differ at all. Checking the Python shapes first turns what would be a
+    broadcasting error, or a silent broadcast, into an error naming both.
+
+    Args:
+        name: The loss name, for the message.
+        y_true_shape: Shape of the labels.
+        y_pred_shape: Shape of the predictions.
+        same: Whether the shapes must be equal rather than broadcastable.
+    """
+    t, p = tuple(y_true_shape), tuple(y_pred_shape)
+    if t == p or (not same and _broadcastable(t, p)):
+        return
+    rule = "must be equal" if same else "must broadcast together"
+    raise ValueError(
+        f"Loss `{name}` cannot compare labels of y_true shape {t} with predictions of y_pred "
+        f"shape {p}: the shapes {rule}. Received: y_true.shape={t}, y_pred.shape={p}"
+    )
 
 
 def _mask_of(x: Any) -> Any:
@@ -85,6 +116,49 @@ def reduce_values(
     return ops.divide(loss, divisor) if divisor else ops.multiply(loss, 0.0)
 
 
+def weigh_values(
+    values: Any, sample_weight: Any = None, mask: Any = None, reduction: Any = _SBS, dtype=None
+) -> tuple[Tensor, Any]:
+    """Per-sample losses times their weights (mask merged in), as Keras weighs them.
+
+    The mask becomes part of the weights (see `_apply_mask`); the weights are
+    then rank-matched to the losses with `squeeze_or_expand_to_same_rank`, so
+    weights of shape (n,) or (n, 1) weigh losses of shape (n,), and weights of
+    shape (n, t) or (n, t, 1) weigh the losses of a sequence output.
+
+    Returns:
+        The weighted values and the merged weights (None when there are none).
+
+    Raises:
+        ValueError: when the weights do not broadcast against the losses.
+    """
+    if dtype is not None or not isinstance(values, Tensor):
+        values = convert_to_tensor(values, dtype=dtype)
+    if sample_weight is None and mask is None:
+        return values, None
+    dtype = values.dtype
+    if sample_weight is not None:
+        sample_weight = convert_to_tensor(sample_weight, dtype=dtype)
+    sample_weight = _apply_mask(sample_weight, mask, dtype, reduction)
+    values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+    if values.shape != sample_weight.shape and not _broadcastable(
+        values.shape, sample_weight.shape
+    ):
+        v, w = tuple(values.shape), tuple(sample_weight.shape)
+        if mask is None:
+            what, hint = "`sample_weight`", "give one weight per sample, (batch,) or (batch, 1)"
+        else:  # Keras 3 rejects this too, e.g. a per-step mask on losses averaged over time
+            what = "`sample_weight` (with the mask of y_pred merged in)"
+            hint = "labels of shape (batch, steps) against an output (batch, steps, 1) are "
+            hint += "averaged over the steps; give labels of shape (batch, steps, 1)"
+        raise ValueError(
+            f"{what} of shape {w} does not broadcast against the per-sample losses of shape "
+            f"{v}: {hint}, or one weight per loss entry. "
+            f"Received: sample_weight.shape={w}, losses.shape={v}"
+        )
+    return ops.multiply(values, sample_weight), sample_weight
+
+
 def reduce_weighted_values(
     values: Any,
     sample_weight: Any = None,
@@ -94,13 +168,7 @@ def reduce_weighted_values(
 ) -> Tensor:
     """Applies sample weights and a mask to per-sample losses, then the reduction."""
     reduction = standardize_reduction(reduction)
-    values = convert_to_tensor(values, dtype=dtype)
-    if sample_weight is not None:
-        sample_weight = convert_to_tensor(sample_weight, dtype=values.dtype)
-    sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
-    if sample_weight is not None:
-        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
-        values = ops.multiply(values, sample_weight)
+    values, sample_weight = weigh_values(values, sample_weight, mask, reduction, dtype)
     return reduce_values(values, sample_weight, reduction)
 
 
@@ -206,13 +274,17 @@ class LossFunctionWrapper(Loss):
 
 
 # ------------------------------------------------------------------ helpers
-def _pair(y_true: Any, y_pred: Any, match_rank: bool = True) -> tuple[Tensor, Tensor]:
+def _pair(
+    y_true: Any, y_pred: Any, name: str, match_rank: bool = True, same: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Tensors of the prediction dtype, rank-matched as the Keras function does, shapes checked."""
     y_pred = convert_to_tensor(y_pred)
     if y_pred.data.dtype.kind != "f":
         y_pred = ops.cast(y_pred, floatx())
     y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
     if match_rank:
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    check_shapes(name, y_true.shape, y_pred.shape, same=same)
     return y_true, y_pred
 
 
@@ -243,6 +315,7 @@ _ARG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "delta": (_non_negative, "a float >= 0"),
     "alpha": (_non_negative, "a float >= 0"),
     "beta": (_non_negative, "a float >= 0"),
+    "q": (lambda v: 0.0 < v < 1.0, "a float in the interval (0, 1)"),
 }
 
 

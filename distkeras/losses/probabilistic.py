@@ -13,7 +13,7 @@ from distkeras.losses.loss import _SBS, _BuiltinLoss, _check_axis, _pair
 
 def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
     """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [eps, 1]."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "kl_divergence", match_rank=False)
     y_true = ops.clip(y_true, epsilon(), 1.0)
     y_pred = ops.clip(y_pred, epsilon(), 1.0)
     return ops.sum(ops.multiply(y_true, ops.log(ops.divide(y_true, y_pred))), axis=-1)
@@ -21,7 +21,7 @@ def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
 
 def poisson(y_true: Any, y_pred: Any) -> Tensor:
     """mean(y_pred - y_true * log(y_pred + eps), axis=-1)."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "poisson", match_rank=False)
     return ops.mean(
         ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, epsilon())))), axis=-1
     )
@@ -39,7 +39,7 @@ def binary_crossentropy(
         label_smoothing: Targets become y * (1 - s) + 0.5 * s.
         axis: Axis the mean is taken over.
     """
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy", match_rank=False, same=True)
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
     return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
@@ -56,7 +56,7 @@ def binary_focal_crossentropy(
     axis=-1,
 ) -> Tensor:
     """Binary crossentropy scaled by (1 - p_t)^gamma (and alpha weights when balancing)."""
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy", match_rank=False, same=True)
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
     if from_logits:
@@ -99,7 +99,7 @@ def categorical_crossentropy(
         axis: The class axis.
     """
     _check_axis(axis)
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy", match_rank=False, same=True)
     y_true = _smooth_categorical(y_true, y_pred, label_smoothing, "categorical_crossentropy")
     return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
@@ -115,7 +115,7 @@ def categorical_focal_crossentropy(
 ) -> Tensor:
     """sum(alpha * (1 - p)^gamma * -y_true * log(p)) along `axis`."""
     _check_axis(axis)
-    y_true, y_pred = _pair(y_true, y_pred, match_rank=False)
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_focal_crossentropy", match_rank=False)
     y_true = _smooth_categorical(y_true, y_pred, label_smoothing, "categorical_focal_crossentropy")
     if from_logits:
         y_pred = ops.softmax(y_pred, axis=axis)
@@ -145,6 +145,14 @@ def sparse_categorical_crossentropy(
     t = y_true.data if isinstance(y_true, Tensor) else xp.asarray(y_true)
     if t.ndim == y_pred.ndim and t.shape[axis] == 1:
         t = xp.squeeze(t, axis=axis)
+    expected = tuple(d for i, d in enumerate(y_pred.shape) if i != axis % max(y_pred.ndim, 1))
+    if tuple(t.shape) != expected:
+        raise ValueError(
+            "Loss `sparse_categorical_crossentropy` needs integer labels shaped like the "
+            f"predictions without their class axis, here {expected} (or with a class axis of 1): "
+            f"y_true shape {tuple(t.shape)} does not fit y_pred shape {y_pred.shape}. "
+            f"Received: y_true.shape={tuple(t.shape)}, y_pred.shape={y_pred.shape}"
+        )
     if axis not in (-1, y_pred.ndim - 1):
         y_pred = ops.moveaxis(y_pred, axis, -1)
     valid = None

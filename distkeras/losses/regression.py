@@ -13,26 +13,26 @@ from distkeras.losses.loss import _SBS, _BuiltinLoss, _l2_normalize, _pair
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
     """mean((y_true - y_pred)^2, axis=-1)."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "mean_squared_error")
     return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=-1)
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
     """mean(|y_true - y_pred|, axis=-1)."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "mean_absolute_error")
     return ops.mean(ops.absolute(ops.subtract(y_true, y_pred)), axis=-1)
 
 
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """100 * mean(|(y_true - y_pred) / max(|y_true|, eps)|, axis=-1)."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "mean_absolute_percentage_error")
     diff = ops.divide(ops.subtract(y_true, y_pred), ops.maximum(ops.absolute(y_true), epsilon()))
     return ops.multiply(ops.mean(ops.absolute(diff), axis=-1), 100.0)
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1)."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
     first = ops.log(ops.add(ops.maximum(y_pred, epsilon()), 1.0))
     second = ops.log(ops.add(ops.maximum(y_true, epsilon()), 1.0))
     return ops.mean(ops.square(ops.subtract(first, second)), axis=-1)
@@ -40,14 +40,14 @@ def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
     """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "cosine_similarity")
     prod = ops.multiply(_l2_normalize(y_true, axis), _l2_normalize(y_pred, axis))
     return ops.negative(ops.sum(prod, axis=axis))
 
 
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
     """mean of 0.5 * e^2 where |e| <= delta, else delta * |e| - 0.5 * delta^2."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "huber")
     error = ops.subtract(y_pred, y_true)
     abs_error = ops.absolute(error)
     quad = ops.multiply(ops.square(error), 0.5)
@@ -57,7 +57,7 @@ def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
 
 def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
     """mean(log(cosh(y_pred - y_true)), axis=-1), computed stably."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "log_cosh")
     x = ops.subtract(y_pred, y_true)
     logcosh = ops.subtract(ops.add(x, ops.softplus(ops.multiply(x, -2.0))), math.log(2.0))
     return ops.mean(logcosh, axis=-1)

@@ -237,12 +237,14 @@ def _loss_kind(loss: Any) -> str | None:
 def resolve_accuracy(
     loss: Any, y_true_shape: Any, y_pred_shape: Any, name: str = "accuracy"
 ) -> Metric:
-    """The accuracy metric `compile(metrics=['accuracy'])` means for this loss and these shapes.
+    """The accuracy metric `compile(metrics=['accuracy'])` means for these shapes.
 
-    Binary accuracy for a binary crossentropy loss or a last output axis of 1;
-    sparse categorical accuracy for a sparse categorical crossentropy loss, or
-    when the targets have one axis fewer than the outputs (or a last axis of 1
-    against more than one output class); categorical accuracy otherwise.
+    As Keras 3 decides it from the shapes alone: binary accuracy when the
+    output's last axis is 1; sparse categorical accuracy when the targets have
+    fewer axes than the outputs, or a last axis of 1 against more than one
+    output class; categorical accuracy otherwise (a multi-label sigmoid output
+    trained with binary crossentropy included). The loss decides only when a
+    shape is unknown.
 
     Args:
         loss: The loss as given to compile (name, function or Loss object), or None.
@@ -250,13 +252,18 @@ def resolve_accuracy(
         y_pred_shape: Shape of the model output (entries may be None), or None.
         name: Name of the returned metric ('accuracy' or 'acc', as the user wrote it).
     """
-    kind = _loss_kind(loss)
     pred = tuple(y_pred_shape) if y_pred_shape is not None else None
     true = tuple(y_true_shape) if y_true_shape is not None else None
+    if not pred or pred[-1] is None or true is None:
+        kind = _loss_kind(loss)
+        if kind == "binary":
+            return BinaryAccuracy(name=name)
+        if kind == "sparse":
+            return SparseCategoricalAccuracy(name=name)
     pred_last = pred[-1] if pred else None
-    if kind == "binary" or pred_last == 1:
+    if pred_last == 1:
         return BinaryAccuracy(name=name)
-    if kind == "sparse" or (
+    if (
         pred is not None
         and true is not None
         and (

@@ -82,9 +82,18 @@ def in_top_k(targets: Any, predictions: Any, k: int) -> Tensor:
     return Tensor((rank < k) & valid & xp.isfinite(target_pred[:, 0]))
 
 
-def _top_k(y_true: Tensor, y_pred: Any, k: int) -> Tensor:
+def _top_k(y_true: Tensor, y_pred: Any, k: int, labels_shape: tuple, name: str) -> Tensor:
     y_pred = convert_to_tensor(y_pred)
     true_shape = y_true.shape
+    rows = 1
+    for d in y_pred.shape[:-1]:
+        rows *= d
+    if len(y_pred.shape) < 2 or y_true.size != rows:
+        raise ValueError(
+            f"`{name}` needs one target per row of y_pred: y_true shape {labels_shape} does not "
+            f"fit y_pred shape {y_pred.shape}. "
+            f"Received: y_true.shape={labels_shape}, y_pred.shape={y_pred.shape}"
+        )
     if len(y_pred.shape) > 2:
         y_pred = ops.reshape(y_pred, (-1, y_pred.shape[-1]))
     reshape = len(y_true.shape) > 1
@@ -96,12 +105,16 @@ def _top_k(y_true: Tensor, y_pred: Any, k: int) -> Tensor:
 
 def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
     """1.0 where the one-hot target class is among the top `k` predictions."""
-    return _top_k(ops.argmax(y_true, axis=-1), y_pred, k)
+    y_true = convert_to_tensor(y_true)
+    return _top_k(
+        ops.argmax(y_true, axis=-1), y_pred, k, y_true.shape, "top_k_categorical_accuracy"
+    )
 
 
 def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
     """1.0 where the integer target is among the top `k` predictions."""
-    return _top_k(convert_to_tensor(y_true), y_pred, k)
+    y_true = convert_to_tensor(y_true)
+    return _top_k(y_true, y_pred, k, y_true.shape, "sparse_top_k_categorical_accuracy")
 
 
 class _AccuracyBase(MeanMetricWrapper):

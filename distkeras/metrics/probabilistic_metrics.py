@@ -4,40 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from distkeras import ops
-from distkeras.backend.autodiff import Tensor, convert_to_tensor
-from distkeras.losses import kl_divergence, poisson
+# The metric functions are the loss functions, as in Keras: labels and outputs
+# whose shapes Keras rejects raise the same ValueError here.
+from distkeras.losses import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    kl_divergence,
+    poisson,
+    sparse_categorical_crossentropy,
+)
 from distkeras.metrics.reduction_metrics import MeanMetricWrapper
-
-
-def binary_crossentropy(
-    y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis=-1
-) -> Tensor:
-    """Per-sample binary crossentropy (mean over `axis`), as `keras.losses`."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
-    if label_smoothing:
-        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
-    return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
-
-
-def categorical_crossentropy(
-    y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis=-1
-) -> Tensor:
-    """Per-sample categorical crossentropy, as `keras.losses`."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(y_true, dtype=y_pred.dtype)
-    if label_smoothing:
-        n = y_true.shape[-1]
-        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / n)
-    return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
-
-
-def sparse_categorical_crossentropy(
-    y_true: Any, y_pred: Any, from_logits: bool = False, axis=-1
-) -> Tensor:
-    """Per-sample crossentropy with integer labels, as `keras.losses`."""
-    return ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
 class BinaryCrossentropy(MeanMetricWrapper):

@@ -12,15 +12,55 @@ from distkeras import ops
 from distkeras.backend import to_numpy as backend_to_numpy
 from distkeras.backend.autodiff import Tensor
 
+_CROSSENTROPY = ("crossentropy", "ce")
 
-def _loss_name(loss: Any) -> str:
-    if isinstance(loss, str):
-        return loss
-    return getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
+
+def is_binary_or_sparse_categorical(y_true_shape: Any, y_pred_shape: Any) -> tuple[bool, bool]:
+    """Keras 3's reading of the shapes: (binary, sparse categorical)."""
+    t, p = tuple(y_true_shape), tuple(y_pred_shape)
+    t_last, p_last = (t[-1] if t else None), (p[-1] if p else None)
+    is_binary = p_last == 1
+    is_sparse = len(t) < len(p) or (t_last == 1 and p_last is not None and p_last > 1)
+    return is_binary, is_sparse
+
+
+def get_loss(identifier: Any, y_true: Any = None, y_pred: Any = None) -> losses_mod.Loss | None:
+    """The `Loss` that `compile(loss=identifier)` computes, as Keras 3 resolves it.
+
+    A loss function or a name resolving to one ('binary_crossentropy', 'mse',
+    a user's function) is wrapped in `LossFunctionWrapper`, which rank-matches
+    the labels to the predictions first (labels of shape (n,) against an
+    output of shape (n, 1)); 'crossentropy' / 'ce' pick the binary, sparse or
+    categorical crossentropy from the shapes of the first batch.
+
+    Args:
+        identifier: A loss name, function, class, config dict or `Loss` instance.
+        y_true: The labels (needed only for 'crossentropy').
+        y_pred: The predictions (needed only for 'crossentropy').
+
+    Returns:
+        A `Loss` instance, or None for no loss.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, str) and identifier.lower() in _CROSSENTROPY:
+        is_binary, is_sparse = is_binary_or_sparse_categorical(np.shape(y_true), y_pred.shape)
+        if is_binary:
+            fn = losses_mod.binary_crossentropy
+        elif is_sparse:
+            fn = losses_mod.sparse_categorical_crossentropy
+        else:
+            fn = losses_mod.categorical_crossentropy
+    else:
+        fn = losses_mod.get(identifier)
+    if isinstance(fn, losses_mod.Loss):
+        return fn
+    name = identifier if isinstance(identifier, str) else getattr(fn, "__name__", None)
+    return losses_mod.LossFunctionWrapper(fn, name=name)
 
 
 class CompileLoss:
-    """The compiled loss: per-sample values, weights and the training reduction.
+    """The compiled loss of one output: Keras 3's per-sample values, weights and reduction.
 
     Args:
         loss: A loss name, function or `Loss` instance.
@@ -29,37 +69,67 @@ class CompileLoss:
 
     def __init__(self, loss: Any, loss_weights: Any = None):
         self.identifier = loss
-        self.fn = losses_mod.get(loss)
+        deferred = isinstance(loss, str) and loss.lower() in _CROSSENTROPY
+        self.fn: losses_mod.Loss | None = None if deferred else get_loss(loss)
         if isinstance(loss_weights, (list, tuple)):
             loss_weights = loss_weights[0] if len(loss_weights) == 1 else loss_weights
         if isinstance(loss_weights, dict):
             loss_weights = next(iter(loss_weights.values())) if len(loss_weights) == 1 else 1.0
         self.weight = 1.0 if loss_weights is None else float(loss_weights)
-        self.reduction = getattr(self.fn, "reduction", "sum_over_batch_size")
+
+    @property
+    def reduction(self) -> Any:
+        """The reduction of the loss ('sum_over_batch_size' until 'crossentropy' resolves)."""
+        return "sum_over_batch_size" if self.fn is None else self.fn.reduction
+
+    def _resolved(self, y_true: Any, y_pred: Tensor) -> losses_mod.Loss:
+        if self.fn is None:
+            self.fn = get_loss(self.identifier, y_true, y_pred)
+        return self.fn
 
     def per_sample(self, y_true: Any, y_pred: Tensor) -> Tensor:
         """Unreduced losses (batch shape), differentiable in y_pred."""
-        if isinstance(self.fn, losses_mod.Loss):
-            return self.fn.call(y_true, y_pred)
-        return self.fn(y_true, y_pred)
+        return self._resolved(y_true, y_pred).call(y_true, y_pred)
 
-    def weighted_sum(self, y_true: Any, y_pred: Tensor, sample_weight: Any) -> tuple[Tensor, int]:
-        """Sum of (weighted) per-sample losses and the number of loss elements."""
+    def weighted_sum(self, y_true: Any, y_pred: Tensor, sample_weight: Any) -> tuple[Tensor, float]:
+        """Sum of the weighted per-sample losses, and what Keras divides it by.
+
+        As `Loss.__call__` in Keras 3: the prediction's mask and the loss's own
+        mask (`ignore_class`) join the sample weights, which are rank-matched
+        to the losses. The divisor is the number of weighted loss entries
+        ('sum_over_batch_size'), or the sum of the weights
+        ('mean_with_sample_weight' with weights); 'sum' ignores it.
+        """
         values = self.per_sample(y_true, y_pred)
-        mask = getattr(y_pred, "_keras_mask", None)
-        if mask is not None and tuple(mask.shape) == tuple(values.shape):
-            # Keras 3: masked entries get weight 0 and the rest total/valid, so the
-            # 'sum_over_batch_size' mean runs over the valid entries only.
-            m = np.asarray(backend_to_numpy(mask), dtype="float64")
-            valid = m.sum()
-            scale = m * (m.size / valid) if valid > 0 else m
-            values = ops.multiply(values, ops.convert_to_tensor(scale, dtype=values.dtype))
-        if sample_weight is not None:
-            sw = ops.convert_to_tensor(np.asarray(sample_weight), dtype=values.dtype)
-            while sw.ndim < values.ndim:
-                sw = ops.expand_dims(sw, -1)
-            values = ops.multiply(values, sw)
-        return ops.sum(values), int(values.size)
+        in_mask = getattr(y_pred, "_keras_mask", None)
+        out_mask = getattr(values, "_keras_mask", None)
+        if in_mask is not None and out_mask is not None:
+            mask = backend_to_numpy(in_mask).astype(bool) & backend_to_numpy(out_mask).astype(bool)
+        else:
+            mask = in_mask if in_mask is not None else out_mask
+        reduction = self.fn.reduction
+        values, sw = losses_mod.weigh_values(values, sample_weight, mask, reduction)
+        if reduction == "mean_with_sample_weight" and sw is not None:
+            divisor = float(backend_to_numpy(sw.data).sum())
+        else:
+            divisor = float(values.size)
+        return ops.sum(values), divisor
+
+    def __call__(self, y_true: Any, y_pred: Tensor, sample_weight: Any = None) -> Tensor:
+        """The reduced, weighted loss of one batch, as Keras 3's compiled loss returns it.
+
+        The data-parallel step divides by the global divisor instead (see
+        `weighted_sum`); this is the one-process value, times `loss_weights`.
+        """
+        total, divisor = self.weighted_sum(y_true, y_pred, sample_weight)
+        if self.fn.reduction in (None, "none"):
+            raise ValueError(
+                "A compiled loss must reduce to a scalar. "
+                f"Received: reduction={self.fn.reduction!r}"
+            )
+        if self.fn.reduction != "sum":
+            total = ops.divide(total, divisor) if divisor else ops.multiply(total, 0.0)
+        return ops.multiply(total, self.weight) if self.weight != 1.0 else total
 
 
 def _flatten(x: Any) -> list:
@@ -192,19 +262,8 @@ class CompileMetrics:
 
     @staticmethod
     def _make(spec: Any, y_true: Any, y_pred: Tensor, loss: Any) -> Any:
-        if isinstance(spec, str) and spec in ("accuracy", "acc"):
-            m = metrics_mod.resolve_accuracy(loss, np.shape(y_true), y_pred.shape)
-            m.name = spec
-            return m
-        m = metrics_mod.get(spec)
-        if isinstance(m, metrics_mod.Metric):
-            if isinstance(spec, str):
-                m.name = spec  # Keras logs a string metric under the name the user wrote
-            return m
-        if callable(m):
-            name = spec if isinstance(spec, str) else getattr(m, "__name__", "metric")
-            return metrics_mod.MeanMetricWrapper(m, name=name)
-        raise ValueError(f"Could not interpret metric identifier: {spec!r}. Received: {spec!r}")
+        # 'accuracy'/'acc' become binary, sparse or categorical accuracy from the shapes.
+        return metrics_mod.get_metric(spec, np.shape(y_true), y_pred.shape, loss)
 
     def update_state(self, y_true: list, y_pred: list, sample_weight: list, names: list) -> None:
         if not self.built:

@@ -74,7 +74,7 @@ def _pythonify(logs: Any) -> dict:
             continue
         arr = to_numpy(value.data if isinstance(value, Tensor) else value)
         arr = np.asarray(arr)
-        out[key] = float(arr) if arr.size == 1 else np.array(arr)
+        out[key] = float(arr) if arr.ndim == 0 else np.array(arr)
     return out
 
 
@@ -182,7 +182,8 @@ class LossesAndMetrics:
                 host_sum = float(to_numpy(data_sum.data)) * c.weight
                 if c.reduction == "sum":
                     term = data_sum * c.weight
-                    value = host_sum / max(local_bs, 1)
+                    # Keras reports the batch's sum; the tracker weighs each shard by local_bs.
+                    value = host_sum * global_bs / max(local_bs, 1)
                 else:
                     per_sample_elems = elements / max(local_bs, 1)
                     term = data_sum * (c.weight / max(global_bs * per_sample_elems, 1.0))

@@ -11,8 +11,9 @@ from distkeras.optimizers.base import Optimizer, check_range
 class Lion(Optimizer):
     """Lion (evolved sign momentum), as `keras.optimizers.Lion`.
 
-    `w -= lr * sign(m * (1 - beta_1) + g * beta_1)`, then
-    `m = m * beta_2 + g * (1 - beta_2)`.
+    `w -= lr * sign(m * beta_1 + g * (1 - beta_1))`, then
+    `m = m * beta_2 + g * (1 - beta_2)` (Keras 3 and the paper: the step
+    interpolates with `beta_1`, the momentum decays with `beta_2`).
 
     Args:
         learning_rate: Float, schedule or callable. Defaults to 0.001.
@@ -51,8 +52,8 @@ class Lion(Optimizer):
         xp = current_module()
         m = slots[0]
         t1, t2 = scratch[0], scratch[1]
-        xp.multiply(m, 1 - self.beta_1, out=t1)
-        xp.multiply(g, self.beta_1, out=t2)
+        xp.multiply(m, self.beta_1, out=t1)
+        xp.multiply(g, 1 - self.beta_1, out=t2)
         xp.add(t1, t2, out=t1)
         xp.sign(t1, out=t1)
         xp.multiply(t1, lr, out=t1)

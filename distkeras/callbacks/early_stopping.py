@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from distkeras.callbacks.callback import Callback, infer_mode, print_msg
+from distkeras.saving.state_schema import Array, Float, Int, ListOf, Optional
 
 
 class EarlyStopping(Callback):
@@ -33,7 +34,13 @@ class EarlyStopping(Callback):
         wait: Epochs since the last improvement.
     """
 
-    _state_attrs = ("wait", "stopped_epoch", "best", "best_epoch", "best_weights")
+    _state_schema = {
+        "wait": Int(),
+        "stopped_epoch": Int(),
+        "best": Optional(Float()),
+        "best_epoch": Int(),
+        "best_weights": Optional(ListOf(Array())),
+    }
 
     def __init__(
         self,

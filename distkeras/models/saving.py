@@ -199,13 +199,14 @@ def load_model(
     return model
 
 
-def load_optimizer_arrays(optimizer: Any, variables: list, store: dict, path: str) -> None:
-    """Builds `optimizer` for `variables` and loads its saved variables, checked first.
+def load_optimizer_arrays(optimizer: Any, variables: list | None, store: dict, path: str) -> None:
+    """Builds `optimizer` for `variables` (unless None) and loads its saved variables.
 
     A file whose optimizer variables are not named 0..n-1, or whose shapes or
     dtypes differ from the optimizer's, is refused naming the file.
     """
-    optimizer.build(variables)
+    if variables is not None:
+        optimizer.build(variables)
     own = list(optimizer._variables)  # (the public property refuses sharded optimizers)
     if len(store) != len(own):
         optimizer.load_own_variables(store)  # Keras warns and skips on a count mismatch

@@ -10,9 +10,12 @@ import pytest
 
 import distkeras as keras
 from distkeras import callbacks, checkpoint, layers
+from distkeras.saving.checkpoint_manager import CheckpointManager
 from distkeras.saving.file_format import FileFormatError, read_container
 from distkeras.saving.state_schema import Float, Int, ListOf, check_fields, json_depth, loads_json
 from tests.saving.crafting import deep_json, rewrite
+
+_BIAS = {"__array__": "model/layers/dense/vars/1"}  # one array where the model has two
 
 
 class _Stop(callbacks.Callback):
@@ -39,6 +42,7 @@ def _interrupted_backup(tmp_path):
     good = tmp_path / "good" / "m.dkm"
     cbs = [
         callbacks.ModelCheckpoint(str(good)),
+        callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True),
         callbacks.BackupAndRestore(tmp_path / "b", save_freq=1),
         _Stop(),
     ]
@@ -61,6 +65,7 @@ def _resume(tmp_path, checkpoint_path):
     x, y = _data()
     cbs = [
         callbacks.ModelCheckpoint(checkpoint_path),
+        callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True),
         callbacks.BackupAndRestore(tmp_path / "b", save_freq=1),
     ]
     _model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cbs)
@@ -86,6 +91,8 @@ def test_a_tampered_backup_cannot_redirect_model_checkpoint(tmp_path):
         ("ModelCheckpoint", lambda s: s.update(_batches_seen=True), "_batches_seen"),
         ("History", lambda s: s.update(history={"loss": [[[1.0]]]}), "History.history"),
         ("History", lambda s: s.update(model="x"), "History.model"),
+        ("EarlyStopping", lambda s: s.update(best_weights=[_BIAS]), "EarlyStopping.best_weights"),
+        ("EarlyStopping", lambda s: s.update(monitor_op="x"), "EarlyStopping.monitor_op"),
     ],
 )
 def test_mistyped_or_undeclared_callback_fields_are_refused(tmp_path, class_name, edit, field):
@@ -123,6 +130,13 @@ def test_an_untampered_backup_still_resumes(tmp_path):
     _interrupted_backup(tmp_path)
     mc = _resume(tmp_path, str(tmp_path / "good" / "m.dkm"))
     assert isinstance(mc.best, float) and mc._batches_seen > 0
+
+
+def test_a_deeply_nested_latest_pointer_is_ignored(tmp_path):
+    newest = _interrupted_backup(tmp_path)
+    (tmp_path / "b" / "latest").write_text(deep_json(100_000))
+    assert CheckpointManager(tmp_path / "b").latest_path() == str(newest)
+    _resume(tmp_path, str(tmp_path / "good" / "m.dkm"))
 
 
 def test_custom_loop_checkpoint_refuses_malformed_rng(tmp_path):

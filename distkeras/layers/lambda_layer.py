@@ -124,7 +124,8 @@ class Lambda(Layer):
 
 
 # Ops a file may name for a Lambda in safe mode: elementwise, reductions and reshapes,
-# whose output is never much larger than their input, whatever the file's `arguments`.
+# whose output stays within a small multiple of their input given the plain arguments
+# `_check_plain_arguments` lets through (tile, pad, one_hot, zeros... are left out).
 _SAFE_OPS = frozenset(
     """abs absolute ceil cos exp expm1 floor log log10 log1p log2 negative reciprocal round
     sign sin sqrt square tanh isfinite isnan logical_not stop_gradient cast clip

@@ -169,7 +169,10 @@ def restore(model: Any, callbacks: list, header: dict, arrays: dict, comm: Any, 
 
 def _match_callbacks(callbacks: list, states: list) -> list:
     """(callback, saved state) pairs: the k-th saved state of a class goes to the k-th
-    callback of that class in this run (a run may add or drop callbacks)."""
+    callback of that class in this run (a run may add or drop callbacks). Each state
+    is then checked against its callback's schema."""
+    if all(isinstance(e, dict) and "class" not in e for e in states):
+        return list(zip(callbacks, states))  # a backup of an older release: by position
     by_class: dict[str, list] = {}
     for cb in callbacks:
         by_class.setdefault(type(cb).__name__, []).append(cb)

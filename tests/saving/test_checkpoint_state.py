@@ -170,3 +170,24 @@ def test_schema_checks():
     with pytest.raises(FileFormatError, match="nested 40 deep"):
         loads_json(deep_json(40), "f")
     assert loads_json(deep_json(32), "f") == json.loads(deep_json(32))
+
+
+def test_a_backup_of_the_older_layout_is_restored_by_position(tmp_path):
+    path = _interrupted_backup(tmp_path)
+    header, _ = read_container(path)
+    entries = json.loads(header["metadata"]["callbacks"])
+    saved = next(e["state"] for e in entries if e["class"] == "ModelCheckpoint")
+    legacy = [e["state"] for e in entries]  # before callbacks were saved with their class
+    rewrite(path, metadata={**header["metadata"], "callbacks": json.dumps(legacy)})
+    x, y = _data()
+    mc = callbacks.ModelCheckpoint(str(tmp_path / "good" / "m.dkm"))
+    seen = []
+
+    class Probe(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(mc._batches_seen)
+
+    cbs = [mc, callbacks.EarlyStopping(monitor="loss", patience=9)]
+    cbs += [callbacks.BackupAndRestore(tmp_path / "b", save_freq=1), Probe()]
+    _model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cbs)
+    assert seen[0] == saved["_batches_seen"] > 0

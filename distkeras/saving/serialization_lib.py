@@ -28,7 +28,8 @@ class SafeModeScope:
     """Sets safe mode inside a `with` block (None keeps the current setting).
 
     Args:
-        safe_mode: False lets Lambda layers holding Python bytecode load.
+        safe_mode: False lets Lambda layers holding Python bytecode, or naming
+            functions of any module (imported), load. Trusted files only.
     """
 
     def __init__(self, safe_mode: bool | None = True):
@@ -45,7 +46,7 @@ class SafeModeScope:
 
 
 def enable_unsafe_deserialization() -> None:
-    """Allows Lambda layers with Python bytecode to load everywhere (trusted files only)."""
+    """Turns safe mode off everywhere: Lambda bytecode and module imports load (trusted only)."""
     _SAFE_MODE["global"] = False
 
 

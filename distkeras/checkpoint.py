@@ -25,9 +25,11 @@ from distkeras.backend import to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.random import global_seed_generator
 from distkeras.layers.layer import Layer
-from distkeras.models.saving import _check_and_assign, weight_paths
+from distkeras.models.saving import _check_and_assign, load_optimizer_arrays, weight_paths
 from distkeras.optimizers import Optimizer
 from distkeras.saving.checkpoint_manager import CheckpointManager
+from distkeras.saving.file_format import FileFormatError
+from distkeras.saving.state_schema import RNG_STATE, DictOf, Str, check_rng_states, loads_json
 
 
 def save(state: dict, directory: str | os.PathLike, step: int | None = None, keep: int = 3) -> str:
@@ -92,10 +94,25 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
         return None
     path, header, arrays = found
     meta = header.get("metadata") or {}
-    kinds = meta.get("kinds") or {}
-    values = json.loads(meta.get("values", "{}"))
-    rng = json.loads(meta.get("rng", "{}"))
     state = state or {}
+    try:  # nothing from the file is trusted: check it before anything is applied
+        kinds = DictOf(Str()).check(meta.get("kinds") or {}, "kinds")
+        values = loads_json(meta.get("values", "{}"), "values")
+        rng = loads_json(meta.get("rng", "{}"), "rng")
+        if not isinstance(values, dict) or not isinstance(rng, dict):
+            raise FileFormatError("fields 'values' and 'rng': expected JSON objects")
+        for name, kind in kinds.items():
+            if kind not in ("value", "array", "layer", "optimizer"):
+                raise FileFormatError(f"field 'kinds.{name}': unknown kind {kind!r:.40}")
+            if kind == "array" and name not in arrays:
+                raise FileFormatError(f"field 'kinds.{name}': the file holds no array {name!r}")
+            if kind == "layer" and isinstance(state.get(name), Layer) and name in rng:
+                count = len(state[name].rng_states())
+                rng[name] = check_rng_states(rng[name], count, f"rng.{name}")
+        if "global" in rng:
+            rng["global"] = RNG_STATE.check(rng["global"], "rng.global")
+    except FileFormatError as e:
+        raise FileFormatError(f"{path!r} is not a valid distkeras checkpoint: {e}") from e
     out: dict[str, Any] = {}
     for name, kind in kinds.items():
         prefix = f"{name}/"
@@ -107,7 +124,7 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
             sub = {k[len(prefix) :]: a for k, a in arrays.items() if k.startswith(prefix)}
             _check_and_assign(weight_paths(state[name]), sub, path, f"{name!r}")
             if name in rng:
-                state[name].set_rng_states(rng[name])
+                state[name].set_rng_states(rng[name])  # checked above
             out[name] = state[name]
         elif name in state and kind == "optimizer":
             opt = state[name]
@@ -121,7 +138,7 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
                 for k, a in arrays.items()
                 if k.startswith(prefix + "vars/")
             }
-            opt.load_own_variables(store)
+            load_optimizer_arrays(opt, None, store, path)
             out[name] = opt
     if "global" in rng:
         global_seed_generator().set_state(rng["global"])

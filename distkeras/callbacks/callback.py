@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from distkeras.saving.state_schema import Spec, check_fields
+
 _HOOKS = (
     "on_batch_begin",
     "on_batch_end",
@@ -85,16 +87,29 @@ class Callback:
         """Stores the communicator (with `.rank` and `.size`) of a distributed run."""
         self._communicator = communicator
 
-    # State saved by BackupAndRestore: override both in stateful callbacks.
-    _state_attrs: tuple[str, ...] = ()
+    # State saved by BackupAndRestore: each stateful callback declares the fields it
+    # restores and their types; a backup can set nothing else.
+    _state_schema: dict[str, Spec] = {}
 
     def get_state(self) -> dict:
         """This callback's progress as plain data and NumPy arrays (for exact resume)."""
-        return {name: getattr(self, name) for name in self._state_attrs if hasattr(self, name)}
+        return {name: getattr(self, name) for name in self._state_schema if hasattr(self, name)}
+
+    def validate_state(self, state: Any) -> dict:
+        """Checks restored state against `_state_schema`; returns the values to set.
+
+        Raises:
+            FileFormatError: for a field the callback does not declare, or one of
+                the wrong type, naming the field.
+        """
+        return check_fields(self._state_schema, state, type(self).__name__)
 
     def set_state(self, state: dict) -> None:
-        """Restores `get_state` output (called after `on_train_begin` on resume)."""
-        for name, value in state.items():
+        """Restores `get_state` output (called after `on_train_begin` on resume).
+
+        Only the declared fields are set, each checked first.
+        """
+        for name, value in self.validate_state(state).items():
             setattr(self, name, value)
 
     @property

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from distkeras.callbacks.callback import Callback
+from distkeras.saving.file_format import FileFormatError
+from distkeras.saving.state_schema import Int
 
 
 class CSVLogger(Callback):
@@ -86,11 +88,17 @@ class CSVLogger(Callback):
         self.csv_file.flush()
         return {"size": os.path.getsize(self.filename)}
 
+    _state_schema = {"size": Int()}
+
     def set_state(self, state: dict) -> None:
-        size = state.get("size")
+        size = self.validate_state(state).get("size")
         if size is None or not self.is_coordinator or self.csv_file is None:
             return
         self.csv_file.flush()
+        if size > os.path.getsize(self.filename):
+            raise FileFormatError(
+                f"field CSVLogger.size: {size} is beyond the end of {self.filename!r}"
+            )
         os.truncate(self.filename, int(size))
         self.csv_file.seek(0, os.SEEK_END)
         self.append_header = int(size) == 0

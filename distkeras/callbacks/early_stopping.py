@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from distkeras.callbacks.callback import Callback, infer_mode, print_msg
+from distkeras.saving.file_format import FileFormatError
+from distkeras.saving.state_schema import Array, Float, Int, ListOf, Optional
 
 
 class EarlyStopping(Callback):
@@ -33,7 +36,13 @@ class EarlyStopping(Callback):
         wait: Epochs since the last improvement.
     """
 
-    _state_attrs = ("wait", "stopped_epoch", "best", "best_epoch", "best_weights")
+    _state_schema = {
+        "wait": Int(),
+        "stopped_epoch": Int(),
+        "best": Optional(Float()),
+        "best_epoch": Int(),
+        "best_weights": Optional(ListOf(Array())),
+    }
 
     def __init__(
         self,
@@ -66,6 +75,19 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.best_epoch = 0
         self.best = None
+
+    def validate_state(self, state: Any) -> dict:
+        """Checks restored state; `best_weights` must match the model's weights."""
+        out = super().validate_state(state)
+        saved = out.get("best_weights")
+        if saved is not None and self.model is not None:
+            expected = [(tuple(w.shape), w.dtype.name) for w in self.model.get_weights()]
+            if [(tuple(a.shape), a.dtype.name) for a in saved] != expected:
+                raise FileFormatError(
+                    "field EarlyStopping.best_weights: the shapes and dtypes do not match "
+                    "the model's weights"
+                )
+        return out
 
     def _set_monitor_op(self) -> None:
         direction = self.mode if self.mode != "auto" else infer_mode(self.monitor, self.model)

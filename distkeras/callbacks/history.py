@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from distkeras.callbacks.callback import Callback
+from distkeras.saving.state_schema import AnyOf, Array, DictOf, Float, Int, ListOf, Optional
 
 
 class History(Callback):
@@ -18,7 +19,10 @@ class History(Callback):
 
     batch_decisions = False  # its batch hooks never stop training or change the rate
 
-    _state_attrs = ("history", "epoch")
+    _state_schema = {
+        "history": DictOf(ListOf(Optional(AnyOf(Array(), Float())))),
+        "epoch": ListOf(Int()),
+    }
 
     def __init__(self):
         super().__init__()

@@ -14,6 +14,7 @@ import numpy as np
 
 from distkeras.backend import to_numpy
 from distkeras.callbacks.callback import Callback, infer_mode, print_msg
+from distkeras.saving.state_schema import Float, Int
 
 
 def get_learning_rate(optimizer: Any) -> float:
@@ -94,7 +95,7 @@ class ReduceLROnPlateau(Callback):
     `learning_rate`.
     """
 
-    _state_attrs = ("wait", "cooldown_counter", "best")
+    _state_schema = {"wait": Int(), "cooldown_counter": Int(), "best": Float()}
 
     def __init__(
         self,

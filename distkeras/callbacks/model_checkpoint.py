@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from distkeras.callbacks.callback import Callback
+from distkeras.saving.state_schema import Float, Int
 
 
 class ModelCheckpoint(Callback):
@@ -27,7 +28,7 @@ class ModelCheckpoint(Callback):
 
     batch_decisions = False  # its batch hooks never stop training or change the rate
 
-    _state_attrs = ("best", "_batches_seen")
+    _state_schema = {"best": Float(), "_batches_seen": Int()}
 
     def __init__(
         self,

@@ -3,11 +3,7 @@ RepeatVector, Lambda, ActivityRegularization, Identity."""
 
 from __future__ import annotations
 
-import base64
-import inspect
-import marshal
-import types
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +14,7 @@ from distkeras.backend.autodiff import Tensor
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec
 from distkeras.layers.keras_tensor import KerasTensor, Node
+from distkeras.layers.lambda_layer import Lambda  # noqa: F401 - its home was this module
 from distkeras.layers.layer import Layer, auto_name
 
 
@@ -430,103 +427,6 @@ class RepeatVector(Layer):
         cfg = super().get_config()
         cfg["n"] = self.n
         return cfg
-
-
-class Lambda(Layer):
-    """Wraps a function of `distkeras.ops` as a layer; gradients flow through it.
-
-    Args:
-        function: Callable taking the input tensor (and `arguments`).
-        output_shape: Optional output shape (traced on zeros when omitted).
-        arguments: Extra keyword arguments passed to `function`.
-    """
-
-    def __init__(
-        self,
-        function: Callable,
-        output_shape: Any = None,
-        mask: Any = None,
-        arguments: dict | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        if not callable(function):
-            raise TypeError(
-                f"Lambda's `function` must be callable. Received: function={function!r}"
-            )
-        self.function = function
-        self.arguments = arguments or {}
-        self._output_shape = output_shape
-        self.mask = mask
-
-    def call(self, inputs: Any, training: bool = False) -> Any:
-        kwargs = dict(self.arguments)
-        if "training" in inspect.signature(self.function).parameters:
-            kwargs["training"] = training
-        return self.function(inputs, **kwargs)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        if self._output_shape is None:
-            return super().compute_output_shape(input_shape)
-        if callable(self._output_shape):
-            return self._output_shape(input_shape)
-        return (
-            input_shape[0] if not isinstance(input_shape, list) else None,
-            *tuple(self._output_shape),
-        )
-
-    def get_config(self) -> dict:
-        cfg = super().get_config()
-        fn = self.function
-        if getattr(fn, "__name__", "") == "<lambda>" or not _is_importable(fn):
-            code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
-            cfg["function"] = {"class_name": "__lambda__", "config": {"code": code}}
-        else:
-            cfg["function"] = {
-                "class_name": "function",
-                "config": fn.__name__,
-                "module": fn.__module__,
-            }
-        cfg["arguments"] = self.arguments
-        if self._output_shape is not None and not callable(self._output_shape):
-            cfg["output_shape"] = list(self._output_shape)
-        return cfg
-
-    @classmethod
-    def from_config(cls, config: dict, safe_mode: bool | None = None) -> Lambda:
-        config = dict(config)
-        fn_cfg = config.pop("function")
-        if isinstance(fn_cfg, dict) and fn_cfg.get("class_name") == "__lambda__":
-            from distkeras.saving import serialization_lib  # noqa: PLC0415
-
-            if safe_mode is None:
-                safe_mode = serialization_lib.in_safe_mode()
-            if safe_mode:
-                raise ValueError(
-                    "Requested the deserialization of a Lambda layer whose function is Python "
-                    "bytecode. This can run arbitrary code, so it is disallowed by default. "
-                    "Pass `safe_mode=False` to the loading function (or call "
-                    "`distkeras.config.enable_unsafe_deserialization()`) if you trust the source. "
-                    "Received: safe_mode=True"
-                )
-            code = marshal.loads(base64.b64decode(fn_cfg["config"]["code"]))
-            fn = types.FunctionType(code, globals())
-        elif isinstance(fn_cfg, dict):
-            import importlib  # noqa: PLC0415
-
-            fn = getattr(importlib.import_module(fn_cfg["module"]), fn_cfg["config"])
-        else:
-            fn = fn_cfg
-        return cls(fn, **config)
-
-
-def _is_importable(fn: Callable) -> bool:
-    mod = getattr(fn, "__module__", None)
-    if not mod or mod == "__main__" or "<locals>" in getattr(fn, "__qualname__", ""):
-        return False
-    import sys  # noqa: PLC0415
-
-    return getattr(sys.modules.get(mod), getattr(fn, "__name__", ""), None) is fn
 
 
 class ActivityRegularization(Layer):

@@ -17,6 +17,7 @@ from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, no_g
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
+from distkeras.saving.limits import check_trace, check_weight
 
 _UIDS: dict[str, int] = {}
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
@@ -205,6 +206,7 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
         init = initializers_mod.get(initializer)
+        check_weight(shape, f"{self.name}/{name or 'variable'}")  # a no-op unless loading a file
         var = Variable(
             init,
             shape=shape,
@@ -435,6 +437,8 @@ class Layer:
         def concrete(s):
             return tuple(1 if d is None else int(d) for d in s)
 
+        for s in input_shape if isinstance(input_shape, list) else [input_shape]:
+            check_trace(s, self.name)  # a no-op unless loading a file
         with no_grad():
             if isinstance(input_shape, list):
                 dummy: Any = [

@@ -10,22 +10,54 @@ from distkeras.models.functional import Functional
 from distkeras.models.model import Model
 from distkeras.models.saving import load_model
 from distkeras.models.sequential import Sequential
+from distkeras.saving.limits import DEFAULT_MAX_PARAMS, MAX_CONFIG_DEPTH
 
 
 def model_from_json(
-    json_string: str, custom_objects: dict | None = None, safe_mode: bool | None = None
+    json_string: str,
+    custom_objects: dict | None = None,
+    safe_mode: bool | None = None,
+    max_params: int = DEFAULT_MAX_PARAMS,
 ) -> Model:
     """Rebuilds a model (architecture only, fresh weights) from `to_json()` output.
+
+    Nothing the config names is imported or run in safe mode (see SECURITY.md).
 
     Args:
         json_string: The JSON text.
         custom_objects: Extra classes/functions by name.
-        safe_mode: False lets Lambda layers holding Python bytecode load.
-    """
-    from distkeras.saving.serialization_lib import SafeModeScope  # noqa: PLC0415
+        safe_mode: False lets Lambda layers holding Python bytecode, or
+            functions of modules the config names, load (trusted configs only).
+        max_params: Most weight elements the model may have; a larger one is
+            refused before its weights are allocated.
 
+    Raises:
+        ValueError: for invalid JSON, a config that cannot be rebuilt, or a
+            model above `max_params` (`FileFormatError`).
+    """
+    from distkeras.saving.limits import allocation_budget, check_nesting  # noqa: PLC0415
+    from distkeras.saving.serialization_lib import SafeModeScope  # noqa: PLC0415
+    from distkeras.saving.state_schema import json_depth  # noqa: PLC0415
+
+    if isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 0:
+        raise ValueError(
+            f"max_params must be a non-negative integer. Received: max_params={max_params!r}"
+        )
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        raise ValueError(
+            f"model_from_json expects a JSON string. Received: {type(json_string).__name__}"
+        )
+    text = (
+        json_string
+        if isinstance(json_string, str)
+        else bytes(json_string).decode("utf-8", "replace")
+    )
+    if json_depth(text) > MAX_CONFIG_DEPTH:
+        raise ValueError(
+            f"model_from_json: the JSON is nested more than {MAX_CONFIG_DEPTH} levels deep."
+        )
     try:
-        config = json.loads(json_string)
+        config = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"model_from_json received invalid JSON: {e}") from e
     if not isinstance(config, dict) or "class_name" not in config:
@@ -33,8 +65,21 @@ def model_from_json(
             "model_from_json expects a model config with a 'class_name'. "
             f"Received: {type(config).__name__}"
         )
-    with SafeModeScope(safe_mode):
-        return model_from_config(config, custom_objects=custom_objects)
+    check_nesting(config, "The JSON config")
+    budget = allocation_budget(
+        max_params,
+        "The JSON config",
+        f"Pass a larger max_params (now {max_params:,}) to model_from_json if you trust it.",
+    )
+    try:
+        with SafeModeScope(safe_mode), budget:
+            return model_from_config(config, custom_objects=custom_objects)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a crafted config breaks, say so plainly
+        raise ValueError(
+            f"model_from_json: the config cannot be rebuilt: {type(e).__name__}: {e}"
+        ) from e
 
 
 def model_from_config(config: dict, custom_objects: dict | None = None) -> Model:

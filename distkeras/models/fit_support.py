@@ -93,8 +93,8 @@ class FitSupport:
         from distkeras.models import training_state  # noqa: PLC0415
 
         path, header, arrays = found
-        meta = header.get("metadata") or {}
-        epoch, step = int(meta.get("epoch", 0)), int(meta.get("step", 0))
+        meta = training_state.cursor(header, path)  # checked: a file is not trusted
+        epoch, step = meta["epoch"], meta["step"]
         first = next(iter(adapter.batches(epoch, 0)), None)
         if first is not None:
             self._prepare_training(first[0])

@@ -17,6 +17,8 @@ import numpy as np
 from distkeras.layers.core import InputLayer
 from distkeras.layers.layer import Layer, to_snake_case
 from distkeras.saving.file_format import FileFormatError, read_container, write_container
+from distkeras.saving.limits import allocation_budget, check_nesting
+from distkeras.saving.state_schema import check_rng_states, loads_json
 
 
 def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Any]]:
@@ -37,7 +39,9 @@ def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _check_and_assign(pairs: list[tuple[str, Any]], arrays: dict, path: str, what: str) -> None:
+def _check_and_assign(
+    pairs: list[tuple[str, Any]], arrays: dict, path: str, what: str, assign: bool = True
+) -> None:
     expected = dict(pairs)
     missing = [p for p in expected if p not in arrays]
     if missing:
@@ -58,8 +62,9 @@ def _check_and_assign(pairs: list[tuple[str, Any]], arrays: dict, path: str, wha
                 f"Cannot load {what} from {path!r}: {p!r} has shape {tuple(a.shape)} and dtype "
                 f"{a.dtype.name} in the file, but shape {v.shape} and dtype {v.dtype} in the model."
             )
-    for p, v in pairs:
-        v.assign(arrays[p])
+    if assign:
+        for p, v in pairs:
+            v.assign(arrays[p])
 
 
 def save_weights(
@@ -212,11 +217,19 @@ def load_model(
 ) -> Any:
     """Rebuilds a model saved by `model.save(path)`.
 
+    Nothing the file names is imported or run in safe mode (see SECURITY.md),
+    and the model is refused before its weights are allocated if they would
+    exceed what the file holds.
+
     Args:
         path: The file.
         custom_objects: Extra classes/functions by name.
         compile: Restore the compile config and optimizer state.
-        safe_mode: False lets Lambda layers holding Python bytecode load.
+        safe_mode: False lets Lambda layers holding Python bytecode, or
+            functions of modules the file names, load (trusted files only).
+
+    Raises:
+        FileFormatError: for a file that is not a valid model file, naming it.
     """
     from distkeras.models import model_from_config  # noqa: PLC0415
     from distkeras.saving.serialization_lib import SafeModeScope  # noqa: PLC0415
@@ -230,28 +243,70 @@ def load_model(
         )
     config = dict(header["config"])
     compile_config = config.pop("compile_config", None)
-    try:
-        with SafeModeScope(safe_mode):
-            model = model_from_config(config, custom_objects=custom_objects)
-    except (KeyError, TypeError, AttributeError) as e:
-        raise FileFormatError(f"{path!r} holds a malformed model config: {e!r}") from e
-    if not model.built:
-        bc = config.get("build_config") or {}
-        if "input_shape" in bc:
-            model.build(tuple(bc["input_shape"]))
     model_arrays = {k[len("model/") :]: a for k, a in arrays.items() if k.startswith("model/")}
+    held = sum(int(a.size) for a in model_arrays.values())
+    try:
+        check_nesting(config, f"The model config of {path!r}")
+        budget = allocation_budget(
+            held, repr(path), f"The file holds only {held:,} weight elements."
+        )
+        with SafeModeScope(safe_mode), budget:
+            model = model_from_config(config, custom_objects=custom_objects)
+            if not model.built:
+                bc = config.get("build_config") or {}
+                if isinstance(bc, dict) and "input_shape" in bc:
+                    model.build(tuple(bc["input_shape"]))
+    except FileFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a crafted config breaks, name the file
+        raise FileFormatError(
+            f"{path!r} holds a model config that cannot be rebuilt: {type(e).__name__}: {e}"
+        ) from e
     _check_and_assign(weight_paths(model), model_arrays, path, "weights")
     states = (header.get("metadata") or {}).get("rng_states")
-    if isinstance(states, str):  # JSON: PCG64 states are 128-bit integers
-        model.set_rng_states(json.loads(states))
+    if states is not None:  # JSON: PCG64 states are 128-bit integers
+        try:
+            checked = check_rng_states(
+                loads_json(states, "rng_states"), len(model.rng_states()), "rng_states"
+            )
+        except FileFormatError as e:
+            raise FileFormatError(f"{path!r} is not a valid model file: {e}") from e
+        model.set_rng_states(checked)
     if compile and compile_config:
-        model.compile_from_config(compile_config, custom_objects=custom_objects)
+        try:
+            model.compile_from_config(compile_config, custom_objects=custom_objects)
+        except Exception as e:  # noqa: BLE001
+            raise FileFormatError(
+                f"{path!r} holds a compile config that cannot be restored: {type(e).__name__}: {e}"
+            ) from e
         opt_arrays = {
             k[len("optimizer/vars/") :]: a
             for k, a in arrays.items()
             if k.startswith("optimizer/vars/")
         }
         if opt_arrays:
-            model.optimizer.build(model.trainable_variables)
-            model.optimizer.load_own_variables({k: np.array(a) for k, a in opt_arrays.items()})
+            load_optimizer_arrays(model.optimizer, model.trainable_variables, opt_arrays, path)
     return model
+
+
+def load_optimizer_arrays(optimizer: Any, variables: list | None, store: dict, path: str) -> None:
+    """Builds `optimizer` for `variables` (unless None) and loads its saved variables.
+
+    A file whose optimizer variables are not named 0..n-1, or whose shapes or
+    dtypes differ from the optimizer's, is refused naming the file.
+    """
+    if variables is not None:
+        optimizer.build(variables)
+    own = list(optimizer._variables)  # (the public property refuses sharded optimizers)
+    if len(store) != len(own):
+        optimizer.load_own_variables(store)  # Keras warns and skips on a count mismatch
+        return
+    for i, v in enumerate(own):
+        a = store.get(str(i))
+        if a is None or tuple(a.shape) != tuple(v.shape) or a.dtype.name != v.dtype:
+            got = "nothing" if a is None else f"shape {tuple(a.shape)}, dtype {a.dtype.name}"
+            raise FileFormatError(
+                f"{path!r}: optimizer variable {i} is {got} in the file, but shape "
+                f"{tuple(v.shape)}, dtype {v.dtype} in the optimizer."
+            )
+    optimizer.load_own_variables({k: np.array(a) for k, a in store.items()})

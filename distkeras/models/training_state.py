@@ -10,13 +10,25 @@ one (EarlyStopping, ReduceLROnPlateau, History, ...).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
 
 from distkeras.backend import to_numpy
 from distkeras.backend.random import global_seed_generator
-from distkeras.models.saving import _check_and_assign, weight_paths
+from distkeras.models.saving import _check_and_assign, load_optimizer_arrays, weight_paths
+from distkeras.saving.file_format import FileFormatError
+from distkeras.saving.state_schema import (
+    RNG_STATE,
+    Int,
+    ListOf,
+    Record,
+    Str,
+    check_fields,
+    check_rng_states,
+    loads_json,
+)
 
 
 def _split_arrays(value: Any, prefix: str, arrays: list) -> Any:
@@ -34,14 +46,51 @@ def _split_arrays(value: Any, prefix: str, arrays: list) -> Any:
     return value
 
 
-def _join_arrays(value: Any, arrays: dict) -> Any:
+def _join_arrays(value: Any, arrays: dict, field: str) -> Any:
+    """Puts the file's arrays back where `_split_arrays` left references to them."""
     if isinstance(value, dict):
-        if set(value) == {"__array__"}:
-            return np.array(arrays[value["__array__"]])
-        return {k: _join_arrays(v, arrays) for k, v in value.items()}
+        if "__array__" in value:
+            ref = value["__array__"]
+            if len(value) != 1 or not isinstance(ref, str) or ref not in arrays:
+                raise FileFormatError(f"field {field!r}: refers to a missing array {ref!r:.80}")
+            return np.array(arrays[ref])
+        return {k: _join_arrays(v, arrays, f"{field}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [_join_arrays(v, arrays) for v in value]
+        return [_join_arrays(v, arrays, f"{field}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+# The training cursor and bookkeeping a backup's metadata holds (checked before use).
+_CURSOR = {
+    "epoch": Int(0, 2**62),
+    "step": Int(0, 2**62),
+    "seed": Int(0, 2**64 - 1),
+    "world_size": Int(1, 2**24),
+    "global_step": Int(0, 2**62),
+    "num_metric_vars": Int(0, 2**31),
+    "rng": ListOf(Str(1 << 24), max_len=2**24),
+    "callbacks": Str(1 << 30),
+}
+_RNG = Record({"global": RNG_STATE, "layers": ListOf(RNG_STATE)})
+_METRICS = re.compile(r"^metrics/rank(\d{1,8})$")
+
+
+def cursor(header: dict, path: str) -> dict:
+    """The checked cursor fields of a backup (epoch, step, seed, ...).
+
+    Raises:
+        FileFormatError: for a missing or mistyped field, naming the file.
+    """
+    meta = header.get("metadata") or {}
+    try:
+        return check_fields(
+            _CURSOR,
+            {k: meta[k] for k in _CURSOR if k in meta},
+            "metadata",
+            optional=("global_step", "num_metric_vars", "rng"),
+        )
+    except FileFormatError as e:
+        raise FileFormatError(f"{path!r} is not a valid distkeras checkpoint: {e}") from e
 
 
 def capture(model: Any, callbacks: list, epoch: int, step: int, seed: int, comm: Any):
@@ -64,7 +113,11 @@ def capture(model: Any, callbacks: list, epoch: int, step: int, seed: int, comm:
     for r, flat in enumerate(per_rank):
         arrays.append((f"metrics/rank{r}", np.asarray(flat).reshape(-1)))
     cb_states = [
-        _split_arrays(cb.get_state(), f"callbacks/{i}", arrays) for i, cb in enumerate(callbacks)
+        {
+            "class": type(cb).__name__,
+            "state": _split_arrays(cb.get_state(), f"callbacks/{i}", arrays),
+        }
+        for i, cb in enumerate(callbacks)
     ]
     rng = json.dumps({"global": global_seed_generator().get_state(), "layers": model.rng_states()})
     per_rank = comm.allgather_object(rng) if comm.size > 1 else [rng]
@@ -85,43 +138,90 @@ def capture(model: Any, callbacks: list, epoch: int, step: int, seed: int, comm:
 def restore(model: Any, callbacks: list, header: dict, arrays: dict, comm: Any, path: str) -> dict:
     """Loads weights, optimizer state, RNG streams and callback states; returns the metadata.
 
-    Metric accumulators are returned under 'metric_arrays' for the trainer to
-    apply once its metrics exist.
+    Everything is checked against its schema first (cursor, random streams,
+    callback fields, metric accumulators, shapes); a tampered or corrupt file
+    is refused with `FileFormatError` naming it and the field. Metric
+    accumulators are returned under 'metric_flat' for the trainer to apply
+    once its metrics exist.
     """
-    meta = header.get("metadata") or {}
+    meta = dict(header.get("metadata") or {})
+    meta.update(cursor(header, path))
     model_arrays = {k[len("model/") :]: a for k, a in arrays.items() if k.startswith("model/")}
+    _check_and_assign(weight_paths(model), model_arrays, path, "checkpoint", assign=False)
+    try:
+        rng, cb_states, metric_flat = _check_state(model, callbacks, meta, arrays, comm)
+    except FileFormatError as e:
+        raise FileFormatError(f"{path!r} is not a valid distkeras checkpoint: {e}") from e
     _check_and_assign(weight_paths(model), model_arrays, path, "checkpoint")
     opt_arrays = {
-        k[len("optimizer/vars/") :]: np.array(a)
-        for k, a in arrays.items()
-        if k.startswith("optimizer/vars/")
+        k[len("optimizer/vars/") :]: a for k, a in arrays.items() if k.startswith("optimizer/vars/")
     }
     if opt_arrays:
-        model.optimizer.build(model.trainable_variables)
-        model.optimizer.load_own_variables(opt_arrays)
+        load_optimizer_arrays(model.optimizer, model.trainable_variables, opt_arrays, path)
+    if rng is not None:
+        global_seed_generator().set_state(rng["global"])
+        model.set_rng_states(rng["layers"])
+    for cb, state in cb_states:
+        cb.set_state(state)
+    meta["metric_flat"] = metric_flat
+    return meta
+
+
+def _match_callbacks(callbacks: list, states: list) -> list:
+    """(callback, saved state) pairs: the k-th saved state of a class goes to the k-th
+    callback of that class in this run (a run may add or drop callbacks). Each state
+    is then checked against its callback's schema."""
+    if all(isinstance(e, dict) and "class" not in e for e in states):
+        return list(zip(callbacks, states))  # a backup of an older release: by position
+    by_class: dict[str, list] = {}
+    for cb in callbacks:
+        by_class.setdefault(type(cb).__name__, []).append(cb)
+    pairs = []
+    for i, entry in enumerate(states):
+        if not isinstance(entry, dict) or set(entry) != {"class", "state"}:
+            raise FileFormatError(f"field 'callbacks[{i}]': expected {{'class', 'state'}}")
+        name = entry["class"]
+        if not isinstance(name, str):
+            raise FileFormatError(f"field 'callbacks[{i}].class': expected a string")
+        queue = by_class.get(name)
+        if queue:
+            pairs.append((queue.pop(0), entry["state"]))
+    return pairs
+
+
+def _check_state(model: Any, callbacks: list, meta: dict, arrays: dict, comm: Any) -> tuple:
+    """(rng, [(callback, state)], metric_flat), all checked; raises FileFormatError."""
+    rng = None
     ranks = meta.get("rng") or []
     if ranks:
         mine = ranks[comm.rank] if comm.rank < len(ranks) else ranks[0]
-        rng = json.loads(mine)
-        global_seed_generator().set_state(rng["global"])
-        model.set_rng_states(rng["layers"])
-    states = json.loads(meta.get("callbacks", "[]"))
-    for cb, state in zip(callbacks, states):
+        rng = _RNG.check(loads_json(mine, "rng"), "rng")
+        check_rng_states(rng["layers"], len(model.rng_states()), "rng.layers")
+    states = loads_json(meta.get("callbacks", "[]"), "callbacks")
+    if not isinstance(states, list):
+        raise FileFormatError("field 'callbacks': expected a list")
+    cb_states = []
+    for i, (cb, state) in enumerate(_match_callbacks(callbacks, states)):
         if state:
-            cb.set_state(_join_arrays(state, arrays))
-    meta = dict(meta)
-    saved = [
-        np.asarray(arrays[k])
-        for k in sorted(
-            (k for k in arrays if k.startswith("metrics/rank")), key=lambda k: int(k[12:])
-        )
-    ]
-    if saved and int(meta.get("world_size", 1)) == comm.size:
-        meta["metric_flat"] = saved[comm.rank]
-    elif saved:
-        # Another world size: sums are what the ranks reduce, so rank 0 takes them all.
-        total = np.sum(saved, axis=0)
-        meta["metric_flat"] = total if comm.rank == 0 else np.zeros_like(total)
-    else:
-        meta["metric_flat"] = None
-    return meta
+            where = f"callbacks[{i}]"
+            joined = _join_arrays(state, arrays, where)
+            try:
+                cb_states.append((cb, cb.validate_state(joined)))
+            except FileFormatError as e:
+                raise FileFormatError(f"{where} ({type(cb).__name__}): {e}") from e
+    saved = {}
+    for k, a in arrays.items():
+        m = _METRICS.match(k)
+        if k.startswith("metrics/") and (m is None or a.ndim != 1 or a.dtype != np.float64):
+            raise FileFormatError(f"array {k!r:.80}: not a metric accumulator (1-d float64)")
+        if m is not None:
+            saved[int(m.group(1))] = np.asarray(a)
+    if not saved:
+        return rng, cb_states, None
+    if sorted(saved) != list(range(len(saved))) or len({a.size for a in saved.values()}) != 1:
+        raise FileFormatError("arrays 'metrics/rank*': not one accumulator of one size per rank")
+    if int(meta.get("world_size", 1)) == comm.size and len(saved) == comm.size:
+        return rng, cb_states, saved[comm.rank]
+    # Another world size: sums are what the ranks reduce, so rank 0 takes them all.
+    total = np.sum([saved[r] for r in sorted(saved)], axis=0)
+    return rng, cb_states, total if comm.rank == 0 else np.zeros_like(total)

@@ -17,6 +17,7 @@ import warnings
 from typing import Any
 
 from distkeras.saving.file_format import FileFormatError, read_container, write_container
+from distkeras.saving.state_schema import json_depth
 
 _PATTERN = re.compile(r"^ckpt-(\d{12})\.dkc$")
 POINTER = "latest"
@@ -76,7 +77,9 @@ class CheckpointManager:
         pointer = os.path.join(self.directory, POINTER)
         try:
             with open(pointer) as f:
-                name = json.load(f).get("latest")
+                text = f.read(4096)  # a pointer is one short object: read no more, nest no deeper
+            data = json.loads(text) if json_depth(text) <= 2 else None
+            name = data.get("latest") if isinstance(data, dict) else None
             if isinstance(name, str) and _PATTERN.match(name):
                 candidate = os.path.join(self.directory, name)
                 if os.path.exists(candidate):

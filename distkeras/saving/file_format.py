@@ -14,6 +14,7 @@ never leaves a half-written file under the real name.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import tempfile
@@ -187,29 +188,21 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
     if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
         raise fail("malformed header")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _is_int(version) or version < 1:
+        raise fail(f"invalid format version {str(version)[:40]}")
+    if version > FORMAT_VERSION:
         raise fail(
             f"format version {version!r} is newer than this distkeras reads ({FORMAT_VERSION}); "
             "upgrade distkeras"
         )
+    for key, types in (("kind", str), ("metadata", (dict, type(None)))):
+        if not isinstance(header.get(key), types):
+            raise fail(f"malformed header field {key!r}")
     base = start + hlen + 4
-    end = len(data)
     arrays: dict[str, np.ndarray] = {}
     for entry in header["arrays"]:
-        try:
-            name, dtype, shape = entry["path"], entry["dtype"], tuple(entry["shape"])
-            offset, nbytes = int(entry["offset"]), int(entry["nbytes"])
-            crc = entry["crc32"]
-            if isinstance(crc, bytes) and len(crc) != 4:
-                raise ValueError("bad checksum field")
-            crc = struct.unpack(">I", crc)[0] if isinstance(crc, bytes) else int(crc)
-        except (KeyError, TypeError, ValueError) as e:
-            raise fail(f"malformed array entry {entry!r}") from e
-        if dtype not in _ALLOWED_DTYPES or not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise fail(f"array {name!r} has an invalid dtype or shape ({dtype}, {shape})")
-        if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize != nbytes:
-            raise fail(f"array {name!r}: size does not match its shape and dtype")
-        if offset < 0 or base + offset + nbytes > end:
+        name, dtype, shape, offset, nbytes, crc = _check_entry(entry, fail)
+        if base + offset + nbytes > len(data):
             raise fail(f"array {name!r} lies outside the file (truncated?)")
         buf = memoryview(data)[base + offset : base + offset + nbytes]
         if zlib.crc32(buf) != crc:
@@ -218,3 +211,47 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
             raise fail(f"duplicate array path {name!r}")
         arrays[name] = np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
     return header, arrays
+
+
+_MAX_NDIM = 64  # NumPy's limit
+_U64 = 2**64
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_entry(entry: Any, fail: Any) -> tuple[str, str, tuple, int, int, int]:
+    """The checked (path, dtype, shape, offset, nbytes, crc32) of one array entry.
+
+    Shapes are multiplied as Python integers, so a shape whose product would
+    overflow 64 bits is refused rather than wrapped to a small size.
+    """
+    keys = ("path", "dtype", "shape", "offset", "nbytes", "crc32")
+    if not isinstance(entry, dict) or any(k not in entry for k in keys):
+        raise fail(f"malformed array entry (needs {', '.join(keys)}): {str(entry)[:120]}")
+    name, dtype, shape = entry["path"], entry["dtype"], entry["shape"]
+    offset, nbytes, crc = entry["offset"], entry["nbytes"], entry["crc32"]
+    if not isinstance(name, str):
+        raise fail(f"array path is not a string: {str(name)[:80]}")
+    if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
+        raise fail(f"array {name!r} has an invalid dtype {str(dtype)[:40]!r}")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > _MAX_NDIM
+        or not all(_is_int(d) and 0 <= d < _U64 for d in shape)
+    ):
+        raise fail(f"array {name!r} has an invalid shape {str(shape)[:120]}")
+    if not _is_int(offset) or not _is_int(nbytes) or not 0 <= offset < _U64 or nbytes < 0:
+        raise fail(f"array {name!r} has an invalid offset or size ({offset!r}, {nbytes!r})"[:200])
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
+    if expected != nbytes:
+        raise fail(
+            f"array {name!r}: size does not match its shape and dtype ({nbytes} bytes "
+            f"for shape {str(shape)[:80]} of {dtype}, which needs {expected})"
+        )
+    if isinstance(crc, bytes) and len(crc) == 4:
+        crc = struct.unpack(">I", crc)[0]
+    elif not _is_int(crc) or not 0 <= crc < 2**32:
+        raise fail(f"array {name!r} has an invalid checksum field")
+    return name, dtype, tuple(shape), offset, nbytes, crc

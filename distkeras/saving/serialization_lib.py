@@ -9,6 +9,7 @@ from typing import Any
 from distkeras.saving.object_registration import (
     GLOBAL_CUSTOM_NAMES,
     GLOBAL_CUSTOM_OBJECTS,
+    custom_object_scope,
     get_registered_name,
     get_registered_object,
 )
@@ -27,7 +28,8 @@ class SafeModeScope:
     """Sets safe mode inside a `with` block (None keeps the current setting).
 
     Args:
-        safe_mode: False lets Lambda layers holding Python bytecode load.
+        safe_mode: False lets Lambda layers holding Python bytecode, or naming
+            functions of any module (imported), load. Trusted files only.
     """
 
     def __init__(self, safe_mode: bool | None = True):
@@ -44,7 +46,7 @@ class SafeModeScope:
 
 
 def enable_unsafe_deserialization() -> None:
-    """Allows Lambda layers with Python bytecode to load everywhere (trusted files only)."""
+    """Turns safe mode off everywhere: Lambda bytecode and module imports load (trusted only)."""
     _SAFE_MODE["global"] = False
 
 
@@ -206,11 +208,78 @@ def deserialize_keras_object(
             f"Received: config={config!r}"
             + _did_you_mean(class_name, module_objects, custom_objects)
         )
-    if hasattr(cls, "from_config"):
-        obj = cls.from_config(inner or {})
-    else:
-        obj = cls(**(inner or {}))
+    if inner is not None and not isinstance(inner, dict):
+        raise ValueError(
+            f"The config of {printable_module_name} {class_name!r} must be a dict. "
+            f"Received: config={_short(inner)}"
+        )
+    # Nested objects (a Lambda's function, a wrapper's layer) see `custom_objects` too.
+    with custom_object_scope(custom_objects or {}):
+        if hasattr(cls, "from_config"):
+            obj = cls.from_config(inner or {})
+        else:
+            obj = cls(**(inner or {}))
     bc = config.get("build_config")
     if bc is not None and hasattr(obj, "build_from_config"):
         obj.build_from_config(bc)
     return obj
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def deserialize_function(
+    config: Any, public_functions: dict, printable_module_name: str = "function"
+) -> Any:
+    """The function a config names, found only through tables, never by importing.
+
+    In safe mode (the default) the name is looked up in the custom-object
+    scope, `custom_objects` and the `register_keras_serializable` registry (by
+    its registered name, then its plain name), then, for a function of
+    distkeras (or Keras) itself, in `public_functions`. Whatever module the
+    file names is never imported. With safe mode off (trusted files only), a
+    function not found in the tables is imported from the module the file
+    names, as Keras does.
+
+    Args:
+        config: `{"class_name": "function", "config": name, "module": ...,
+            "registered_name": ...}` or a plain name.
+        public_functions: The distkeras functions a file may name ({name: fn}).
+        printable_module_name: What to call it in errors.
+
+    Raises:
+        ValueError: for a malformed config or a function found in no table.
+    """
+    if isinstance(config, str):
+        config = {"class_name": "function", "config": config}
+    if not isinstance(config, dict) or config.get("class_name") != "function":
+        raise ValueError(
+            f"Could not interpret {printable_module_name} config. Received: config={_short(config)}"
+        )
+    name, module = config.get("config"), config.get("module")
+    registered = config.get("registered_name")
+    if not isinstance(name, str) or not isinstance(module, (str, type(None))):
+        raise ValueError(
+            f"Could not interpret {printable_module_name} config. Received: config={_short(config)}"
+        )
+    for key in (registered, name):
+        if isinstance(key, str) and key != "function":
+            obj = get_registered_object(key)
+            if obj is not None:
+                return obj
+    ours = module is None or module.split(".")[0] in ("distkeras", "keras")
+    if ours and name in public_functions:
+        return public_functions[name]
+    if not in_safe_mode() and module:
+        import importlib  # noqa: PLC0415 - only for trusted files (safe_mode=False)
+
+        return getattr(importlib.import_module(module), name)
+    raise ValueError(
+        f"Refusing to load {printable_module_name} {name!r} of module {module!r}: in safe mode "
+        "a file may only name functions registered with @register_keras_serializable, passed "
+        "in `custom_objects`, or public functions of distkeras; the module a file names is "
+        "never imported. Register the function or pass it in custom_objects, or, for a file "
+        f"you trust, pass safe_mode=False. Received: config={_short(config)}"
+    )

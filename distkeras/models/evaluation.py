@@ -15,6 +15,7 @@ from distkeras import callbacks as callbacks_mod
 from distkeras.backend import to_numpy
 from distkeras.backend.autodiff import no_grad
 from distkeras.models import data_adapter as da
+from distkeras.models import input_checks
 
 
 class Evaluation:
@@ -61,11 +62,17 @@ class Evaluation:
         steps: int | None = None,
         callbacks: list | None = None,
         return_dict: bool = False,
+        check_finite: bool = True,
     ) -> Any:
-        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict."""
+        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict.
+
+        NaN/inf in float arrays raise unless `check_finite=False` (see `fit`).
+        """
         self._assert_compiled()
         verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
+        adapter = self._make_adapter(
+            x, y, sample_weight, batch_size, False, steps, check_finite=check_finite
+        )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         logs = self._evaluate_adapter(adapter, cbs)
         if return_dict:
@@ -80,14 +87,17 @@ class Evaluation:
         verbose: Any = "auto",
         steps: int | None = None,
         callbacks: list | None = None,
+        check_finite: bool = True,
     ) -> Any:
         """Returns the model's outputs on `x` as NumPy arrays, in the input order.
 
         In a data-parallel run each rank predicts its shard and every rank
-        receives the full result.
+        receives the full result. NaN/inf in `x` raise unless `check_finite=False`.
         """
         verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, None, None, batch_size, False, steps)
+        adapter = self._make_adapter(
+            x, None, None, batch_size, False, steps, check_finite=check_finite
+        )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         comm = self._communicator()
         cbs.on_predict_begin()
@@ -112,6 +122,9 @@ class Evaluation:
         """Evaluates one batch; returns loss and metrics so far."""
         self._assert_compiled()
         n = da.check_cardinality(x, y, sample_weight)
+        input_checks.check_data(
+            x, y, sample_weight, allow_strings=input_checks.accepts_strings(self)
+        )
         if not self.built:
             self._build_from_data(x)
         self._test_step(x, y, sample_weight, n)
@@ -119,6 +132,7 @@ class Evaluation:
 
     def predict_on_batch(self, x: Any) -> Any:
         """Returns the outputs for one batch as NumPy arrays."""
+        input_checks.check_data(x, allow_strings=input_checks.accepts_strings(self))
         with no_grad():
             y = self(x, training=False)
         return da.map_struct(lambda t: to_numpy(t.data), y)

@@ -22,6 +22,7 @@ from distkeras.backend import current_module, to_numpy
 from distkeras.backend.autodiff import Tensor, no_grad
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
+from distkeras.models import input_checks
 from distkeras.models.compile_utils import (
     CompileMetrics,
     OutputLosses,
@@ -297,8 +298,10 @@ class Trainer(TrainStep, Evaluation):
         steps: int | None,
         class_weight: dict | None = None,
         seed: int = 0,
+        check_finite: bool = True,
     ) -> Any:
         comm = self._communicator()
+        strings = input_checks.accepts_strings(self)
         if batch_size is not None and (
             isinstance(batch_size, bool)
             or not isinstance(batch_size, (int, np.integer))
@@ -316,7 +319,7 @@ class Trainer(TrainStep, Evaluation):
                     f"(x, y) batches). Received: y of type {type(y).__name__}"
                 )
             adapter = da.IterableDataAdapter(
-                x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
+                x, steps, comm.rank, comm.size, shuffle, seed, allow_strings=strings
             )
             if getattr(comm, "deterministic", False):
                 adapter.micro_shards = micro_shard_count(comm.size)
@@ -335,6 +338,8 @@ class Trainer(TrainStep, Evaluation):
             size=comm.size,
             steps=steps,
             micro_shards=micro,
+            check_finite=check_finite,
+            allow_strings=strings,
         )
 
     def _shared_seed(self) -> int:
@@ -363,11 +368,14 @@ class Trainer(TrainStep, Evaluation):
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: Any = 1,
+        check_finite: bool = True,
     ) -> Any:
         """Trains the model; returns the `History` callback.
 
         In a data-parallel run `batch_size` is the global batch; each rank
-        trains on its contiguous slice of every global batch.
+        trains on its contiguous slice of every global batch. Empty or
+        non-numeric data raise at once, as do NaN/inf in float arrays unless
+        `check_finite=False` (Keras's silent behaviour; see `input_checks`).
         """
         self._assert_compiled()
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -385,12 +393,20 @@ class Trainer(TrainStep, Evaluation):
             validation_data = (vx, vy, vsw)
         seed = self._shared_seed()
         adapter = self._make_adapter(
-            x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight, seed
+            x,
+            y,
+            sample_weight,
+            batch_size,
+            shuffle,
+            steps_per_epoch,
+            class_weight,
+            seed,
+            check_finite,
         )
         val_adapter = None
         if validation_data is not None:
             val_adapter = self._validation_adapter(
-                validation_data, validation_batch_size or batch_size, validation_steps
+                validation_data, validation_batch_size or batch_size, validation_steps, check_finite
             )
         comm = self._communicator()
         cbs = callbacks_mod.CallbackList(
@@ -533,7 +549,9 @@ class Trainer(TrainStep, Evaluation):
             if not self._compile_metrics.built:
                 self._compile_metrics.build(align_to_outputs(by, names, "y"), flat_pred, names)
 
-    def _validation_adapter(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
+    def _validation_adapter(
+        self, data: Any, batch_size: int | None, steps: int | None, check_finite: bool = True
+    ) -> Any:
         if da.is_iterable_data(data):
             return self._make_adapter(data, None, None, None, False, steps)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
@@ -545,7 +563,7 @@ class Trainer(TrainStep, Evaluation):
             )
         vx, vy = data[0], data[1]
         vsw = data[2] if len(data) == 3 else None
-        return self._make_adapter(vx, vy, vsw, batch_size, False, steps)
+        return self._make_adapter(vx, vy, vsw, batch_size, False, steps, check_finite=check_finite)
 
     @staticmethod
     def _should_validate(epoch: int, freq: Any) -> bool:
@@ -587,6 +605,9 @@ class Trainer(TrainStep, Evaluation):
         if class_weight is not None and y is not None:
             sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         n = da.check_cardinality(x, y, sample_weight)
+        input_checks.check_data(
+            x, y, sample_weight, allow_strings=input_checks.accepts_strings(self)
+        )
         comm = self._communicator()
         micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
         lo, hi = da.rank_bounds(n, comm.rank, comm.size, micro)

@@ -16,6 +16,7 @@ from typing import Any
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import GradientTape, backward, no_grad
 from distkeras.backend.buffers import FlatBuffer
+from distkeras.backend.random import sample_stream
 from distkeras.models import data_adapter as da
 
 
@@ -206,9 +207,13 @@ class TrainStep:
         The global batch is cut into `micro_shards` pieces whatever the world
         size; rank r computes the pieces `shard_bounds(K, r, size)` one by one,
         every rank gathers all K gradients and sums them pairwise in index
-        order, so 1, 2 or 4 ranks produce bitwise-identical weights.
+        order, so 1, 2 or 4 ranks produce bitwise-identical weights. Each
+        piece's forward runs in a `sample_stream` at its global offset, so
+        Dropout and the other random layers draw the same noise per sample
+        whichever rank computes it.
         """
         comm = self._communicator()
+        seed, step = self._sample_stream_key()
         k_total = micro_shard_count(comm.size)
         k_lo, k_hi = da.shard_bounds(k_total, comm.rank, comm.size)
         start = da.shard_bounds(global_bs, k_lo, k_total)[0]
@@ -221,7 +226,8 @@ class TrainStep:
                 da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
                 for d in (x, y, sw)
             )
-            grads, y_pred, tracker_value = self._forward_backward(px, py, psw, global_bs)
+            with sample_stream(seed, step, lo, hi - lo):
+                grads, y_pred, tracker_value = self._forward_backward(px, py, psw, global_bs)
             self._write_flat_grads(grads, buf)
             mine[j] = buf.grad
             with no_grad():
@@ -236,6 +242,19 @@ class TrainStep:
             rows = paired + ([rows[-1]] if len(rows) % 2 else [])
         buf.grad[...] = rows[0]
         self.optimizer.apply_flat(buf)
+
+    def _sample_stream_key(self) -> tuple[int, int]:
+        """(seed, step) keying the per-sample random streams of a deterministic step.
+
+        In `fit`: fit's broadcast seed and the global step (both restored on
+        resume); in `train_on_batch`: a seed broadcast once per model and a call count.
+        """
+        if self._in_fit:
+            return int(self._fit_context["seed"]), int(self._global_step)
+        if getattr(self, "_on_batch_stream", None) is None:
+            self._on_batch_stream = [self._shared_seed(), 0]
+        self._on_batch_stream[1] += 1
+        return self._on_batch_stream[0], self._on_batch_stream[1]
 
     def _reduce_gradients(self, flat: Any) -> None:
         if self.gradient_reducer is not None:

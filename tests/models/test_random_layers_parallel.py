@@ -44,6 +44,18 @@ def test_dropout_model_is_bitwise_equal_on_1_2_and_3_ranks_in_deterministic_mode
                 np.testing.assert_array_equal(a, b)
 
 
+def test_dropout_run_killed_on_2_ranks_resumes_bitwise_on_1_in_deterministic_mode(tmp_path):
+    """The masks follow the global step and sample index, which a backup restores."""
+    from tests.models.test_resume import run as run_resume
+
+    ref = run_resume(tmp_path, "ref", 1, tmp_path / "b_ref", mode="dropout", DET="1")[0]
+    run_resume(tmp_path, "a", 2, tmp_path / "b21", mode="dropout", kill_at=9, DET="1")
+    resumed = run_resume(tmp_path, "a", 1, tmp_path / "b21", mode="dropout", DET="1")[0]
+    for u, v in zip(resumed["weights"], ref["weights"]):
+        np.testing.assert_array_equal(u, v)
+    assert resumed["epochs"] == ref["epochs"]
+
+
 def test_nan_on_one_rank_ends_every_rank_with_that_ranks_error(tmp_path):
     proc, prefix = launch(tmp_path, 2, "nan_on_rank1")
     out = proc.stdout + proc.stderr

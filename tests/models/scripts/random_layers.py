@@ -2,7 +2,8 @@
 
 usage: random_layers.py OUT_PREFIX [det|default|nan_on_rank1]
 
-- det: deterministic mode; saves each rank's weights to OUT_PREFIX.rank{r}.npz.
+- det: deterministic mode (fit, then two train_on_batch); saves each rank's weights
+  to OUT_PREFIX.rank{r}.npz.
 - default: the same in default mode (masks drawn by each rank's own streams).
 - nan_on_rank1: rank 1's copy of x holds a NaN; fit must end every rank.
 """
@@ -34,4 +35,6 @@ model = distkeras.Sequential(
 )
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, batch_size=64, epochs=2, verbose=0)
+for start in (0, 50):  # the train_on_batch step draws per sample too
+    model.train_on_batch(x_train[start : start + 50], y_train[start : start + 50])
 np.savez(f"{out}.rank{comm.rank}.npz", *model.get_weights())

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.models import input_checks
+from distkeras.models.compile_utils import class_weight_to_sample_weight
 
 
 def flatten_struct(x: Any) -> list:
@@ -109,6 +110,8 @@ class ArrayDataAdapter:
         check_finite: Refuse NaN/inf in float arrays (one pass over the data).
         allow_strings: Accept text arrays in `x` (`fit` passes True only for
             models holding a TextVectorization layer).
+        class_weight: {class: weight}, multiplied into the sample weights
+            once the data passed the checks.
 
     Raises:
         ValueError: for empty, non-numeric or (with `check_finite`) non-finite
@@ -129,6 +132,7 @@ class ArrayDataAdapter:
         micro_shards: int | None = None,
         check_finite: bool = True,
         allow_strings: bool = True,
+        class_weight: dict | None = None,
     ):
         self.x = map_struct(_as_array, x)
         self.y = map_struct(_as_array, y)
@@ -141,6 +145,10 @@ class ArrayDataAdapter:
             check_finite=check_finite,
             allow_strings=allow_strings,
         )
+        if class_weight is not None and self.y is not None:
+            self.sample_weight = class_weight_to_sample_weight(
+                self.y, class_weight, self.sample_weight
+            )
         self.num_samples = n
         self.sampler = Sampler(n, batch_size, shuffle, seed)
         self.rank, self.size = rank, size

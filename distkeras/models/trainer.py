@@ -324,8 +324,6 @@ class Trainer(TrainStep, Evaluation):
             if getattr(comm, "deterministic", False):
                 adapter.micro_shards = micro_shard_count(comm.size)
             return adapter
-        if class_weight is not None and y is not None:
-            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
         return da.ArrayDataAdapter(
             x,
@@ -340,6 +338,7 @@ class Trainer(TrainStep, Evaluation):
             micro_shards=micro,
             check_finite=check_finite,
             allow_strings=strings,
+            class_weight=class_weight,
         )
 
     def _shared_seed(self) -> int:
@@ -602,12 +601,12 @@ class Trainer(TrainStep, Evaluation):
     ) -> Any:
         """Runs one training step on one (global) batch; returns loss and metrics so far."""
         self._assert_compiled()
-        if class_weight is not None and y is not None:
-            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
-        n = da.check_cardinality(x, y, sample_weight)
         input_checks.check_data(
             x, y, sample_weight, allow_strings=input_checks.accepts_strings(self)
         )
+        if class_weight is not None and y is not None:
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        n = da.check_cardinality(x, y, sample_weight)
         comm = self._communicator()
         micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
         lo, hi = da.rank_bounds(n, comm.rank, comm.size, micro)

@@ -177,6 +177,10 @@ def test_an_object_array_y_is_refused_naming_y():
         model.fit(x, y, verbose=0)
     with pytest.raises(ValueError, match=r"in `y`.*Received: y with dtype object"):
         model.test_on_batch(x, y)
+    with pytest.raises(ValueError, match=r"in `y`.*Received: y with dtype object"):
+        model.fit(x, y, class_weight={0: 2.0}, verbose=0)  # checked before weighting
+    with pytest.raises(ValueError, match=r"in `y`.*Received: y with dtype object"):
+        model.train_on_batch(x, y, class_weight={0: 2.0})
 
 
 def test_a_generator_yielding_object_labels_is_refused():

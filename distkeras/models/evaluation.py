@@ -122,9 +122,7 @@ class Evaluation:
         """Evaluates one batch; returns loss and metrics so far."""
         self._assert_compiled()
         n = da.check_cardinality(x, y, sample_weight)
-        input_checks.check_data(
-            x, y, sample_weight, allow_strings=input_checks.accepts_strings(self)
-        )
+        input_checks.check_model_data(self, x, y, sample_weight)
         if not self.built:
             self._build_from_data(x)
         self._test_step(x, y, sample_weight, n)
@@ -132,7 +130,7 @@ class Evaluation:
 
     def predict_on_batch(self, x: Any) -> Any:
         """Returns the outputs for one batch as NumPy arrays."""
-        input_checks.check_data(x, allow_strings=input_checks.accepts_strings(self))
+        input_checks.check_model_data(self, x)
         with no_grad():
             y = self(x, training=False)
         return da.map_struct(lambda t: to_numpy(t.data), y)

@@ -148,6 +148,11 @@ def check_data(
                 check_finite_values(a, name)
 
 
+def check_model_data(model: Any, x: Any, y: Any = None, sample_weight: Any = None) -> None:
+    """`check_data` on one batch given to a model (the `*_on_batch` methods)."""
+    check_data(x, y, sample_weight, allow_strings=accepts_strings(model))
+
+
 def check_batch(
     x: Any,
     y: Any = None,

@@ -319,8 +319,9 @@ class Trainer(TrainStep, Evaluation):
                     f"(x, y) batches). Received: y of type {type(y).__name__}"
                 )
             adapter = da.IterableDataAdapter(
-                x, steps, comm.rank, comm.size, shuffle, seed, allow_strings=strings
+                x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
             )
+            adapter.allow_strings = strings
             if getattr(comm, "deterministic", False):
                 adapter.micro_shards = micro_shard_count(comm.size)
             return adapter
@@ -391,17 +392,8 @@ class Trainer(TrainStep, Evaluation):
             )
             validation_data = (vx, vy, vsw)
         seed = self._shared_seed()
-        adapter = self._make_adapter(
-            x,
-            y,
-            sample_weight,
-            batch_size,
-            shuffle,
-            steps_per_epoch,
-            class_weight,
-            seed,
-            check_finite,
-        )
+        args = (x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight, seed)
+        adapter = self._make_adapter(*args, check_finite=check_finite)
         val_adapter = None
         if validation_data is not None:
             val_adapter = self._validation_adapter(
@@ -601,9 +593,7 @@ class Trainer(TrainStep, Evaluation):
     ) -> Any:
         """Runs one training step on one (global) batch; returns loss and metrics so far."""
         self._assert_compiled()
-        input_checks.check_data(
-            x, y, sample_weight, allow_strings=input_checks.accepts_strings(self)
-        )
+        input_checks.check_model_data(self, x, y, sample_weight)
         if class_weight is not None and y is not None:
             sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         n = da.check_cardinality(x, y, sample_weight)

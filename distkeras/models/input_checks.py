@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import get_array_module
+from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 _TEXT_KINDS = "USO"  # str, bytes, Python objects (strings in object arrays)
@@ -55,10 +56,6 @@ def named_leaves(data: Any, name: str) -> Iterator[tuple[str, Any]]:
 
 def accepts_strings(model: Any) -> bool:
     """True when the model takes raw text: it holds a `TextVectorization` layer."""
-    from distkeras.layers.preprocessing.text_vectorization import (  # noqa: PLC0415
-        TextVectorization,
-    )
-
     flatten = getattr(model, "_flatten_layers", None)
     layers = flatten() if flatten is not None else []
     return any(isinstance(layer, TextVectorization) for layer in layers)

@@ -239,6 +239,19 @@ class Activation(Layer):
 class Dropout(Layer):
     """Randomly zeroes a fraction `rate` of inputs in training, scaling the rest by 1/(1-rate).
 
+    Randomness and workers: by default each process draws its masks from the
+    layer's own stream (seeded by `seed`, else by the global seed), so a run
+    repeats exactly for the same seeds and the same number of workers, but
+    N workers draw other masks than one process (equally random: the trained
+    weights differ, not their statistics). In deterministic mode
+    (`distkeras.distributed.initialize(deterministic=True)`) a sample's mask
+    depends only on the global seed, the training step and the sample's index
+    in the global batch, never on the rank or the local batch size, so any
+    number of workers up to `DISTKERAS_MICRO_SHARDS` (4) trains
+    bitwise-identical weights. The same holds for every
+    random layer (SpatialDropout, GaussianNoise, GaussianDropout, AlphaDropout,
+    attention and recurrent dropout, the Random* image augmentations).
+
     Args:
         rate: Float in [0, 1), fraction of the inputs to drop.
         noise_shape: Shape of the binary mask, broadcast against the input

@@ -1,5 +1,12 @@
 """Noise and structured dropout layers: SpatialDropout1D/2D/3D, GaussianNoise,
-GaussianDropout, AlphaDropout. All are the identity outside training."""
+GaussianDropout, AlphaDropout. All are the identity outside training.
+
+Every layer draws from its `SeedGenerator` with the batch on the first axis,
+so in deterministic data-parallel training (`sample_stream` in
+`distkeras.backend.random`) each sample's noise is keyed by the global seed,
+the step and the sample's global index, whatever the number of workers (see
+`Dropout`'s docstring for what the default mode guarantees).
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.models import input_checks
+from distkeras.models.compile_utils import class_weight_to_sample_weight
+
 
 def flatten_struct(x: Any) -> list:
     """Flattens arrays in lists/tuples/dicts (dicts in key order) into a list."""
@@ -104,6 +107,15 @@ class ArrayDataAdapter:
         shuffle: Permute each epoch.
         seed: Permutation seed.
         rank, size: This process's shard of every global batch.
+        check_finite: Refuse NaN/inf in float arrays (one pass over the data).
+        allow_strings: Accept text arrays in `x` (`fit` passes True only for
+            models holding a TextVectorization layer).
+        class_weight: {class: weight}, multiplied into the sample weights
+            once the data passed the checks.
+
+    Raises:
+        ValueError: for empty, non-numeric or (with `check_finite`) non-finite
+            data, naming the argument (see `input_checks`).
     """
 
     def __init__(
@@ -118,11 +130,25 @@ class ArrayDataAdapter:
         size: int = 1,
         steps: int | None = None,
         micro_shards: int | None = None,
+        check_finite: bool = True,
+        allow_strings: bool = True,
+        class_weight: dict | None = None,
     ):
         self.x = map_struct(_as_array, x)
         self.y = map_struct(_as_array, y)
         self.sample_weight = map_struct(_as_array, sample_weight)
         n = check_cardinality(self.x, self.y, self.sample_weight)
+        input_checks.check_data(
+            self.x,
+            self.y,
+            self.sample_weight,
+            check_finite=check_finite,
+            allow_strings=allow_strings,
+        )
+        if class_weight is not None and self.y is not None:
+            self.sample_weight = class_weight_to_sample_weight(
+                self.y, class_weight, self.sample_weight
+            )
         self.num_samples = n
         self.sampler = Sampler(n, batch_size, shuffle, seed)
         self.rank, self.size = rank, size
@@ -207,6 +233,10 @@ class IterableDataAdapter:
     - `get_shard(index, lo, hi)`: samples `[lo, hi)` of that batch, in the
       same structure as `__getitem__(index)` (see
       `distkeras.preprocessing.dataset_utils.IndexedBatchDataset`).
+
+    Each batch's dtypes and size are checked (`input_checks.check_batch`;
+    text in `x` only with `allow_strings`); NaN/inf in generated batches are
+    not looked for (that would be a scan of every batch).
     """
 
     def __init__(
@@ -217,8 +247,10 @@ class IterableDataAdapter:
         size: int = 1,
         shuffle: bool = False,
         seed: int = 0,
+        allow_strings: bool = True,
     ):
         self.data = data
+        self.allow_strings = allow_strings
         self.is_sequence = hasattr(data, "__getitem__") and hasattr(data, "__len__")
         self.steps = steps
         self.rank, self.size = rank, size
@@ -278,6 +310,7 @@ class IterableDataAdapter:
             x, y, sw = unpack_batch(item)
             x, y, sw = map_struct(_as_array, x), map_struct(_as_array, y), map_struct(_as_array, sw)
             gbs = check_cardinality(x, y, sw)
+            input_checks.check_batch(x, y, sw, self.allow_strings, shard_gbs)
             if shard_gbs is not None:  # already this rank's slice
                 gbs = shard_gbs
             elif self.size > 1:

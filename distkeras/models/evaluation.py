@@ -15,6 +15,7 @@ from distkeras import callbacks as callbacks_mod
 from distkeras.backend import to_numpy
 from distkeras.backend.autodiff import no_grad
 from distkeras.models import data_adapter as da
+from distkeras.models import input_checks
 from distkeras.models.loss_and_metrics import (
     _batch_size,
     pack_x_y_sample_weight,
@@ -103,11 +104,17 @@ class Evaluation:
         steps: int | None = None,
         callbacks: list | None = None,
         return_dict: bool = False,
+        check_finite: bool = True,
     ) -> Any:
-        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict."""
+        """Returns the loss (and metrics) on the data: a scalar, a list, or a dict.
+
+        NaN/inf in float arrays raise unless `check_finite=False` (see `fit`).
+        """
         self._assert_compiled()
         verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, y, sample_weight, batch_size, False, steps)
+        adapter = self._make_adapter(
+            x, y, sample_weight, batch_size, False, steps, check_finite=check_finite
+        )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         logs = self._evaluate_adapter(adapter, cbs)
         if return_dict:
@@ -122,14 +129,17 @@ class Evaluation:
         verbose: Any = "auto",
         steps: int | None = None,
         callbacks: list | None = None,
+        check_finite: bool = True,
     ) -> Any:
         """Returns the model's outputs on `x` as NumPy arrays, in the input order.
 
         In a data-parallel run each rank predicts its shard and every rank
-        receives the full result.
+        receives the full result. NaN/inf in `x` raise unless `check_finite=False`.
         """
         verbose = 1 if verbose == "auto" else verbose
-        adapter = self._make_adapter(x, None, None, batch_size, False, steps)
+        adapter = self._make_adapter(
+            x, None, None, batch_size, False, steps, check_finite=check_finite
+        )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         comm = self._communicator()
         cbs.on_predict_begin()
@@ -156,6 +166,7 @@ class Evaluation:
         """
         self._assert_compiled()
         da.check_cardinality(x, y, sample_weight)
+        input_checks.check_model_data(self, x, y, sample_weight)
         if not self.built:
             self._build_from_data(x)
         self._build_compiled_metrics(x, y)
@@ -167,6 +178,7 @@ class Evaluation:
 
     def predict_on_batch(self, x: Any) -> Any:
         """Returns the outputs for one batch as NumPy arrays (through `predict_step`)."""
+        input_checks.check_model_data(self, x)
         return self._predict_batch(x)
 
     def _batch_result(self, logs: dict, return_dict: bool) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
-from distkeras.models.compile_utils import class_weight_to_sample_weight
+from distkeras.models import input_checks
 from distkeras.models.train_step import micro_shard_count
 
 
@@ -29,8 +29,10 @@ class FitSupport:
         steps: int | None,
         class_weight: dict | None = None,
         seed: int = 0,
+        check_finite: bool = True,
     ) -> Any:
         comm = self._communicator()
+        strings = input_checks.accepts_strings(self)
         if batch_size is not None and (
             isinstance(batch_size, bool)
             or not isinstance(batch_size, (int, np.integer))
@@ -50,11 +52,10 @@ class FitSupport:
             adapter = da.IterableDataAdapter(
                 x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
             )
+            adapter.allow_strings = strings
             if getattr(comm, "deterministic", False):
                 adapter.micro_shards = micro_shard_count(comm.size)
             return adapter
-        if class_weight is not None and y is not None:
-            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
         return da.ArrayDataAdapter(
             x,
@@ -67,6 +68,9 @@ class FitSupport:
             size=comm.size,
             steps=steps,
             micro_shards=micro,
+            check_finite=check_finite,
+            allow_strings=strings,
+            class_weight=class_weight,
         )
 
     def _shared_seed(self) -> int:
@@ -125,7 +129,9 @@ class FitSupport:
         bx, by, _, _ = batch
         self._build_compiled_metrics(bx, by)
 
-    def _validation_adapter(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
+    def _validation_adapter(
+        self, data: Any, batch_size: int | None, steps: int | None, check_finite: bool = True
+    ) -> Any:
         if da.is_iterable_data(data):
             return self._make_adapter(data, None, None, None, False, steps)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
@@ -137,7 +143,7 @@ class FitSupport:
             )
         vx, vy = data[0], data[1]
         vsw = data[2] if len(data) == 3 else None
-        return self._make_adapter(vx, vy, vsw, batch_size, False, steps)
+        return self._make_adapter(vx, vy, vsw, batch_size, False, steps, check_finite=check_finite)
 
     @staticmethod
     def _should_validate(epoch: int, freq: Any) -> bool:

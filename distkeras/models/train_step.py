@@ -19,6 +19,7 @@ from typing import Any
 from distkeras.backend import current_module, to_numpy
 from distkeras.backend.autodiff import GradientTape, backward, no_grad
 from distkeras.backend.buffers import FlatBuffer
+from distkeras.backend.random import sample_stream
 from distkeras.models import data_adapter as da
 from distkeras.models.loss_and_metrics import (
     _batch_size,
@@ -144,6 +145,9 @@ class TrainStep:
         rank's gradients by. In deterministic mode, the part is cut into the
         fixed micro-shards of this rank, `train_step` runs once per
         micro-shard, and the sync applies the update after the last one.
+        Each micro-shard's step runs in a `sample_stream` at its global
+        offset, so Dropout and the other random layers draw the same noise
+        per sample whichever rank computes it.
         """
         sync = self._sync
         if not sync.deterministic:
@@ -156,6 +160,7 @@ class TrainStep:
                 sync.share = None
                 self._step_global_batch = None
         comm = sync.comm
+        seed, step = self._sample_stream_key()
         k_total = micro_shard_count(comm.size)
         k_lo, k_hi = da.shard_bounds(k_total, comm.rank, comm.size)
         start = da.shard_bounds(global_bs, k_lo, k_total)[0]
@@ -173,7 +178,8 @@ class TrainStep:
                     for d in (x, y, sw)
                 )
                 sync.share = (hi - lo) / global_bs
-                logs = self.train_step(pack_x_y_sample_weight(px, py, psw))
+                with sample_stream(seed, step, lo, hi - lo):
+                    logs = self.train_step(pack_x_y_sample_weight(px, py, psw))
         except BaseException:
             sync.cancel_micro_shards()
             raise
@@ -182,6 +188,19 @@ class TrainStep:
             self._step_global_batch = None
         sync.end_micro_shards()
         return logs if logs else self.get_metrics_result()
+
+    def _sample_stream_key(self) -> tuple[int, int]:
+        """(seed, step) keying the per-sample random streams of a deterministic step.
+
+        In `fit`: fit's broadcast seed and the global step (both restored on
+        resume); in `train_on_batch`: a seed broadcast once per model and a call count.
+        """
+        if self._in_fit:
+            return int(self._fit_context["seed"]), int(self._global_step)
+        if getattr(self, "_on_batch_stream", None) is None:
+            self._on_batch_stream = [self._shared_seed(), 0]
+        self._on_batch_stream[1] += 1
+        return self._on_batch_stream[0], self._on_batch_stream[1]
 
     def _predict_batch(self, x: Any) -> Any:
         """`predict_step` on one batch, as NumPy arrays."""

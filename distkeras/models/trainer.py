@@ -22,6 +22,7 @@ from distkeras.backend import current_module
 from distkeras.backend.autodiff import no_grad
 from distkeras.distributed.data_parallel import GradientSync
 from distkeras.models import data_adapter as da
+from distkeras.models import input_checks
 from distkeras.models.compile_utils import (
     CompileMetrics,
     OutputLosses,
@@ -211,11 +212,14 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: Any = 1,
+        check_finite: bool = True,
     ) -> Any:
         """Trains the model; returns the `History` callback.
 
         In a data-parallel run `batch_size` is the global batch; each rank
-        trains on its contiguous slice of every global batch.
+        trains on its contiguous slice of every global batch. Empty or
+        non-numeric data raise at once, as do NaN/inf in float arrays unless
+        `check_finite=False` (Keras's silent behaviour; see `input_checks`).
         """
         self._assert_compiled()
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -232,13 +236,12 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
             )
             validation_data = (vx, vy, vsw)
         seed = self._shared_seed()
-        adapter = self._make_adapter(
-            x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight, seed
-        )
+        args = (x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight, seed)
+        adapter = self._make_adapter(*args, check_finite=check_finite)
         val_adapter = None
         if validation_data is not None:
             val_adapter = self._validation_adapter(
-                validation_data, validation_batch_size or batch_size, validation_steps
+                validation_data, validation_batch_size or batch_size, validation_steps, check_finite
             )
         comm = self._communicator()
         cbs = callbacks_mod.CallbackList(
@@ -359,6 +362,7 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
         alone; in a data-parallel run they cover the whole global batch.
         """
         self._assert_compiled()
+        input_checks.check_model_data(self, x, y, sample_weight)
         if class_weight is not None and y is not None:
             sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
         n = da.check_cardinality(x, y, sample_weight)

@@ -161,3 +161,123 @@ def test_bad_arguments_raise_clear_errors(make, match):
 def test_spatial_dropout_checks_the_rank():
     with pytest.raises(ValueError, match="expected ndim=4"):
         layers.SpatialDropout2D(0.5)(np.zeros((2, 3, 4), "float32"))
+
+
+# ---------------------------------------------------------------- per-sample streams
+# In deterministic training every forward pass runs in a `sample_stream` keyed by
+# (seed, step, global offset of its first sample): the noise of a sample must not
+# depend on which rank draws it, on how many samples that rank holds, nor on the
+# layer's own stream state (other ranks' layers were seeded differently).
+def _mha():
+    return layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5)
+
+
+RANDOM_LAYERS = [
+    ("dropout", lambda: layers.Dropout(0.3), (12, 5)),
+    ("dropout_noise_shape", lambda: layers.Dropout(0.5, noise_shape=(None, 1, 4)), (12, 3, 4)),
+    ("spatial1d", lambda: layers.SpatialDropout1D(0.5), (12, 3, 4)),
+    ("spatial2d", lambda: layers.SpatialDropout2D(0.5), (12, 2, 2, 3)),
+    ("spatial3d", lambda: layers.SpatialDropout3D(0.5), (12, 2, 1, 2, 3)),
+    ("gaussian_noise", lambda: layers.GaussianNoise(0.5), (12, 5)),
+    ("gaussian_dropout", lambda: layers.GaussianDropout(0.3), (12, 5)),
+    ("alpha_dropout", lambda: layers.AlphaDropout(0.3), (12, 5)),
+    ("random_flip", lambda: layers.RandomFlip(), (12, 4, 4, 2)),
+    ("random_rotation", lambda: layers.RandomRotation(0.2), (12, 4, 4, 2)),
+    ("random_zoom", lambda: layers.RandomZoom(0.3), (12, 4, 4, 2)),
+    ("random_translation", lambda: layers.RandomTranslation(0.3, 0.3), (12, 4, 4, 2)),
+    ("random_contrast", lambda: layers.RandomContrast(0.5, value_range=(0, 1)), (12, 4, 4, 2)),
+    ("lstm_dropout", lambda: layers.LSTM(4, dropout=0.4, recurrent_dropout=0.4), (12, 3, 2)),
+]
+
+
+def _call(layer, x):
+    if isinstance(layer, layers.MultiHeadAttention):
+        return np.asarray(layer(x, x, training=True))
+    return np.asarray(layer(x, training=True))
+
+
+def _rank_replica(make, x, global_seed, weights):
+    """The layer as another rank holds it: other auto seed, other stream state, same weights."""
+    from distkeras.utils import set_random_seed
+
+    set_random_seed(global_seed)
+    layer = make()
+    _call(layer, x[:1])  # builds, and moves the layer's own stream
+    if weights is not None:
+        layer.set_weights(weights)
+    return layer
+
+
+@pytest.mark.parametrize(
+    "make,shape",
+    [(m, s) for _, m, s in RANDOM_LAYERS] + [(_mha, (12, 3, 4))],
+    ids=[c[0] for c in RANDOM_LAYERS] + ["attention_dropout"],
+)
+def test_sample_stream_noise_is_independent_of_the_split_into_ranks(make, shape):
+    from distkeras.backend.random import sample_stream
+
+    x = np.random.default_rng(0).uniform(size=shape).astype("float32")
+    one = _rank_replica(make, x, 1, None)
+    weights = one.get_weights() or None
+    with sample_stream(seed=11, step=3, offset=0, rows=12):
+        full = _call(one, x)
+    for cuts in ([0, 6, 12], [0, 5, 9, 12], [0, 1, 2, 12]):  # 2 and 3 ranks, uneven slices
+        pieces = []
+        for r, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+            layer = _rank_replica(make, x, 100 + r, weights)
+            with sample_stream(seed=11, step=3, offset=lo, rows=hi - lo):
+                pieces.append(_call(layer, x[lo:hi]))
+        if isinstance(one, (layers.LSTM, layers.MultiHeadAttention)):
+            # GEMMs round differently with the batch size; a wrong mask moves outputs by ~0.1
+            np.testing.assert_allclose(np.concatenate(pieces), full, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(np.concatenate(pieces), full)
+    with sample_stream(seed=11, step=4, offset=0, rows=12):
+        assert not np.array_equal(_call(one, x), full)  # a new step draws new noise
+    with sample_stream(seed=12, step=3, offset=0, rows=12):
+        assert not np.array_equal(_call(one, x), full)  # and a new seed too
+    assert not np.array_equal(full, _call(one, x))  # the noise is on
+
+
+def test_sample_stream_keys_each_draw_of_a_pass_and_a_users_seed():
+    from distkeras.backend.random import sample_stream
+
+    x = np.ones((64, 32), "float32")
+    a, b = layers.Dropout(0.5), layers.Dropout(0.5)
+    with sample_stream(seed=1, step=0, offset=0, rows=64):
+        first, second = np.asarray(a(x, training=True)), np.asarray(b(x, training=True))
+    assert not np.array_equal(first, second)  # two layers of one pass: two masks
+    with sample_stream(seed=1, step=0, offset=0, rows=64):
+        seeded = np.asarray(layers.Dropout(0.5, seed=5)(x, training=True))
+    assert not np.array_equal(first, seeded)  # a seed given by the user enters the key
+
+
+def test_sample_stream_numbers_are_uniform_and_normal():
+    from distkeras.backend.random import sample_stream
+
+    gen = SeedGenerator(0)
+    n = 200_000
+    with sample_stream(seed=3, step=7, offset=5, rows=n):
+        u32 = gen.random((n,), dtype="float32")
+        u64 = gen.random((n,), dtype="float64")
+        z = gen.normal((n,), dtype="float64")
+        mask = gen.random((n, 8), dtype="float32") < 0.8
+    for u in (u32, u64):
+        assert u.min() >= 0.0 and u.max() < 1.0
+        assert abs(u.mean() - 0.5) < 5 * math.sqrt(1 / 12 / n)
+        assert abs(u.var() - 1 / 12) < 5 * 0.0745 / math.sqrt(n)  # sd of the var estimate
+        counts = np.histogram(u, bins=10, range=(0, 1))[0]
+        assert np.all(np.abs(counts - n / 10) < 5 * math.sqrt(n / 10))
+    assert abs(z.mean()) < 5 / math.sqrt(n) and abs(z.std() - 1) < 5 / math.sqrt(2 * n)
+    assert abs(np.mean(np.abs(z) < 1.0) - 0.682689) < 5 * math.sqrt(0.2166 / n)
+    assert abs(mask.mean() - 0.8) < 5 * math.sqrt(0.16 / mask.size)
+    assert abs(np.corrcoef(u64[:-1], u64[1:])[0, 1]) < 5 / math.sqrt(n)  # neighbours
+
+
+def test_default_mode_draws_from_the_layers_own_pcg64_stream():
+    """Outside a sample stream nothing changes: the layer's NumPy PCG64 generator."""
+    gen = SeedGenerator(42)
+    ref = np.random.Generator(np.random.PCG64(42))
+    np.testing.assert_array_equal(gen.random((3, 4), dtype="float32"), ref.random((3, 4), "f4"))
+    np.testing.assert_array_equal(gen.normal((5,), dtype="float64"), ref.normal(0.0, 1.0, 5))
+    np.testing.assert_array_equal(gen.host_uniform(4, -1.0, 2.0), ref.uniform(-1.0, 2.0, 4))

@@ -2,7 +2,10 @@
 
 Every layer draws its per-image parameters from its own `SeedGenerator`, so
 the same `seed` gives the same augmentation, and the generator's state is
-saved with the model. In inference the layers return their inputs unchanged.
+saved with the model. In deterministic data-parallel training the draws come
+from the per-sample stream (`distkeras.backend.random.sample_stream`): an
+image's parameters depend on the seed, the step and its index in the global
+batch, not on the number of workers. In inference the layers return their inputs unchanged.
 """
 
 from __future__ import annotations
@@ -68,9 +71,9 @@ class BaseRandomLayer(Layer):
         self.data_format = standardize_data_format(data_format)
         self.supports_masking = False
 
-    @property
-    def rng(self) -> np.random.Generator:
-        return self.seed_generator.numpy_rng
+    def draw_uniform(self, n: int, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+        """One uniform float64 per image, drawn per global sample in deterministic training."""
+        return self.seed_generator.host_uniform(n, low, high)
 
     def call(self, inputs: Tensor, training: bool = True) -> Tensor:
         check_image_rank(self, inputs)
@@ -121,12 +124,12 @@ class RandomFlip(BaseRandomLayer):
         n = x.shape[0]
         xp = current_module()
         if self.mode in (HORIZONTAL, HORIZONTAL_AND_VERTICAL):
-            flip = xp.asarray(self.rng.random(n) < 0.5).reshape(n, 1, 1, 1)
+            flip = xp.asarray(self.draw_uniform(n) < 0.5).reshape(n, 1, 1, 1)
             x = ops.where(
                 flip, ops.getitem(x, (slice(None), slice(None), slice(None, None, -1))), x
             )
         if self.mode in (VERTICAL, HORIZONTAL_AND_VERTICAL):
-            flip = xp.asarray(self.rng.random(n) < 0.5).reshape(n, 1, 1, 1)
+            flip = xp.asarray(self.draw_uniform(n) < 0.5).reshape(n, 1, 1, 1)
             x = ops.where(flip, ops.getitem(x, (slice(None), slice(None, None, -1))), x)
         return x
 
@@ -201,7 +204,7 @@ class RandomRotation(_AffineLayer):
         self.factor = as_config(factor)
 
     def transforms(self, n: int, h: int, w: int) -> np.ndarray:
-        angles = self.rng.uniform(self._lower, self._upper, n) * 2.0 * math.pi
+        angles = self.draw_uniform(n, self._lower, self._upper) * 2.0 * math.pi
         return image_ops.rotation_transforms(angles, h, w)
 
     def get_config(self) -> dict:
@@ -246,8 +249,8 @@ class RandomZoom(_AffineLayer):
                 )
 
     def transforms(self, n: int, h: int, w: int) -> np.ndarray:
-        zy = 1.0 + self.rng.uniform(self._h[0], self._h[1], n)
-        zx = zy if self._w is None else 1.0 + self.rng.uniform(self._w[0], self._w[1], n)
+        zy = 1.0 + self.draw_uniform(n, self._h[0], self._h[1])
+        zx = zy if self._w is None else 1.0 + self.draw_uniform(n, self._w[0], self._w[1])
         return image_ops.zoom_transforms(zx, zy, h, w)
 
     def get_config(self) -> dict:
@@ -282,8 +285,8 @@ class RandomTranslation(_AffineLayer):
         self._w = parse_factor("width_factor", width_factor, -1.0, 1.0)
 
     def transforms(self, n: int, h: int, w: int) -> np.ndarray:
-        dy = self.rng.uniform(self._h[0], self._h[1], n) * h
-        dx = self.rng.uniform(self._w[0], self._w[1], n) * w
+        dy = self.draw_uniform(n, self._h[0], self._h[1]) * h
+        dx = self.draw_uniform(n, self._w[0], self._w[1]) * w
         return image_ops.translation_transforms(dx, dy)
 
     def get_config(self) -> dict:
@@ -333,7 +336,7 @@ class RandomContrast(BaseRandomLayer):
     def augment(self, x: Tensor) -> Tensor:
         n = x.shape[0]
         xp = current_module()
-        c = self.rng.uniform(1.0 - self._lower, 1.0 + self._upper, n)
+        c = self.draw_uniform(n, 1.0 - self._lower, 1.0 + self._upper)
         c = xp.asarray(c, dtype=x.dtype).reshape(n, 1, 1, 1)
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
         y = ops.add(ops.multiply(ops.subtract(x, mean), c), mean)

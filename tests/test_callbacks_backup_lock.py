@@ -113,7 +113,7 @@ def test_a_second_job_refuses_a_live_jobs_folder_then_takes_it_over_once_it_is_k
     "fields,why",
     [
         ({"pid": "dead"}, "is no longer running"),
-        ({"pid": "parent", "start_time": "wrong"}, "is no longer running"),  # a reused pid
+        ({"pid": "parent", "start_time": "wrong"}, "now belongs to another process"),
         ({"host": "elsewhere", "mtime": -2 * STALE_AFTER_S}, "was not refreshed"),
         ({"boot_id": "before-a-reboot", "mtime": -2 * STALE_AFTER_S}, "was not refreshed"),
     ],
@@ -230,3 +230,9 @@ def test_every_rank_of_a_second_mpi_job_refuses(tmp_path):
     finally:
         held.release()
     assert not (backup / LOCK_NAME).exists()
+
+
+def test_a_folder_that_cannot_be_created_fails_before_training(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError, match="Cannot lock the backup folder"):
+        _fit(tmp_path / "file" / "backup")

@@ -91,19 +91,22 @@ class BackupAndRestore(Callback):
             raise
 
     def _take_lock(self) -> None:
-        refusal = None
+        refusal = None  # or [kind, message], the same on every rank
         if self.is_coordinator and self._lock is None:
             lock = FolderLock(self.backup_dir, what="backup folder")
             try:
                 lock.acquire()
                 self._lock = lock
             except FolderLockedError as e:
-                refusal = str(e)
+                refusal = ["locked", str(e)]
+            except OSError as e:
+                refusal = ["oserror", f"Cannot lock the backup folder {self.backup_dir!r}: {e}"]
         comm = self.communicator
         if comm is not None and comm.size > 1:
             refusal = comm.broadcast_object(refusal)  # every rank refuses together
         if refusal:
-            raise FolderLockedError(refusal)
+            kind, message = refusal
+            raise FolderLockedError(message) if kind == "locked" else OSError(message)
 
     def _release_lock(self, remove_folder: bool = False) -> None:
         lock, self._lock = self._lock, None

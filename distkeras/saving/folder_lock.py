@@ -10,9 +10,10 @@ launch token and start date. A job that finds it:
   time every `HEARTBEAT_S` seconds and the lock counts as held until it has not
   been refreshed for `STALE_AFTER_S` seconds (10 minutes; more than clock skew
   between hosts and a stalled file server, less than a supervisor's patience);
-- takes it over with a warning when the holder is dead: its pid is gone, now
-  names another process, the machine rebooted... that is, it is on this machine
-  and not running, or on another machine and not refreshed for `STALE_AFTER_S`;
+- takes it over with a warning when the holder is dead: on this machine (same
+  host name and boot id), its pid is gone or names another process; elsewhere
+  (another host, or this host before a reboot), the file was not refreshed for
+  `STALE_AFTER_S`;
 - takes it over silently when it belongs to the same launch (a rank restarted by
   the same `distkeras-run`) or to this very process.
 
@@ -175,6 +176,8 @@ class FolderLock:
                     return "ours", "this process"
                 if process_alive(pid, start if isinstance(start, int) else None):
                     return "held", ""
+                if isinstance(start, int) and process_alive(pid):
+                    return "stale", f"pid {pid} now belongs to another process"
                 return "stale", f"process {pid} is no longer running"
         try:
             age = time.time() - os.stat(self.path).st_mtime
@@ -186,7 +189,10 @@ class FolderLock:
 
     def _refused(self, record: dict | None) -> FolderLockedError:
         holder = _describe(record) if record else "an unreadable lock file"
-        remote = record is None or record.get("host") != socket.gethostname()
+        remote = record is None or (record.get("host"), record.get("boot_id")) != (
+            socket.gethostname(),
+            boot_id(),
+        )
         hint = (
             f" A lock from another machine counts as held until it has not been refreshed "
             f"for {self.stale_after:g} s."

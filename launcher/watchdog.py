@@ -47,8 +47,11 @@ def _stat(pid: int) -> tuple[str, int, str] | None:
         return None
 
 
+_HAS_CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def _children(pid: int) -> list[int]:
-    """Direct children of `pid` (from /proc/PID/task/*/children)."""
+    """Direct children of `pid`, from /proc/PID/task/*/children."""
     found = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -61,6 +64,22 @@ def _children(pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
     return found
+
+
+def _children_lister():
+    """A function pid -> its children (one scan of every ppid when the kernel lacks
+    /proc/PID/task/TID/children, i.e. CONFIG_PROC_CHILDREN)."""
+    if _HAS_CHILDREN_FILES:
+        return _children
+    table: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            table.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return lambda pid: table.get(pid, [])
 
 
 class Job:
@@ -80,12 +99,13 @@ class Job:
     def _add_descendants(self, roots: list[int]) -> None:
         stack = list(roots)
         seen = set()
+        children = _children_lister()
         while stack:
             pid = stack.pop()
             if pid in seen:
                 continue
             seen.add(pid)
-            for child in _children(pid):
+            for child in children(pid):
                 if child == self.me:
                     continue
                 stat = _stat(child)

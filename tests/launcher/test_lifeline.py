@@ -252,7 +252,7 @@ def test_the_watchdog_ends_the_job_only_when_the_launcher_dies(done):
                 os.kill(pid, signal.SIGKILL)
         if fake.poll() is None:
             fake.kill()
-            fake.wait()
+        fake.communicate(timeout=60)
 
 
 @linux_only
@@ -292,3 +292,28 @@ def test_a_launcher_that_ends_normally_leaves_its_watchdog_quiet():
         watchdog = line.process
     if watchdog is not None:
         assert watchdog.returncode == 0
+
+
+@linux_only
+@pytest.mark.parametrize("children_files", [True, False], ids=["proc-children", "ppid-scan"])
+def test_the_watchdog_records_grandchildren(monkeypatch, children_files):
+    """Descent is found through /proc/PID/task/*/children, or a ppid scan without them."""
+    from launcher import watchdog
+
+    monkeypatch.setattr(watchdog, "_HAS_CHILDREN_FILES", children_files)
+    code = "import subprocess; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True)"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code + "; p.wait()"], stdout=subprocess.PIPE, text=True
+    )
+    grandchild = 0
+    try:
+        grandchild = int(child.stdout.readline())
+        job = watchdog.Job("no-token", os.getpid())
+        job.track()
+        assert {child.pid, grandchild} <= set(job.known)
+        assert job.is_member(grandchild)
+    finally:
+        if grandchild and lifeline.process_alive(grandchild):
+            os.kill(grandchild, signal.SIGKILL)  # it holds the pipe that communicate reads
+        child.kill()
+        child.communicate()

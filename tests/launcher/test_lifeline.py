@@ -104,7 +104,9 @@ def _start(tmp_path: Path, launcher_args: list[str], script_args: list[str], ran
     return proc, entry, up and proc.poll() is None
 
 
-def _kill_launcher_and_check(tmp_path, launcher_args, script_args, ranks) -> None:
+def _kill_launcher_and_check(
+    tmp_path, launcher_args, script_args, ranks, sig: int = signal.SIGKILL
+) -> None:
     proc, entry, up = _start(tmp_path, launcher_args, script_args, ranks)
     tree: dict[int, int] = {}
     try:
@@ -114,7 +116,7 @@ def _kill_launcher_and_check(tmp_path, launcher_args, script_args, ranks) -> Non
         tree = descendants(proc.pid)
         before = set(processes_with_env(entry)) | set(tree)
         assert {proc.pid, *rank_pids} <= before, (before, rank_pids)
-        proc.kill()  # SIGKILL: the launcher runs no code of its own
+        proc.send_signal(sig)  # SIGKILL: the launcher runs no code of its own
         proc.wait(timeout=30)
         wait_for(lambda: not _left(entry, tree), 30)
         left = _left(entry, tree)
@@ -135,6 +137,12 @@ def _kill_launcher_and_check(tmp_path, launcher_args, script_args, ranks) -> Non
 )
 def test_kill_9_of_the_launcher_leaves_no_rank(tmp_path, script_args):
     _kill_launcher_and_check(tmp_path, ["-np", "2"], script_args, ranks=2)
+
+
+@needs_mpi
+@linux_only
+def test_a_launcher_ended_by_a_signal_it_does_not_handle_leaves_no_rank(tmp_path):
+    _kill_launcher_and_check(tmp_path, ["-np", "2"], ["ignore"], ranks=2, sig=signal.SIGUSR1)
 
 
 @linux_only

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 
 LIFELINE_ENV = "DISTKERAS_LIFELINE"
@@ -110,11 +111,9 @@ def _lost(pid: int) -> None:
 
 
 def _loop(pid: int, start: int | None, interval: float, on_lost) -> None:
-    stop = threading.Event()
-    while not stop.wait(interval):
-        if not process_alive(pid, start):
-            on_lost(pid)
-            return
+    while process_alive(pid, start):
+        time.sleep(interval)
+    on_lost(pid)
 
 
 def watch_launcher(

@@ -14,6 +14,12 @@ from distkeras._blas import apply_blas_env  # noqa: E402 - before anything impor
 
 apply_blas_env()
 
+import os as _os  # noqa: E402
+
+if _os.environ.get("DISTKERAS_LIFELINE"):  # started by distkeras-run: end when it ends
+    importlib.import_module("distkeras.distributed.lifeline").watch_launcher()
+del _os
+
 from distkeras.backend.autodiff import GradientTape  # noqa: E402
 
 _SUBMODULES = {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from launcher.cli import PROG, LauncherError, build_parser, parse_args
+from launcher.lifeline import Lifeline
 from launcher.plan import Context, build_plan, format_plan
 from launcher.process import JobRunner, grace_period
 
@@ -15,7 +18,8 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
     Args:
         argv: The arguments after the program name (default: `sys.argv[1:]`).
             When None, this is the real command-line process, which also adopts
-            orphaned descendants so that none can outlive it.
+            orphaned descendants and starts a watchdog, so that no process of
+            the job outlives it, even when it is killed with SIGKILL.
         context: The machine as `build_plan` sees it (default: this process's).
 
     Returns:
@@ -36,19 +40,25 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
             return 0
         if opts.verbose:
             print(format_plan(plan), file=sys.stderr, flush=True)
-        if plan.ray_call is not None:
-            from launcher.ray_backend import run_ray  # noqa: PLC0415 - ray path only
+        with Lifeline(watchdog=cli_process) as lifeline:
+            if plan.ray_call is not None:
+                from launcher.ray_backend import run_ray  # noqa: PLC0415 - ray path only
 
-            return run_ray(plan)
-        runner = JobRunner(
-            plan.argv,
-            {**context.environ, **plan.env},
-            stdin=plan.stdin,
-            timeout=plan.timeout,
-            grace=grace_period(context.environ),
-            subreaper=cli_process,
-        )
-        return runner.run()
+                # Ray's processes and workers inherit the token from this process.
+                os.environ.update(lifeline.env)
+                plan.ray_call["env"].update(lifeline.env)
+                return run_ray(plan)
+            runner = JobRunner(
+                plan.argv,
+                {**context.environ, **plan.env, **lifeline.env},
+                stdin=plan.stdin,
+                timeout=plan.timeout,
+                grace=grace_period(context.environ),
+                subreaper=cli_process,
+                death_signal=signal.SIGTERM,
+                exclude=lifeline.pids,
+            )
+            return runner.run()
     except LauncherError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr, flush=True)
         return 2

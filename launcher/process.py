@@ -5,7 +5,8 @@ SIGHUP sent to the launcher are forwarded to the job's process group (mpirun
 passes them on to its ranks); a second signal, or a job still alive after the
 grace period, gets SIGKILL for every process left in the job's session and
 every descendant of the job. When the job ends, stragglers in its session are
-ended too, so no rank outlives the launcher.
+ended too, so no rank outlives the launcher. A launcher that is killed (even by
+SIGKILL) is covered by `launcher.lifeline`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+
+from launcher.lifeline import parent_death_preexec
 
 FORWARDED = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -128,6 +131,9 @@ class JobRunner:
         timeout: Seconds before the job is ended (exit code 124), or None.
         grace: Seconds between the forwarded signal and SIGKILL.
         subreaper: Adopt orphaned descendants (only in the `distkeras-run` process).
+        death_signal: Signal the job's first process gets when the launcher
+            dies, even by SIGKILL (Linux `PR_SET_PDEATHSIG`), or None.
+        exclude: Pids the job cleanup leaves alone (the launcher's watchdog).
     """
 
     def __init__(
@@ -138,6 +144,8 @@ class JobRunner:
         timeout: float | None = None,
         grace: float = DEFAULT_GRACE_S,
         subreaper: bool = False,
+        death_signal: int | None = None,
+        exclude: set[int] | None = None,
     ):
         self.argv = list(argv)
         self.env = dict(env)
@@ -145,6 +153,8 @@ class JobRunner:
         self.timeout = timeout
         self.grace = grace
         self.subreaper = subreaper and become_subreaper()
+        self.death_signal = death_signal
+        self.exclude = set(exclude or ())
         self._signals: list[int] = []
 
     def _on_signal(self, signum: int, frame) -> None:
@@ -152,7 +162,8 @@ class JobRunner:
 
     def _members(self, proc: subprocess.Popen) -> set[int]:
         alive = proc.poll() is None
-        return job_processes(proc.pid, alive, os.getpid() if self.subreaper else None)
+        found = job_processes(proc.pid, alive, os.getpid() if self.subreaper else None)
+        return found - self.exclude
 
     def _stop(self, proc: subprocess.Popen, sig: int) -> None:
         """Forwards `sig` to the job, then SIGKILLs whatever outlives the grace period."""
@@ -194,12 +205,14 @@ class JobRunner:
         previous = {}
         for sig in FORWARDED:
             previous[sig] = signal.signal(sig, self._on_signal)
+        preexec = None if self.death_signal is None else parent_death_preexec(self.death_signal)
         try:
             proc = subprocess.Popen(
                 self.argv,
                 env=self.env,
                 stdin=subprocess.PIPE if self.stdin is not None else None,
                 start_new_session=True,
+                preexec_fn=preexec,
             )
         except BaseException:
             for sig, handler in previous.items():

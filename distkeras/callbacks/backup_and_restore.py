@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,6 +12,7 @@ import numpy as np
 
 from distkeras.callbacks.callback import Callback
 from distkeras.saving.checkpoint_manager import CheckpointManager
+from distkeras.saving.folder_lock import FolderLock, FolderLockedError
 
 
 class BackupAndRestore(Callback):
@@ -67,18 +69,52 @@ class BackupAndRestore(Callback):
         self.asynchronous = bool(asynchronous)
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+        self._lock: FolderLock | None = None
 
     # Called by the trainer before on_train_begin.
     def load(self) -> tuple[str, dict, dict] | None:
         """The newest readable backup as (path, header, arrays), or None.
 
-        The coordinator first removes the temporary files of writes that a
-        killed run left behind (no backup of this run is being written yet).
+        The coordinator first takes the folder's lock (every rank raises
+        `FolderLockedError` when another live job holds it), then removes the
+        temporary files of writes that a killed run left behind (no backup of
+        this run is being written yet).
         """
         self.wait()
-        if self.is_coordinator:
-            self.manager.remove_temporaries()
-        return self.manager.restore()
+        self._take_lock()
+        try:
+            if self.is_coordinator:
+                self.manager.remove_temporaries()
+            return self.manager.restore()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        refusal = None  # or [kind, message], the same on every rank
+        if self.is_coordinator and self._lock is None:
+            lock = FolderLock(self.backup_dir, what="backup folder")
+            try:
+                lock.acquire()
+                self._lock = lock
+            except FolderLockedError as e:
+                refusal = ["locked", str(e)]
+            except OSError as e:
+                refusal = ["oserror", f"Cannot lock the backup folder {self.backup_dir!r}: {e}"]
+        comm = self.communicator
+        if comm is not None and comm.size > 1:
+            refusal = comm.broadcast_object(refusal)  # every rank refuses together
+        if refusal:
+            kind, message = refusal
+            raise FolderLockedError(message) if kind == "locked" else OSError(message)
+
+    def _release_lock(self, remove_folder: bool = False) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+            if remove_folder:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.backup_dir)
 
     def wait(self) -> None:
         """Blocks until the backup being written (if any) is on disk; re-raises its error."""
@@ -96,6 +132,8 @@ class BackupAndRestore(Callback):
             self.wait()
         except Exception as e:  # noqa: BLE001 - reported, the original error wins
             warnings.warn(f"The last backup could not be written: {e!r}", stacklevel=2)
+        finally:
+            self._release_lock()
 
     def _save(self, epoch: int, next_step: int) -> None:
         arrays, meta = self.model._capture_training_state(epoch, next_step)
@@ -132,3 +170,4 @@ class BackupAndRestore(Callback):
             self._writer = None
         if self.delete_checkpoint and self.is_coordinator:
             self.manager.delete_all()
+        self._release_lock(remove_folder=self.delete_checkpoint)

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from distkeras.layers.core import InputLayer
-from distkeras.layers.layer import Layer, to_snake_case
+from distkeras.layers.layer import Layer
 from distkeras.saving.file_format import FileFormatError, read_container, write_container
+from distkeras.utils.naming import to_snake_case
 
 
 def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Any]]:

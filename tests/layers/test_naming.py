@@ -17,6 +17,7 @@ import pytest
 import distkeras as keras
 from distkeras import backend, layers, losses, metrics, models, optimizers, utils
 from distkeras.layers import Layer
+from distkeras.optimizers.base import Optimizer
 from distkeras.utils import naming
 
 # Keras 3.15.1: `type(obj).__name__` -> `obj.name` right after `clear_session()`.
@@ -453,3 +454,138 @@ def test_weight_files_load_across_differently_named_models(tmp_path):
     second.load_weights(path)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# Keras 3.15.1, right after `clear_session()`: the names of two instances of each class
+# (built-ins whose default name is explicit keep it; the others count).
+KERAS_OBJECT_NAMES = {
+    "losses.BinaryCrossentropy": ("binary_crossentropy", "binary_crossentropy"),
+    "losses.BinaryFocalCrossentropy": ("binary_focal_crossentropy", "binary_focal_crossentropy"),
+    "losses.CategoricalCrossentropy": ("categorical_crossentropy", "categorical_crossentropy"),
+    "losses.CategoricalFocalCrossentropy": (
+        "categorical_focal_crossentropy",
+        "categorical_focal_crossentropy",
+    ),
+    "losses.CategoricalHinge": ("categorical_hinge", "categorical_hinge"),
+    "losses.CosineSimilarity": ("cosine_similarity", "cosine_similarity"),
+    "losses.Dice": ("dice", "dice"),
+    "losses.Hinge": ("hinge", "hinge"),
+    "losses.Huber": ("huber_loss", "huber_loss"),
+    "losses.KLDivergence": ("kl_divergence", "kl_divergence"),
+    "losses.LogCosh": ("log_cosh", "log_cosh"),
+    "losses.MeanAbsoluteError": ("mean_absolute_error", "mean_absolute_error"),
+    "losses.MeanAbsolutePercentageError": (
+        "mean_absolute_percentage_error",
+        "mean_absolute_percentage_error",
+    ),
+    "losses.MeanSquaredError": ("mean_squared_error", "mean_squared_error"),
+    "losses.MeanSquaredLogarithmicError": (
+        "mean_squared_logarithmic_error",
+        "mean_squared_logarithmic_error",
+    ),
+    "losses.Poisson": ("poisson", "poisson"),
+    "losses.SparseCategoricalCrossentropy": (
+        "sparse_categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+    ),
+    "losses.SquaredHinge": ("squared_hinge", "squared_hinge"),
+    "losses.Tversky": ("tversky", "tversky"),
+    "metrics.AUC": ("auc", "auc_1"),
+    "metrics.Accuracy": ("accuracy", "accuracy"),
+    "metrics.BinaryAccuracy": ("binary_accuracy", "binary_accuracy"),
+    "metrics.BinaryCrossentropy": ("binary_crossentropy", "binary_crossentropy"),
+    "metrics.BinaryIoU": ("binary_io_u", "binary_io_u_1"),
+    "metrics.CategoricalAccuracy": ("categorical_accuracy", "categorical_accuracy"),
+    "metrics.CategoricalCrossentropy": ("categorical_crossentropy", "categorical_crossentropy"),
+    "metrics.CategoricalHinge": ("categorical_hinge", "categorical_hinge"),
+    "metrics.CosineSimilarity": ("cosine_similarity", "cosine_similarity"),
+    "metrics.F1Score": ("f1_score", "f1_score"),
+    "metrics.FBetaScore": ("fbeta_score", "fbeta_score"),
+    "metrics.FalseNegatives": ("false_negatives", "false_negatives_1"),
+    "metrics.FalsePositives": ("false_positives", "false_positives_1"),
+    "metrics.Hinge": ("hinge", "hinge"),
+    "metrics.IoU": ("io_u", "io_u_1"),
+    "metrics.KLDivergence": ("kl_divergence", "kl_divergence"),
+    "metrics.LogCoshError": ("logcosh", "logcosh"),
+    "metrics.Mean": ("mean", "mean"),
+    "metrics.MeanAbsoluteError": ("mean_absolute_error", "mean_absolute_error"),
+    "metrics.MeanAbsolutePercentageError": (
+        "mean_absolute_percentage_error",
+        "mean_absolute_percentage_error",
+    ),
+    "metrics.MeanIoU": ("mean_io_u", "mean_io_u_1"),
+    "metrics.MeanMetricWrapper": ("mean_metric_wrapper", "mean_metric_wrapper_1"),
+    "metrics.MeanSquaredError": ("mean_squared_error", "mean_squared_error"),
+    "metrics.MeanSquaredLogarithmicError": (
+        "mean_squared_logarithmic_error",
+        "mean_squared_logarithmic_error",
+    ),
+    "metrics.OneHotIoU": ("one_hot_io_u", "one_hot_io_u_1"),
+    "metrics.OneHotMeanIoU": ("one_hot_mean_io_u", "one_hot_mean_io_u_1"),
+    "metrics.Poisson": ("poisson", "poisson"),
+    "metrics.Precision": ("precision", "precision_1"),
+    "metrics.R2Score": ("r2_score", "r2_score"),
+    "metrics.Recall": ("recall", "recall_1"),
+    "metrics.RootMeanSquaredError": ("root_mean_squared_error", "root_mean_squared_error"),
+    "metrics.SparseCategoricalAccuracy": (
+        "sparse_categorical_accuracy",
+        "sparse_categorical_accuracy",
+    ),
+    "metrics.SparseCategoricalCrossentropy": (
+        "sparse_categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+    ),
+    "metrics.SparseTopKCategoricalAccuracy": (
+        "sparse_top_k_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy",
+    ),
+    "metrics.SquaredHinge": ("squared_hinge", "squared_hinge"),
+    "metrics.Sum": ("sum", "sum"),
+    "metrics.TopKCategoricalAccuracy": ("top_k_categorical_accuracy", "top_k_categorical_accuracy"),
+    "metrics.TrueNegatives": ("true_negatives", "true_negatives_1"),
+    "metrics.TruePositives": ("true_positives", "true_positives_1"),
+    "optimizers.Adadelta": ("adadelta", "adadelta_1"),
+    "optimizers.Adagrad": ("adagrad", "adagrad_1"),
+    "optimizers.Adam": ("adam", "adam_1"),
+    "optimizers.AdamW": ("adam_w", "adam_w_1"),
+    "optimizers.Adamax": ("adamax", "adamax_1"),
+    "optimizers.Ftrl": ("ftrl", "ftrl_1"),
+    "optimizers.Lion": ("lion", "lion_1"),
+    "optimizers.Nadam": ("nadam", "nadam_1"),
+    "optimizers.RMSprop": ("rm_sprop", "rm_sprop_1"),
+    "optimizers.SGD": ("sgd", "sgd_1"),
+}
+_OBJECT_ARGS = {
+    "metrics.MeanIoU": (2,),
+    "metrics.IoU": (2, [0]),
+    "metrics.OneHotIoU": (2, [0]),
+    "metrics.OneHotMeanIoU": (2,),
+    "metrics.MeanMetricWrapper": (lambda y_true, y_pred: y_pred,),
+}
+_MODULES = {"metrics": metrics, "losses": losses, "optimizers": optimizers}
+_BASES = {"metrics": metrics.Metric, "losses": losses.Loss, "optimizers": Optimizer}
+
+
+def _object_classes() -> list[str]:
+    out = []
+    for kind, mod in _MODULES.items():
+        for n in dir(mod):
+            c = getattr(mod, n)
+            if inspect.isclass(c) and issubclass(c, _BASES[kind]) and c is not _BASES[kind]:
+                out.append(f"{kind}.{n}")
+    return sorted(out)
+
+
+def test_every_metric_loss_optimizer_has_a_recorded_keras_name():
+    # LossFunctionWrapper is not public in Keras 3 (our wrapper takes the function's name).
+    missing = [n for n in _object_classes() if n not in KERAS_OBJECT_NAMES]
+    assert missing == ["losses.LossFunctionWrapper"]
+
+
+@pytest.mark.parametrize("key", sorted(KERAS_OBJECT_NAMES))
+def test_metric_loss_optimizer_auto_names_are_keras(key):
+    kind, name = key.split(".")
+    cls = getattr(_MODULES[kind], name)
+    args = _OBJECT_ARGS.get(key, ())
+    backend.clear_session()
+    assert (cls(*args).name, cls(*args).name) == KERAS_OBJECT_NAMES[key]

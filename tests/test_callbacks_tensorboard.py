@@ -420,3 +420,24 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` now fails
     with pytest.raises(ImportError, match=r"distkeras\[tensorboard\]"):
         callbacks.TensorBoard("logs")
+
+
+def test_a_validation_pass_inside_fit_keeps_the_files(tmp_path):
+    """A validation pass that sets the model again (as evaluate does) opens no new files."""
+    model = small_model()
+    tb = callbacks.TensorBoard(tmp_path)
+    cbs = callbacks.CallbackList([tb], model=model, epochs=2, steps=1)
+    cbs.on_train_begin()
+    for epoch in range(2):
+        cbs.on_epoch_begin(epoch)
+        tb.set_model(model)  # the validation pass
+        cbs.on_test_begin()
+        cbs.on_test_end({"loss": 2.0})
+        cbs.on_epoch_end(epoch, {"loss": 1.0 + epoch, "val_loss": 2.0})
+    cbs.on_train_end()
+    assert [os.path.basename(os.path.dirname(f)) for f in event_files(tmp_path)] == [
+        "train",
+        "validation",
+    ]
+    assert scalars(read_run(str(tmp_path / "train")), "epoch_loss") == ([0, 1], [1.0, 2.0])
+    assert len(read_run(str(tmp_path / "train"))["keras"][1]) == 1  # the graph, written once

@@ -24,7 +24,7 @@ from distkeras.callbacks.tensorboard_events import EventWriter, tensorboard_modu
 def _scalar(value: Any) -> float | None:
     """`value` as a float when it is a real scalar, else None (it is then not logged)."""
     try:
-        arr = np.asarray(to_numpy(value) if hasattr(value, "numpy") else value)
+        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else to_numpy(value))
     except (TypeError, ValueError):
         return None
     if arr.ndim != 0 or arr.dtype.kind not in "biuf":
@@ -151,6 +151,8 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------ writers
     def set_model(self, model: Any) -> None:
         """Stores the model; each fit/evaluate pass writes new event files."""
+        if self._training and model is self.model:
+            return  # a validation pass inside fit keeps fit's files
         super().set_model(model)
         self._close_writers()
         self._setup_pending = True  # graph and projector config: once the rank is known

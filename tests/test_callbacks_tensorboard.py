@@ -441,3 +441,29 @@ def test_a_validation_pass_inside_fit_keeps_the_files(tmp_path):
     ]
     assert scalars(read_run(str(tmp_path / "train")), "epoch_loss") == ([0, 1], [1.0, 2.0])
     assert len(read_run(str(tmp_path / "train"))["keras"][1]) == 1  # the graph, written once
+
+
+def test_a_resumed_run_continues_the_global_batch_count(tmp_path):
+    """BackupAndRestore carries the batch counter, so resumed steps follow the first run's."""
+    x, y = data(32)
+
+    class Boom(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    def fit(extra):
+        tb = callbacks.TensorBoard(tmp_path / "logs", update_freq=1)
+        backup = callbacks.BackupAndRestore(tmp_path / "backup")
+        small_model().fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[tb, *extra, backup])
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit([Boom()])  # dies in epoch 1's end, before its backup: resumes after epoch 0
+    fit([])
+    first, resumed = event_files(tmp_path / "logs")
+    runs = [EventAccumulator(f, size_guidance={"tensors": 0}) for f in (first, resumed)]
+    for ea in runs:
+        ea.Reload()
+    assert [e.step for e in runs[0].Tensors("batch_loss")] == list(range(1, 9))
+    assert [e.step for e in runs[1].Tensors("batch_loss")] == list(range(5, 13))
+    assert [e.step for e in runs[1].Tensors("epoch_loss")] == [1, 2]

@@ -59,6 +59,8 @@ class TensorBoard(Callback):
     (step = the global batch count, from 1). Each validation or `evaluate` pass
     writes `evaluation_<name>_vs_iterations` (step = optimizer iterations) to
     `validation`. The scalars are float32 tensor summaries, as `tf.summary`'s.
+    A run resumed by `BackupAndRestore` goes on counting batches where the
+    interrupted one stopped (Keras restarts from 1, overlapping the old steps).
 
     `write_graph` writes the model's Keras JSON (tag `keras`, step 0) for
     Functional and Sequential models: TensorBoard's Graphs dashboard draws it as

@@ -153,6 +153,24 @@ def standardize_dtype(dtype: Any) -> str:
     return np.dtype(dtype).name
 
 
+def clear_session(free_memory: bool = True) -> None:
+    """Resets the session state (automatic-name counters), as `keras.backend.clear_session`.
+
+    Args:
+        free_memory: Whether to run Python's garbage collector too.
+    """
+    from distkeras.utils import naming  # noqa: PLC0415 - a stdlib-only module
+
+    naming.clear_session(free_memory)
+
+
+def get_uid(prefix: str = "") -> int:
+    """Advances and returns the counter of `prefix`, as `keras.backend.get_uid`."""
+    from distkeras.utils import naming  # noqa: PLC0415 - a stdlib-only module
+
+    return naming.get_uid(prefix)
+
+
 from distkeras.backend.autodiff import (  # noqa: E402
     GradientTape,
     Tensor,
@@ -173,12 +191,14 @@ __all__ = [
     "Tensor",
     "Variable",
     "backend",
+    "clear_session",
     "convert_to_tensor",
     "current_module",
     "device",
     "epsilon",
     "floatx",
     "get_array_module",
+    "get_uid",
     "global_seed_generator",
     "is_tensor",
     "no_grad",

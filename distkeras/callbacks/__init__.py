@@ -16,4 +16,5 @@ from distkeras.callbacks.model_checkpoint import ModelCheckpoint
 from distkeras.callbacks.progbar_logger import ProgbarLogger
 from distkeras.callbacks.remote_monitor import RemoteMonitor
 from distkeras.callbacks.swap_ema_weights import SwapEMAWeights
+from distkeras.callbacks.tensorboard import TensorBoard
 from distkeras.callbacks.terminate_on_nan import TerminateOnNaN

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,27 +17,9 @@ from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.saving.limits import check_trace, check_weight
+from distkeras.utils.naming import auto_name
 
-_UIDS: dict[str, int] = {}
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
-
-
-def auto_name(prefix: str) -> str:
-    """Returns 'prefix', then 'prefix_1', 'prefix_2', ... as Keras 3 names objects."""
-    n = _UIDS.get(prefix, 0)
-    _UIDS[prefix] = n + 1
-    return prefix if n == 0 else f"{prefix}_{n}"
-
-
-def clear_session() -> None:
-    """Resets the automatic naming counters."""
-    _UIDS.clear()
-
-
-def to_snake_case(name: str) -> str:
-    """'BatchNormalization' -> 'batch_normalization'."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
 def current_training(training: Any) -> bool:
@@ -107,9 +88,14 @@ class Layer:
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
         object.__setattr__(self, "_tracked_layers", [])
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"Layer name must be a string. Received: name={name!r}")
-        self.name = name or auto_name(to_snake_case(type(self).__name__))
+        if name is None:
+            name = auto_name(type(self).__name__)
+        if not isinstance(name, str) or "/" in name:
+            raise ValueError(
+                "Argument `name` must be a string and cannot contain character `/`. "
+                f"Received: name={name!r} (of type {type(name).__name__})"
+            )
+        self.name = name
         if isinstance(dtype, dict):  # a serialized DTypePolicy
             dtype = dtype.get("config", {}).get("name", floatx())
         self._dtype = standardize_dtype(dtype) if dtype is not None else floatx()

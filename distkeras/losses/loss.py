@@ -8,7 +8,6 @@ instance applies sample weights, masks and the reduction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from distkeras import ops
 from distkeras.backend import current_module, epsilon, floatx, standardize_dtype
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
 from distkeras.saving.serialization_lib import serialize_keras_object
+from distkeras.utils.naming import auto_name
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 _SBS = "sum_over_batch_size"
@@ -172,11 +172,6 @@ def reduce_weighted_values(
     return reduce_values(values, sample_weight, reduction)
 
 
-def _snake(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 class Loss:
     """Base class of losses: subclasses implement `call(y_true, y_pred)`.
 
@@ -189,7 +184,7 @@ class Loss:
     """
 
     def __init__(self, name: str | None = None, reduction: Any = "sum_over_batch_size", dtype=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or auto_name(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype = standardize_dtype(dtype or floatx())
 

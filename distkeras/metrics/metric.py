@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from distkeras.backend import current_module, floatx, standardize_dtype
 from distkeras.backend.autodiff import Variable
+from distkeras.utils.naming import auto_name, to_snake_case  # noqa: F401 - re-exported
 
-_NAME_COUNTS: dict[str, int] = {}
 _AGGREGATIONS = ("sum", "mean", "none", "only_first_replica")
-
-
-def to_snake_case(name: str) -> str:
-    """Keras's snake case: 'MeanIoU' -> 'mean_io_u', 'AUC' -> 'auc', 'R2Score' -> 'r2_score'."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _auto_name(cls_name: str) -> str:
-    base = to_snake_case(cls_name)
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
 
 
 class Metric:
@@ -48,7 +33,7 @@ class Metric:
     reduction = "sum"
 
     def __init__(self, dtype: Any = None, name: str | None = None):
-        self.name = name or _auto_name(self.__class__.__name__)
+        self.name = name or auto_name(self.__class__.__name__)
         self._dtype = standardize_dtype(dtype) if dtype is not None else floatx()
         self._variables: list[Variable] = []
         self._aggregations: list[str] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
-from distkeras.layers.layer import Layer, auto_name
+from distkeras.layers.layer import Layer
 from distkeras.models.model import Model
 
 
@@ -36,7 +36,9 @@ class Functional(Model):
     """
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
-        Layer.__init__(self, name=name or auto_name("functional"), **kwargs)
+        if "_inputs_struct" in self.__dict__:
+            return  # `Model(inputs, outputs)` built it in `Model.__new__`; Python re-runs __init__
+        Layer.__init__(self, name=name, **kwargs)
         self._init_trainer()
         for t in _flatten(inputs):
             if not isinstance(t, KerasTensor) or not isinstance(

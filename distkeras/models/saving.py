@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from distkeras.layers.core import InputLayer
-from distkeras.layers.layer import Layer, to_snake_case
+from distkeras.layers.layer import Layer
 from distkeras.saving.file_format import FileFormatError, read_container, write_container
 from distkeras.saving.limits import allocation_budget, check_nesting
 from distkeras.saving.state_schema import check_rng_states, loads_json
+from distkeras.utils.naming import to_snake_case
 
 
 def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Any]]:

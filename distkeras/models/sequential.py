@@ -7,7 +7,7 @@ from typing import Any
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor
-from distkeras.layers.layer import Layer, auto_name
+from distkeras.layers.layer import Layer
 from distkeras.models.model import Model
 
 
@@ -27,7 +27,7 @@ class Sequential(Model):
         name: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(trainable=trainable, name=name or auto_name("sequential"), **kwargs)
+        super().__init__(trainable=trainable, name=name, **kwargs)
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
         if layers is not None:
@@ -135,15 +135,31 @@ class Sequential(Model):
         # Functional graph: it is traced once here and then run by Functional.call.
         from distkeras.models.functional import Functional  # noqa: PLC0415
 
-        dtype = self._input_layer.dtype if self._input_layer is not None else self.dtype
-        source = InputLayer(batch_shape=tuple(input_shape), dtype=dtype, name=f"{self.name}_input")
+        source = self._graph_input(tuple(input_shape))
         x: Any = source.output
         for layer in self._stack:
             x = layer(x)
             layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
-        self._functional = Functional(source.output, x, name=self.name) if self._stack else None
+        # Unnamed, as in Keras 3: each (re)build takes the next `functional` name.
+        self._functional = Functional(source.output, x) if self._stack else None
         self.built = True
         self._build_shapes = tuple(input_shape)
+
+    def _graph_input(self, batch_shape: tuple) -> InputLayer:
+        """The InputLayer the traced graph starts from.
+
+        A model given an `Input` traces from a twin of it under the same name; one
+        built from a shape creates its InputLayer once, auto-named `input_layer`
+        as in Keras 3, and keeps it while the shape stays the same.
+        """
+        if self._input_layer is not None:
+            layer = self._input_layer
+            return InputLayer(batch_shape=batch_shape, dtype=layer.dtype, name=layer.name)
+        cached = getattr(self, "_shape_input", None)
+        if cached is None or cached.batch_shape != batch_shape:
+            cached = InputLayer(batch_shape=batch_shape, dtype=self.dtype)
+            object.__setattr__(self, "_shape_input", cached)
+        return cached
 
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         functional = getattr(self, "_functional", None)

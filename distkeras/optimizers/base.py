@@ -26,15 +26,7 @@ from distkeras.backend.autodiff import Tensor, Variable
 from distkeras.optimizers import schedules
 from distkeras.optimizers._flat import FlatState, Segment, UpdatePipeline, set_threads
 from distkeras.optimizers._state import OptimizerState
-
-_NAME_COUNTS: dict[str, int] = {}
-
-
-def _auto_name(cls_name: str) -> str:
-    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+from distkeras.utils.naming import auto_name
 
 
 def _data(x: Any) -> Any:
@@ -117,7 +109,7 @@ class Optimizer(OptimizerState, UpdatePipeline):
             warnings.warn("Argument `decay` is no longer supported and will be ignored.")
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        self.name = name or _auto_name(self.__class__.__name__)
+        self.name = name or auto_name(self.__class__.__name__)
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(

@@ -5,6 +5,7 @@ from distkeras.saving.object_registration import (
     get_registered_object,
     register_keras_serializable,
 )
+from distkeras.utils.naming import clear_session
 from distkeras.utils.numerical_utils import normalize, to_categorical
 from distkeras.utils.progbar import Progbar
 from distkeras.utils.py_dataset import PyDataset

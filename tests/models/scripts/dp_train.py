@@ -1,6 +1,6 @@
 """Trains a small model the same way in 1 process or under mpirun; saves what each rank saw.
 
-usage: dp_train.py OUT_PREFIX [default|det|early|batchstop|slots]
+usage: dp_train.py OUT_PREFIX [default|det|early|batchstop|slots|tensorboard]
 """
 
 import json
@@ -62,6 +62,8 @@ if mode == "slots":
     # Full saves mid-epoch (optimizer state included) on the coordinator: the
     # callback makes the sharded slots whole on every rank first.
     cbs += [ReadsSlotsMidEpoch(), callbacks.ModelCheckpoint(out + ".ckpt.dkm", save_freq=5)]
+if mode == "tensorboard":  # every rank runs it; only the coordinator may write
+    cbs.append(callbacks.TensorBoard(out + ".tb", histogram_freq=1, update_freq=2))
 broadcasts = {"n": 0}
 real_broadcast = comm.broadcast
 

@@ -277,7 +277,8 @@ logical_xor = _cmp("logical_xor")
 
 def floor_divide(x, y) -> Tensor:
     """Elementwise `floor(x / y)`, like `numpy.floor_divide` (no gradient)."""
-    return _const(current_module().floor_divide(_arr(x), _arr(y)))
+    x, y = convert_to_tensor(x), convert_to_tensor(y)
+    return _const(current_module().floor_divide(x.data, y.data))
 
 
 def mod(x, y) -> Tensor:

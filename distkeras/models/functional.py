@@ -29,6 +29,9 @@ def _map(fn: Any, struct: Any) -> Any:
     return fn(struct)
 
 
+_MODEL_CLASSES = ("Functional", "Model", "Sequential")
+
+
 class Functional(Model):
     """A model defined by `Model(inputs, outputs)` over symbolic tensors.
 
@@ -272,7 +275,12 @@ class Functional(Model):
         outputs_of: dict[tuple[str, int], list] = {}
         pending: list[tuple[Layer, int, dict]] = []
         for layer_cfg in config["layers"]:
-            layer = deserialize_layer(layer_cfg, custom_objects=custom_objects)
+            if layer_cfg.get("class_name") in _MODEL_CLASSES:  # a nested model
+                from distkeras.models import model_from_config  # noqa: PLC0415
+
+                layer = model_from_config(layer_cfg, custom_objects=custom_objects)
+            else:
+                layer = deserialize_layer(layer_cfg, custom_objects=custom_objects)
             name = layer_cfg.get("name", layer.name)
             created[name] = layer
             if isinstance(layer, InputLayer):

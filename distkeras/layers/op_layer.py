@@ -85,6 +85,11 @@ class OpLayer(Layer):
         """(shape, dtype) of the op's result on these (symbolic) arguments."""
         return infer_output_spec(self._fn, args, kwargs, self.function)
 
+    @property
+    def op_class_name(self) -> str:
+        """The op's name as Keras 3 names its op classes ('add' -> 'Add'), for summaries."""
+        return "".join(part.capitalize() for part in self.function.split("_"))
+
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg["function"] = self.function

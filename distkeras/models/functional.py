@@ -141,6 +141,11 @@ class Functional(Model):
         return out
 
     @property
+    def operations(self) -> list[Layer]:
+        """Every layer and op call of the graph, in call order (Keras 3's `operations`)."""
+        return self._graph_layers()
+
+    @property
     def layers(self) -> list[Layer]:
         """Every layer of the graph (InputLayers included, as in Keras 3), in call order.
 

@@ -125,10 +125,8 @@ def _node_tensors(model: Any, layer: Any) -> tuple[list, list]:
 
 # ----------------------------------------------------------------- labels
 def _class_label(layer: Any) -> str:
-    _, _, op_layer = _kinds()
-    if isinstance(layer, op_layer):  # an op call reads as Keras 3's op classes: Add, Mean, ...
-        return "".join(part.capitalize() for part in layer.function.split("_"))
-    return type(layer).__name__
+    # an op call reads as Keras 3's op classes: Add, Mean, ...
+    return getattr(layer, "op_class_name", None) or type(layer).__name__
 
 
 def _activation_name(layer: Any) -> str:

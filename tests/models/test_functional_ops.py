@@ -253,3 +253,16 @@ def test_functional_api_guide_symbolic_passages():
     np.testing.assert_array_equal(
         again.predict(x_train, verbose=0), model.predict(x_train, verbose=0)
     )
+
+
+def test_summary_lists_op_calls_like_keras():
+    inp = keras.Input((4,), name="x")
+    h = layers.Dense(4, name="d")(inp)
+    model = keras.Model(inp, ops.mean(h + inp, axis=-1))
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    add = model.operations[2].name
+    assert f"{add} (Add)" in text and "(Mean)" in text  # Keras 3: "add (Add)", "mean (Mean)"
+    assert f"{add}[0][0]" in text and "d[0][0], x[0][0]" in text
+    assert [lay.name for lay in model.layers] == ["x", "d"]

@@ -384,8 +384,8 @@ def encode_node_value(x: Any, tensor_cfg: Any, tuples: bool) -> Any:
         return {"class_name": "__numpy__", "config": {"value": x.tolist(), "dtype": x.dtype.name}}
     if isinstance(x, np.generic):
         return x.item()
-    if isinstance(x, np.dtype):
-        return x.name
+    if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
+        return np.dtype(x).name
     return x
 
 

@@ -177,6 +177,23 @@ def test_tensor_methods():
     check_symbolic(lambda a: a.T, [((2, 3),)], lambda a: a.T)
 
 
+def test_constants_of_every_kind_survive_the_config():
+    tensor = ops.convert_to_tensor(np.arange(4, dtype="float32"))
+    check_symbolic(lambda a: a * tensor, [((4,),)], lambda a: a * np.arange(4, dtype="float32"))
+    check_symbolic(lambda a: ops.cast(a, np.float64), [((4,),)], lambda a: a.astype("float64"))
+    check_symbolic(lambda a: ops.cast(a, np.dtype("int32")), [((4,),)], lambda a: a.astype("int32"))
+    check_symbolic(lambda a: a + np.float32(2.5), [((4,),)], lambda a: a + np.float32(2.5))
+    check_symbolic(lambda a: ops.max(a, axis=(1,)), [((4,),)], lambda a: a.max(axis=1))
+    check_symbolic(lambda a: a[..., np.int64(1)], [((4,),)], lambda a: a[..., 1])
+
+
+def test_ops_that_describe_a_tensor_accept_symbolic_ones():
+    x = keras.Input((None, 4))
+    assert ops.shape(x) == (None, None, 4) and ops.ndim(x) == 3
+    with pytest.raises(ValueError, match="symbolic"):
+        ops.convert_to_numpy(x)
+
+
 def test_unknown_sizes_are_inferred():
     x = keras.Input((None, 4))
     assert (x + 1).shape == (None, None, 4)

@@ -61,6 +61,13 @@ class Functional(Model):
         self._inputs_struct = inputs
         self._outputs_struct = outputs
         self._nodes = self._toposort()
+        names = [layer.name for layer in self._graph_layers()]
+        for name in names:
+            if names.count(name) > 1:  # the config would not tell them apart
+                raise ValueError(
+                    f'The name "{name}" is used {names.count(name)} times in the model. '
+                    f"All operation names should be unique. Received: names={names}"
+                )
         for layer in self._graph_layers():
             if layer not in self._tracked_layers:
                 self._tracked_layers.append(layer)

@@ -266,3 +266,10 @@ def test_summary_lists_op_calls_like_keras():
     assert f"{add} (Add)" in text and "(Mean)" in text  # Keras 3: "add (Add)", "mean (Mean)"
     assert f"{add}[0][0]" in text and "d[0][0], x[0][0]" in text
     assert [lay.name for lay in model.layers] == ["x", "d"]
+
+
+def test_operation_names_must_be_unique_as_in_keras():
+    inp = keras.Input((4,))
+    x = layers.Dense(4, name="same")(inp)
+    with pytest.raises(ValueError, match='The name "same" is used 2 times'):
+        keras.Model(inp, layers.Dense(4, name="same")(x))

@@ -162,7 +162,7 @@ def infer_output_spec(fn: Any, args: tuple, kwargs: dict, name: str = "op") -> A
         return _merge(first, second)
     except TypeError:
         raise
-    except Exception as trial_error:  # noqa: BLE001 - retried with size 1 below
+    except Exception:  # noqa: BLE001 - retried with size 1 below
         # Unknown sizes facing known ones in broadcasting, say: retry with size 1,
         # which broadcasts against anything; only the batch axis stays unknown.
         try:
@@ -172,7 +172,6 @@ def infer_output_spec(fn: Any, args: tuple, kwargs: dict, name: str = "op") -> A
             raise ValueError(
                 f"ops.{name} cannot be applied to symbolic tensors of shapes {shapes}: {e}"
             ) from e
-        del trial_error
         batch_unknown = _first_symbolic((args, kwargs)).shape[:1] == (None,)
 
         def unknown_batch(spec: Any) -> Any:

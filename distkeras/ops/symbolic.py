@@ -38,7 +38,6 @@ _NOT_OPS = frozenset(
         "conv_pads",
         "conv_transpose_geometry",
         "convert_to_numpy",
-        "convert_to_tensor",
         "current_module",
         "dtype_of",
         "epsilon",

@@ -261,6 +261,7 @@ OP_CASES = {
     "concatenate": (lambda a, b: ops.concatenate([a, b], axis=-1), [X, ((2,),)]),
     "conv": (lambda a: ops.conv(a, K, padding="same"), [SEQ]),
     "conv_transpose": (lambda a: ops.conv_transpose(a, K_T, strides=2), [SEQ]),
+    "convert_to_tensor": (lambda a: ops.convert_to_tensor(a, dtype="float64"), [X]),
     "cos": (ops.cos, [X]),
     "count_nonzero": (lambda a: ops.count_nonzero(a, axis=1), [((4,), "int32", "int:2")]),
     "cumsum": (lambda a: ops.cumsum(a, axis=1), [X]),

@@ -140,7 +140,9 @@ def test_transformer_encoder_block(tmp_path):
 def tower():
     inp = keras.Input((6,))
     h = layers.Dense(8, activation="tanh")(inp)
-    return keras.Model(inp, layers.Dense(4)(h), name="tower")
+    h = layers.Dense(4)(h)
+    # ops inside the nested model too: embeddings scaled to norm 2
+    return keras.Model(inp, 2.0 * h / (ops.norm(h, axis=-1, keepdims=True) + 1e-6), name="tower")
 
 
 def euclidean(a, b):
@@ -162,6 +164,7 @@ def test_siamese_with_shared_tower_and_ops_distance(tmp_path):
     model = keras.Model([a, b], out)
     assert model.get_layer("tower") is shared  # one tower, called twice
     x, y = siamese_data()
+    np.testing.assert_allclose(np.linalg.norm(_np(shared(x[0])), axis=1), 2.0, rtol=1e-5)
 
     def eager(m, data):
         t = m.get_layer("tower")

@@ -66,6 +66,7 @@ from distkeras.layers.normalization import (
     LayerNormalization,
     UnitNormalization,
 )
+from distkeras.layers.op_layer import OpLayer
 from distkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.layers.layer import Layer
+from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
 
 
@@ -24,6 +27,9 @@ def _map(fn: Any, struct: Any) -> Any:
     if isinstance(struct, (list, tuple)):
         return type(struct)(_map(fn, v) for v in struct)
     return fn(struct)
+
+
+_MODEL_CLASSES = ("Functional", "Model", "Sequential")
 
 
 class Functional(Model):
@@ -57,6 +63,13 @@ class Functional(Model):
         self._inputs_struct = inputs
         self._outputs_struct = outputs
         self._nodes = self._toposort()
+        names = [layer.name for layer in self._graph_layers()]
+        for name in names:
+            if names.count(name) > 1:  # the config would not tell them apart
+                raise ValueError(
+                    f'The name "{name}" is used {names.count(name)} times in the model. '
+                    f"All operation names should be unique. Received: names={names}"
+                )
         for layer in self._graph_layers():
             if layer not in self._tracked_layers:
                 self._tracked_layers.append(layer)
@@ -137,9 +150,17 @@ class Functional(Model):
         return out
 
     @property
-    def layers(self) -> list[Layer]:
-        """Every layer of the graph (InputLayers included, as in Keras 3), in call order."""
+    def operations(self) -> list[Layer]:
+        """Every layer and op call of the graph, in call order (Keras 3's `operations`)."""
         return self._graph_layers()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer of the graph (InputLayers included, as in Keras 3), in call order.
+
+        Calls of `distkeras.ops` functions are graph nodes but not layers, as in Keras 3.
+        """
+        return [layer for layer in self._graph_layers() if not isinstance(layer, OpLayer)]
 
     # ------------------------------------------------------------ call
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
@@ -208,8 +229,9 @@ class Functional(Model):
         """Keras 3's functional config: layers with inbound_nodes, input/output layers."""
         from distkeras.saving import serialize_keras_object  # noqa: PLC0415
 
+        operations = self._graph_layers()
         node_ids: dict[int, int] = {}
-        for layer in self.layers:
+        for layer in operations:
             kept = [n for n in layer._inbound_nodes if n in self._nodes]
             for i, n in enumerate(kept):
                 node_ids[id(n)] = i
@@ -228,16 +250,21 @@ class Functional(Model):
             return x
 
         layers = []
-        for layer in self.layers:
+        for layer in operations:
             cfg = serialize_keras_object(layer)
             cfg["name"] = layer.name
             nodes = []
+            # Op arguments keep their tuples (`axis=(1, 2)`, `x[:, 0]`) through JSON.
+            tuples = isinstance(layer, OpLayer)
             if not isinstance(layer, InputLayer):
                 for node in layer._inbound_nodes:
                     if node not in self._nodes:
                         continue
-                    args = [_map(tensor_cfg, node.inputs), *_map(tensor_cfg, list(node.args))]
-                    nodes.append({"args": args, "kwargs": _map(tensor_cfg, node.kwargs)})
+                    args = [
+                        encode_node_value(a, tensor_cfg, tuples) for a in (node.inputs, *node.args)
+                    ]
+                    kwargs = encode_node_value(node.kwargs, tensor_cfg, tuples)
+                    nodes.append({"args": args, "kwargs": kwargs})
             cfg["inbound_nodes"] = nodes
             layers.append(cfg)
         return {
@@ -262,7 +289,12 @@ class Functional(Model):
         outputs_of: dict[tuple[str, int], list] = {}
         pending: list[tuple[Layer, int, dict]] = []
         for layer_cfg in config["layers"]:
-            layer = deserialize_layer(layer_cfg, custom_objects=custom_objects)
+            if layer_cfg.get("class_name") in _MODEL_CLASSES:  # a nested model
+                from distkeras.models import model_from_config  # noqa: PLC0415
+
+                layer = model_from_config(layer_cfg, custom_objects=custom_objects)
+            else:
+                layer = deserialize_layer(layer_cfg, custom_objects=custom_objects)
             name = layer_cfg.get("name", layer.name)
             created[name] = layer
             if isinstance(layer, InputLayer):
@@ -328,9 +360,74 @@ class Functional(Model):
         )
 
 
+def encode_node_value(x: Any, tensor_cfg: Any, tuples: bool) -> Any:
+    """A node argument as JSON data, in Keras 3's layout for slices, arrays and tensors.
+
+    Args:
+        x: The argument (a nest of tensors and constants).
+        tensor_cfg: Maps a KerasTensor to its `__keras_tensor__` reference.
+        tuples: Whether tuples are marked as such (op arguments) or become lists.
+    """
+    if isinstance(x, KerasTensor):
+        return tensor_cfg(x)
+    if isinstance(x, dict):
+        return {k: encode_node_value(v, tensor_cfg, tuples) for k, v in x.items()}
+    if isinstance(x, tuple) and tuples:
+        value = [encode_node_value(v, tensor_cfg, tuples) for v in x]
+        return {"class_name": "__tuple__", "config": {"value": value}}
+    if isinstance(x, (list, tuple)):
+        return [encode_node_value(v, tensor_cfg, tuples) for v in x]
+    if isinstance(x, slice):
+        bounds = (x.start, x.stop, x.step)
+        start, stop, step = (encode_node_value(b, tensor_cfg, tuples) for b in bounds)
+        return {"class_name": "__slice__", "config": {"start": start, "stop": stop, "step": step}}
+    if x is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if hasattr(x, "numpy") and hasattr(x, "dtype") and not isinstance(x, np.ndarray):
+        arr = x.numpy()
+        return {
+            "class_name": "__tensor__",
+            "config": {"value": arr.tolist(), "dtype": arr.dtype.name},
+        }
+    if isinstance(x, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": x.tolist(), "dtype": x.dtype.name}}
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
+        return np.dtype(x).name
+    return x
+
+
+def _decode_constant(x: dict) -> Any:
+    """The constant that `encode_node_value` wrote as a marked dict (not a tensor reference)."""
+    kind, cfg = x["class_name"], x.get("config") or {}
+    if kind == "__slice__":
+        return slice(cfg.get("start"), cfg.get("stop"), cfg.get("step"))
+    if kind == "__ellipsis__":
+        return Ellipsis
+    if kind in ("__numpy__", "__tensor__"):
+        dtype = cfg.get("dtype")
+        if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
+            raise ValueError(f"Unsupported dtype for a constant in a config. Received: {x!r}")
+        arr = np.asarray(cfg.get("value"), dtype=dtype)
+        if kind == "__tensor__":
+            from distkeras.backend.autodiff import convert_to_tensor  # noqa: PLC0415
+
+            return convert_to_tensor(arr)
+        return arr
+    raise ValueError(f"Unknown constant in a functional config. Received: {x!r}")
+
+
+_CONSTANT_KINDS = ("__slice__", "__ellipsis__", "__numpy__", "__tensor__")
+
+
 def _resolve_struct(resolve: Any, x: Any) -> Any:
     if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
         return resolve(x)
+    if isinstance(x, dict) and x.get("class_name") == "__tuple__":
+        return tuple(_resolve_struct(resolve, v) for v in (x.get("config") or {}).get("value", []))
+    if isinstance(x, dict) and x.get("class_name") in _CONSTANT_KINDS:
+        return _decode_constant(x)
     if isinstance(x, dict):
         return {k: _resolve_struct(resolve, v) for k, v in x.items()}
     if isinstance(x, list):

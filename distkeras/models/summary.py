@@ -92,9 +92,10 @@ def print_summary(
     lines.append(rule("┏", "┳", "┓", "━"))
     lines.append(row(headers, "┃", "┃", "┃"))
     lines.append(rule("┡", "╇", "┩", "━"))
-    layers = model.layers
+    # a Functional graph lists its op calls too, as Keras 3 does ("add (Add)")
+    layers = model.operations if graph is not None else model.layers
     for i, layer in enumerate(layers):
-        name = f"{layer.name} ({type(layer).__name__})"
+        name = f"{layer.name} ({getattr(layer, 'op_class_name', None) or type(layer).__name__})"
         if len(name) > widths[0] - 2:
             name = name[: widths[0] - 3] + "…"
         if graph is not None:

@@ -43,3 +43,9 @@ def convert_to_numpy(x):
     from distkeras.backend import to_numpy
 
     return to_numpy(x)
+
+
+# Every public op above accepts symbolic tensors (see `distkeras/ops/symbolic.py`).
+from distkeras.ops.symbolic import wrap_namespace as _wrap_namespace  # noqa: E402
+
+_wrap_namespace(globals())

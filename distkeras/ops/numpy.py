@@ -275,6 +275,23 @@ logical_or = _cmp("logical_or")
 logical_xor = _cmp("logical_xor")
 
 
+def floor_divide(x, y) -> Tensor:
+    """Elementwise `floor(x / y)`, like `numpy.floor_divide` (no gradient)."""
+    x, y = convert_to_tensor(x), convert_to_tensor(y)
+    return _const(current_module().floor_divide(x.data, y.data))
+
+
+def mod(x, y) -> Tensor:
+    """Elementwise remainder with the sign of `y`, like `numpy.mod`.
+
+    Gradients: 1 for `x` and `-floor(x / y)` for `y` (the quotient is piecewise constant).
+    """
+    x, y = convert_to_tensor(x), convert_to_tensor(y)
+    if not (x.requires_grad or y.requires_grad):
+        return _const(current_module().mod(x.data, y.data))
+    return P.subtract(x, P.multiply(floor_divide(x, y), y))
+
+
 def logical_not(x) -> Tensor:
     """Elementwise logical not."""
     return _const(current_module().logical_not(_arr(x)))

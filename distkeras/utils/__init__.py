@@ -24,6 +24,9 @@ _PREPROCESSING_EXPORTS = {
     "array_to_img": "distkeras.preprocessing.image_utils",
     "save_img": "distkeras.preprocessing.image_utils",
     "smart_resize": "distkeras.preprocessing.image_utils",
+    # model diagrams draw models (a higher floor) and need the optional pydot
+    "plot_model": "distkeras.utils.model_visualization",
+    "model_to_dot": "distkeras.utils.model_visualization",
 }
 
 

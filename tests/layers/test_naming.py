@@ -192,11 +192,18 @@ def _args(name: str) -> tuple[tuple, dict]:
     return (), {}
 
 
+# OpLayer records a `distkeras.ops` call on KerasTensors; Keras names those nodes after
+# the op ('add', 'add_1'), which tests/layers/test_keras_tensor.py checks.
+_NOT_KERAS_LAYERS = {"OpLayer"}
+
+
 def _layer_classes() -> list[str]:
     return sorted(
         n
         for n in dir(layers)
-        if inspect.isclass(getattr(layers, n)) and issubclass(getattr(layers, n), Layer)
+        if inspect.isclass(getattr(layers, n))
+        and issubclass(getattr(layers, n), Layer)
+        and n not in _NOT_KERAS_LAYERS
     )
 
 
@@ -467,6 +474,12 @@ KERAS_OBJECT_NAMES = {
         "categorical_focal_crossentropy",
     ),
     "losses.CategoricalHinge": ("categorical_hinge", "categorical_hinge"),
+    "losses.CategoricalGeneralizedCrossEntropy": (
+        "categorical_generalized_cross_entropy",
+        "categorical_generalized_cross_entropy",
+    ),
+    "losses.Circle": ("circle", "circle"),
+    "losses.CTC": ("ctc", "ctc"),
     "losses.CosineSimilarity": ("cosine_similarity", "cosine_similarity"),
     "losses.Dice": ("dice", "dice"),
     "losses.Hinge": ("hinge", "hinge"),

@@ -1,0 +1,614 @@
+"""Adapters for data that arrives batch by batch: generators, PyDataset, torch, tf.data.
+
+A data-parallel run shares a stream between ranks in one of two ways:
+
+- **replicated reads** (`IterableDataAdapter`: generators, `PyDataset`,
+  sequences; every source in deterministic mode): every rank reads the same
+  global batch and keeps its contiguous slice (`rank_bounds`); a dataset with
+  the sharded-read hook (`batch_length`, `get_shard`) reads only that slice.
+  The global batches are those of one process.
+- **rank-local reads** (`RankLocalAdapter`: tf.data through
+  `shard(num_workers, index)`, a torch `DataLoader` with a
+  `DistributedSampler`, every N-th batch of any other `DataLoader`): each rank
+  reads only its own batches and a global step is one batch per rank. Each
+  step the ranks all-gather (samples, has-data) — two integers — to agree on
+  the global batch size and on the end of the epoch; a rank whose share ran
+  out meanwhile contributes an empty batch, so no sample is dropped and none
+  is read twice in one global step.
+
+Every batch may be a tuple or a list `(x, y[, sample_weight])`; torch and
+TensorFlow tensors are converted to NumPy (see `data_sources`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from distkeras.models import data_sources as ds
+from distkeras.models import input_checks
+from distkeras.models.compile_utils import class_weight_to_sample_weight
+from distkeras.models.data_adapter import (
+    Sampler,
+    check_cardinality,
+    map_struct,
+    rank_bounds,
+    unpack_batch,
+)
+from distkeras.utils.py_dataset import PyDataset
+
+_END = object()
+
+
+def standardize_batch(
+    item: Any, allow_strings: bool, class_weight: dict | None, shard_gbs: int | None = None
+) -> tuple[Any, Any, Any, int]:
+    """(x, y, sample_weight, samples) of one batch: unpacked, converted and checked."""
+    x, y, sw = unpack_batch(item)
+    x, y, sw = ds.convert_struct(x), ds.convert_struct(y), ds.convert_struct(sw)
+    n = check_cardinality(x, y, sw)
+    input_checks.check_batch(x, y, sw, allow_strings, shard_gbs)
+    if class_weight is not None and y is not None:
+        if sw is not None:
+            raise ValueError(
+                "You cannot specify `class_weight` and `sample_weight` at the same time. "
+                f"Received: class_weight={class_weight} and batches with sample weights"
+            )
+        sw = class_weight_to_sample_weight(y, class_weight, None)
+    return x, y, sw, n
+
+
+def _slice(data: tuple, lo: int, hi: int) -> tuple:
+    return tuple(map_struct(lambda a: a[lo:hi], d) for d in data)
+
+
+def prefetched(read: Callable, indices: Any, workers: int, depth: int) -> Iterator:
+    """`read(i)` for each index in order, up to `depth` reads ahead on `workers` threads."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque = deque()
+    it = iter(indices)
+    try:
+        for i in itertools.islice(it, max(depth, 1)):
+            pending.append(pool.submit(read, i))
+        while pending:
+            fut = pending.popleft()
+            nxt = next(it, _END)
+            if nxt is not _END:
+                pending.append(pool.submit(read, nxt))
+            yield fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def num_batches_of(data: Any) -> int | None:
+    """Batches per epoch of a PyDataset (None: infinite) or of a sequence."""
+    if isinstance(data, PyDataset):
+        return data.num_batches
+    return len(data)
+
+
+class IterableDataAdapter:
+    """Batches of a generator/iterator or a PyDataset, read identically on every rank.
+
+    Each rank keeps its contiguous slice of every global batch. A sequence
+    that implements the sharded-read hook reads only that slice instead:
+
+    - `batch_length(index) -> int`: number of samples in global batch `index`;
+    - `get_shard(index, lo, hi)`: samples `[lo, hi)` of that batch, in the
+      same structure as `__getitem__(index)` (see
+      `distkeras.preprocessing.dataset_utils.IndexedBatchDataset`).
+
+    A PyDataset is read by index, with `workers > 1` threads reading up to
+    `max_queue_size` batches ahead; `num_batches=None` marks an infinite
+    one (then `steps` is required). `on_epoch_begin`/`on_epoch_end` are
+    called around each epoch. A re-iterable source (`reiterable=True`: a
+    DataLoader, a tf.data dataset) is iterated afresh every epoch; a
+    generator is consumed across epochs, as in Keras.
+
+    Each batch's dtypes and size are checked (`input_checks.check_batch`);
+    NaN/inf in generated batches are not looked for.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        steps: int | None = None,
+        rank: int = 0,
+        size: int = 1,
+        shuffle: bool = False,
+        seed: int = 0,
+        allow_strings: bool = True,
+        class_weight: dict | None = None,
+        reiterable: bool = False,
+    ):
+        self.data = data
+        self.allow_strings = allow_strings
+        self.class_weight = class_weight
+        self.reiterable = reiterable
+        self.is_sequence = not reiterable and (
+            isinstance(data, PyDataset)
+            or (hasattr(data, "__getitem__") and hasattr(data, "__len__"))
+        )
+        self.num_batches = num_batches_of(data) if self.is_sequence else None
+        if self.is_sequence and self.num_batches is None and steps is None:
+            raise ValueError(
+                "An infinite PyDataset (num_batches=None) needs `steps_per_epoch` (or `steps`). "
+                "Received: steps=None"
+            )
+        self.steps = steps if steps is not None else self.num_batches
+        self.rank, self.size = rank, size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.micro_shards: int | None = None
+        self._iterator: Iterator | None = None
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        return self.steps
+
+    def on_epoch_end(self) -> None:
+        if hasattr(self.data, "on_epoch_end"):
+            self.data.on_epoch_end()
+
+    def _sharded_reads(self) -> bool:
+        data = self.data
+        return self.size > 1 and hasattr(data, "get_shard") and hasattr(data, "batch_length")
+
+    def _read_shard(self, index: int) -> _Shard:
+        gbs = int(self.data.batch_length(index))
+        lo, hi = rank_bounds(gbs, self.rank, self.size, self.micro_shards)
+        return _Shard(self.data.get_shard(index, lo, hi), gbs)
+
+    def _sequence_source(self, epoch: int, start_step: int) -> Iterator:
+        n = self.num_batches
+        read = self._read_shard if self._sharded_reads() else self.data.__getitem__
+        if n is None:  # infinite: indices keep counting across epochs
+            indices: Any = range(epoch * self.steps + start_step, (epoch + 1) * self.steps)
+        else:
+            order = np.arange(n)
+            if self.shuffle:
+                order = np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(n)
+            indices = (int(order[i % n]) for i in range(start_step, self.steps))
+        workers = int(getattr(self.data, "workers", 1) or 1)
+        if workers > 1:
+            depth = int(getattr(self.data, "max_queue_size", 10) or 10)
+            return prefetched(read, indices, workers, depth)
+        return (read(i) for i in indices)
+
+    def _stream_source(self, start_step: int) -> Iterator:
+        if self.reiterable:
+            it = iter(self.data)
+            for _ in range(start_step):
+                next(it, None)
+        else:
+            if self._iterator is None:
+                self._iterator = iter(self.data)
+            it = self._iterator
+        steps = self.steps
+        i = start_step
+        while steps is None or i < steps:
+            item = next(it, _END)
+            if item is _END:
+                return
+            yield item
+            i += 1
+
+    def batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any, Any, int]]:
+        """Yields (x, y, sample_weight, global_batch_size) for this rank's slice."""
+        if start_step == 0 and hasattr(self.data, "on_epoch_begin"):
+            self.data.on_epoch_begin()
+        if self.is_sequence:
+            source = self._sequence_source(epoch, start_step)
+        else:
+            source = self._stream_source(start_step)
+        for item in source:
+            shard_gbs = None
+            if isinstance(item, _Shard):
+                item, shard_gbs = item.batch, item.global_batch_size
+            x, y, sw, gbs = standardize_batch(
+                item, self.allow_strings, self.class_weight, shard_gbs
+            )
+            if shard_gbs is not None:  # already this rank's slice
+                gbs = shard_gbs
+            elif self.size > 1:
+                lo, hi = rank_bounds(gbs, self.rank, self.size, self.micro_shards)
+                x, y, sw = _slice((x, y, sw), lo, hi)
+            yield x, y, sw, gbs
+
+
+class _Shard:
+    """One rank's slice of a global batch, read through the sharded-read hook."""
+
+    __slots__ = ("batch", "global_batch_size")
+
+    def __init__(self, batch: Any, global_batch_size: int):
+        self.batch = batch
+        self.global_batch_size = global_batch_size
+
+
+class RankLocalAdapter:
+    """Batches each rank reads on its own (its share of the data), kept in lockstep.
+
+    Args:
+        open_epoch: `open_epoch(epoch)` returns an iterator over this rank's
+            batches of that epoch.
+        comm: The communicator (ranks agree on every step through it).
+        steps: Steps per epoch given by the user; the iterator then carries
+            on across epochs (reopened when it runs out), as in Keras.
+        num_batches: Expected steps per epoch (for the progress bar), or None.
+        allow_strings: Accept text in `x`.
+        class_weight: {class: weight} turned into per-batch sample weights.
+    """
+
+    def __init__(
+        self,
+        open_epoch: Callable[[int], Iterator],
+        comm: Any,
+        steps: int | None = None,
+        num_batches: int | None = None,
+        allow_strings: bool = True,
+        class_weight: dict | None = None,
+    ):
+        self.open_epoch = open_epoch
+        self.comm = comm
+        self.steps = steps
+        self.num_batches = num_batches
+        self.allow_strings = allow_strings
+        self.class_weight = class_weight
+        self._iterator: Iterator | None = None
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        return self.steps if self.steps is not None else self.num_batches
+
+    def _agree(self, n: int, has: bool) -> tuple[int, bool]:
+        """(global batch size, whether any rank still has data) of this step."""
+        if self.comm.size == 1:
+            return n, has
+        parts = self.comm.allgather(np.asarray([n, int(has)], dtype=np.int64))
+        total = np.sum(np.stack([np.asarray(p).reshape(2) for p in parts]), axis=0)
+        return int(total[0]), bool(total[1])
+
+    def _source(self, epoch: int, start_step: int) -> Iterator:
+        if self.steps is None:
+            it = self.open_epoch(epoch)
+            for _ in range(start_step):
+                next(it, None)
+            return it
+        if self._iterator is None:
+            self._iterator = self.open_epoch(epoch)
+        return self._iterator
+
+    def batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any, Any, int]]:
+        """Yields (x, y, sample_weight, global_batch_size) of this rank's own batches."""
+        it = self._source(epoch, start_step)
+        template = None
+        step = start_step
+        while self.steps is None or step < self.steps:
+            item = next(it, _END)
+            has = item is not _END
+            if has:
+                x, y, sw, n = standardize_batch(item, self.allow_strings, self.class_weight)
+            else:
+                n = 0
+            total, alive = self._agree(n, has)
+            if not alive:
+                self._iterator = None  # ran out: the next epoch starts afresh
+                return
+            if has:
+                template = _slice((x, y, sw), 0, 0)
+            elif template is None:
+                raise ValueError(
+                    f"Rank {self.comm.rank} received no batch of its share of the data while "
+                    "other ranks did: the data has fewer batches than there are ranks. "
+                    f"Received: a dataset whose share for rank {self.comm.rank} is empty"
+                )
+            else:
+                x, y, sw = template
+            if total == 0:
+                raise ValueError(
+                    "Expected at least one sample in `x`, which is empty. "
+                    "Received: a batch of 0 samples"
+                )
+            yield x, y, sw, total
+            step += 1
+
+
+class SampleDatasetAdapter:
+    """A map-style dataset of samples (`ds[i]` is one sample), batched like arrays.
+
+    The batches follow a `Sampler` (seeded permutation per epoch); each rank
+    loads only its contiguous slice of every global batch, and samples are
+    stacked leaf by leaf (a torch `Dataset` yielding `(x, y)` tuples of tensors).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        rank: int = 0,
+        size: int = 1,
+        steps: int | None = None,
+        allow_strings: bool = True,
+        class_weight: dict | None = None,
+    ):
+        self.dataset = dataset
+        n = len(dataset)
+        if n == 0:
+            raise ValueError("Expected at least one sample in `x`, which is empty. Received: x=[]")
+        self.sampler = Sampler(n, batch_size, shuffle, seed)
+        self.rank, self.size = rank, size
+        self.steps = steps
+        self.micro_shards: int | None = None
+        self.allow_strings = allow_strings
+        self.class_weight = class_weight
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.steps if self.steps is not None else self.sampler.steps_per_epoch
+
+    def _load(self, indices: np.ndarray) -> Any:
+        if len(indices) == 0:
+            return map_struct(lambda a: a[:0], collate([self.dataset[0]]))
+        return collate([self.dataset[int(i)] for i in indices])
+
+    def batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any, Any, int]]:
+        """Yields (x, y, sample_weight, global_batch_size) for this rank's slice."""
+        order = self.sampler.epoch_order(epoch)
+        bs, total = self.sampler.batch_size, self.sampler.steps_per_epoch
+        for step in range(start_step, self.steps_per_epoch):
+            idx = order[(step % total) * bs : (step % total + 1) * bs]
+            lo, hi = rank_bounds(len(idx), self.rank, self.size, self.micro_shards)
+            item = self._load(idx[lo:hi])
+            shard_gbs = len(idx) if self.size > 1 else None
+            x, y, sw, _ = standardize_batch(item, self.allow_strings, self.class_weight, shard_gbs)
+            yield x, y, sw, len(idx)
+
+
+def collate(samples: list) -> Any:
+    """Stacks a list of samples (arrays, tensors, numbers, or tuples/dicts of them)."""
+    first = samples[0]
+    if isinstance(first, dict):
+        return {k: collate([s[k] for s in samples]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return tuple(collate([s[i] for s in samples]) for i in range(len(first)))
+    return np.stack([np.asarray(ds.to_numpy(s)) for s in samples])
+
+
+# ------------------------------------------------------------------ torch / tf.data
+def _torch_data_module() -> Any:
+    return sys.modules["torch.utils.data"]
+
+
+def _is_distributed_sampler(sampler: Any) -> bool:
+    return sampler is not None and any(
+        c.__name__ == "DistributedSampler" for c in type(sampler).__mro__
+    )
+
+
+def torch_loader_sampler(loader: Any) -> Any:
+    """The DistributedSampler driving a DataLoader (its sampler or its batch sampler's), or None."""
+    for s in (getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        if _is_distributed_sampler(s):
+            return s
+        inner = getattr(s, "sampler", None)
+        if _is_distributed_sampler(inner):
+            return inner
+    return None
+
+
+def _every_nth_loader(loader: Any, rank: int, size: int, seed: int) -> Callable:
+    """`open_epoch` reading batches rank, rank + size, ... of a map-style DataLoader.
+
+    The batch order is drawn under a seed shared by all ranks (so they cut the
+    same list of batches); only this rank's batches are then loaded, through
+    a DataLoader with the original's collate function and workers.
+    """
+    torch = sys.modules["torch"]
+    data = _torch_data_module()
+
+    def open_epoch(epoch: int) -> Iterator:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((int(seed) * 1_000_003 + int(epoch)) % (2**63))
+            order = [list(b) for b in loader.batch_sampler]
+        kwargs: dict[str, Any] = {
+            "batch_sampler": order[rank::size],
+            "num_workers": loader.num_workers,
+            "collate_fn": loader.collate_fn,
+            "pin_memory": loader.pin_memory,
+            "timeout": loader.timeout,
+            "worker_init_fn": loader.worker_init_fn,
+        }
+        if loader.num_workers > 0:
+            kwargs["prefetch_factor"] = loader.prefetch_factor
+            kwargs["multiprocessing_context"] = loader.multiprocessing_context
+        return iter(data.DataLoader(loader.dataset, **kwargs))
+
+    return open_epoch
+
+
+def torch_loader_adapter(
+    loader: Any, comm: Any, steps: int | None, seed: int, allow_strings: bool, deterministic: bool
+) -> Any:
+    """The adapter of a torch DataLoader for this rank (see the module docstring)."""
+    try:
+        length: int | None = len(loader)
+    except TypeError:  # an IterableDataset without a length
+        length = None
+    rank, size = comm.rank, comm.size
+    sampler = torch_loader_sampler(loader)
+    if sampler is not None:
+        if deterministic:
+            raise ValueError(
+                "Deterministic mode needs data every rank can read in the same order; a "
+                "DistributedSampler gives each rank its own samples. Pass the DataLoader "
+                "without it. Received: a DataLoader with a DistributedSampler"
+            )
+        if (int(sampler.num_replicas), int(sampler.rank)) != (size, rank):
+            raise ValueError(
+                "The DataLoader's DistributedSampler must match the job: "
+                f"num_replicas={size}, rank={rank}. Received: "
+                f"num_replicas={sampler.num_replicas}, rank={sampler.rank}"
+            )
+
+        def open_epoch(epoch: int) -> Iterator:
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            return iter(loader)
+
+        return RankLocalAdapter(open_epoch, comm, steps, length, allow_strings)
+    if size == 1 or deterministic:
+        source: Any = loader
+        if size > 1:  # every rank reads every batch: draw the same order everywhere
+
+            class _Seeded:
+                epoch = 0
+
+                def __iter__(self) -> Iterator:
+                    torch = sys.modules["torch"]
+                    with torch.random.fork_rng(devices=[]):
+                        torch.manual_seed((int(seed) * 1_000_003 + self.epoch) % (2**63))
+                        it = iter(loader)
+                    self.epoch += 1
+                    return it
+
+            source = _Seeded()
+        adapter = IterableDataAdapter(
+            source, steps, rank, size, allow_strings=allow_strings, reiterable=True
+        )
+        if steps is None:
+            adapter.steps = length
+        return adapter
+    num = None if length is None else math.ceil(length / size)
+    if getattr(loader, "batch_sampler", None) is not None and not ds.is_torch_iterable_dataset(
+        loader.dataset
+    ):
+        open_epoch = _every_nth_loader(loader, rank, size, seed)
+    else:
+
+        def open_epoch(epoch: int) -> Iterator:
+            return itertools.islice(iter(loader), rank, None, size)
+
+    return RankLocalAdapter(open_epoch, comm, steps, num, allow_strings)
+
+
+def tf_dataset_adapter(
+    dataset: Any,
+    comm: Any,
+    steps: int | None,
+    allow_strings: bool,
+    class_weight: dict | None,
+    deterministic: bool,
+) -> Any:
+    """The adapter of a tf.data-like dataset: `shard(size, rank)` in a data-parallel run."""
+    if comm.size == 1 or deterministic:
+
+        class _Batches:
+            def __iter__(self) -> Iterator:
+                return ds.numpy_batches(dataset)
+
+        adapter = IterableDataAdapter(
+            _Batches(),
+            steps,
+            comm.rank,
+            comm.size,
+            allow_strings=allow_strings,
+            class_weight=class_weight,
+            reiterable=True,
+        )
+        if steps is None:
+            adapter.steps = ds.cardinality(dataset)
+        return adapter
+    shard = dataset.shard(comm.size, comm.rank)
+    return RankLocalAdapter(
+        lambda epoch: ds.numpy_batches(shard),
+        comm,
+        steps,
+        ds.cardinality(shard),
+        allow_strings,
+        class_weight,
+    )
+
+
+def _refuse_y(x_kind: str, y: Any, sample_weight: Any) -> None:
+    for name, value in (("y", y), ("sample_weight", sample_weight)):
+        if value is not None:
+            raise ValueError(
+                f"When providing `x` as a {x_kind}, `{name}` should not be passed: the "
+                f"{x_kind} yields `(x, y[, sample_weight])` batches. "
+                f"Received: {name} of type {type(value).__name__}"
+            )
+
+
+def stream_adapter(
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    batch_size: int | None,
+    shuffle: bool,
+    steps: int | None,
+    class_weight: dict | None,
+    seed: int,
+    comm: Any,
+    allow_strings: bool,
+    micro_shards: int | None,
+) -> Any:
+    """The adapter of a batch stream or sample dataset `x`, or None for arrays.
+
+    Recognises (without importing their libraries) torch DataLoaders and
+    Datasets and tf.data datasets, then PyDatasets, sequences and generators.
+    """
+    deterministic = micro_shards is not None
+    rank, size = comm.rank, comm.size
+    if ds.is_torch_dataloader(x):
+        _refuse_y("torch DataLoader", y, sample_weight)
+        if class_weight is not None:
+            raise ValueError(
+                "Argument `class_weight` is not supported for torch DataLoader inputs: make "
+                "the dataset return (x, y, sample_weight). "
+                f"Received: class_weight={class_weight}"
+            )
+        adapter = torch_loader_adapter(x, comm, steps, seed, allow_strings, deterministic)
+    elif ds.is_torch_dataset(x):
+        _refuse_y("torch Dataset", y, sample_weight)
+        adapter = SampleDatasetAdapter(
+            x, batch_size or 32, shuffle, seed, rank, size, steps, allow_strings, class_weight
+        )
+    elif ds.is_tf_dataset(x):
+        _refuse_y("tf.data.Dataset", y, sample_weight)
+        adapter = tf_dataset_adapter(x, comm, steps, allow_strings, class_weight, deterministic)
+    elif ds.is_torch_iterable_dataset(x) or _is_stream(x):
+        kind = "PyDataset" if isinstance(x, PyDataset) else "generator"
+        _refuse_y(kind, y, sample_weight)
+        if class_weight is not None and kind == "generator":
+            raise ValueError(
+                "Argument `class_weight` is not supported for Python generator inputs. "
+                f"Received: class_weight={class_weight}"
+            )
+        adapter = IterableDataAdapter(
+            x, steps, rank, size, shuffle, seed, allow_strings, class_weight
+        )
+    else:
+        return None
+    if hasattr(adapter, "micro_shards"):
+        adapter.micro_shards = micro_shards
+    return adapter
+
+
+def _is_stream(x: Any) -> bool:
+    """Generators, iterators and PyDataset-like sequences (not arrays, not pandas)."""
+    if x is None or isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)):
+        return False
+    if hasattr(x, "__array__") or ds.is_pandas(x) or (hasattr(x, "shape") and hasattr(x, "dtype")):
+        return False
+    return hasattr(x, "__iter__") or hasattr(x, "__next__") or hasattr(x, "__getitem__")

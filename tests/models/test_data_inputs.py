@@ -1,0 +1,247 @@
+"""Every input Keras 3's fit/evaluate/predict accept, in one process and under mpirun."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import distkeras as keras
+from distkeras import layers
+from distkeras.utils import PyDataset, set_random_seed
+from tests.models.data_fakes import FakeTFDataset
+
+ROOT = Path(__file__).resolve().parents[2]
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(24, 3)).astype("float32")
+Y = (X @ np.array([1.0, -2.0, 0.5], dtype="float32"))[:, None]
+
+
+def _model():
+    set_random_seed(5)
+    m = keras.Sequential([keras.Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(1)])
+    m.compile("sgd", "mse")
+    return m
+
+
+def _weights_after(data, y=None, **kw):
+    m = _model()
+    m.fit(data, y, epochs=2, verbose=0, shuffle=False, **kw)
+    return m.get_weights()
+
+
+def _assert_same(a, b):
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
+
+
+def _batches(bs=6):
+    return [(X[i : i + bs], Y[i : i + bs]) for i in range(0, len(X), bs)]
+
+
+REFERENCE = None
+
+
+def _reference():
+    global REFERENCE
+    if REFERENCE is None:
+        REFERENCE = _weights_after(X, Y, batch_size=6)
+    return REFERENCE
+
+
+def test_pandas_dataframe_and_series_train_like_arrays():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    series = pd.Series(Y[:, 0])  # Keras turns a Series into a (n, 1) column
+    _assert_same(_weights_after(df, series, batch_size=6), _reference())
+    m = _model()
+    np.testing.assert_allclose(m.predict(df, verbose=0), m.predict(X, verbose=0))
+
+
+def test_generator_of_list_batches_trains_like_tuples():
+    def gen(kind):
+        while True:
+            for bx, by in _batches():
+                yield kind((bx, by))
+
+    _assert_same(_weights_after(gen(list), steps_per_epoch=4), _reference())
+    _assert_same(_weights_after(gen(tuple), steps_per_epoch=4), _reference())
+
+
+class Batches(PyDataset):
+    def __init__(self, infinite=False, **kw):
+        super().__init__(**kw)
+        self.infinite = infinite
+        self.calls = []
+
+    @property
+    def num_batches(self):
+        return None if self.infinite else 4
+
+    def __getitem__(self, i):
+        return list(_batches()[i % 4])
+
+    def on_epoch_begin(self):
+        self.calls.append("begin")
+
+    def on_epoch_end(self):
+        self.calls.append("end")
+
+
+@pytest.mark.parametrize("kw", [{}, {"workers": 3, "max_queue_size": 2}, {"infinite": True}])
+def test_pydataset_num_batches_workers_and_epoch_hooks(kw):
+    ds = Batches(**kw)
+    steps = {"steps_per_epoch": 4} if kw.get("infinite") else {}
+    _assert_same(_weights_after(ds, **steps), _reference())
+    assert ds.calls == ["begin", "end", "begin", "end"]
+
+
+def test_pydataset_infinite_needs_steps_and_checks_its_arguments():
+    with pytest.raises(ValueError, match="steps"):
+        _model().fit(Batches(infinite=True), verbose=0)
+    with pytest.raises(ValueError, match="Received: workers=-1"):
+        Batches(workers=-1)
+
+
+def test_pydataset_without_super_init_warns_and_works():
+    class NoSuper(PyDataset):
+        def __init__(self):
+            pass
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return _batches()[i]
+
+    ds = NoSuper()
+    with pytest.warns(UserWarning, match="super"):
+        assert ds.workers == 1
+    _assert_same(_weights_after(ds), _reference())
+
+
+def test_tf_dataset_stand_in_trains_like_arrays():
+    ds = FakeTFDataset(_batches())
+    _assert_same(_weights_after(ds), _reference())
+    assert ds.shard_calls == []  # one process: nothing to shard
+    with pytest.raises(ValueError, match="`y` should not be passed"):
+        _model().fit(ds, Y, verbose=0)
+
+
+def test_tf_dataset_unknown_cardinality_runs_to_its_end():
+    _assert_same(_weights_after(FakeTFDataset(_batches(), known_cardinality=False)), _reference())
+
+
+def test_torch_dataloader_and_dataset_train_like_arrays():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    tds = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
+    _assert_same(_weights_after(DataLoader(tds, batch_size=6)), _reference())
+    _assert_same(_weights_after(tds, batch_size=6), _reference())
+    m = _model()
+    out = m.predict(DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=5), verbose=0)
+    np.testing.assert_allclose(out, m.predict(X, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="class_weight"):
+        m.fit(DataLoader(tds, batch_size=6), class_weight={0: 1.0}, verbose=0)
+
+
+def test_numpy_fit_imports_no_foreign_library():
+    code = (
+        "import sys, numpy as np, distkeras as keras\n"
+        "m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])\n"
+        "m.compile('sgd', 'mse'); m.fit(np.ones((4, 2)), np.ones(4), verbose=0)\n"
+        "m.fit((b for b in [(np.ones((2, 2)), np.ones(2))]), verbose=0)\n"
+        "bad = [k for k in ('torch', 'tensorflow', 'pandas', 'jax') if k in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64", "uint8", "float64"])
+def test_bool_and_integer_data_cast_to_the_input_dtype(dtype):
+    # Keras 3.15 (jax): a float32 Input casts bool/int/float64 data, the output is float32.
+    m = _model()
+    xd = (X > 0).astype(dtype) if dtype != "float64" else X.astype(dtype)
+    out = m.predict(xd, verbose=0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, m.predict(xd.astype("float32"), verbose=0), rtol=1e-6)
+
+
+def test_integer_input_truncates_floats_as_keras():
+    # Keras 3.15: Input(dtype="int32") + Embedding gives the same rows for [[1.7, 2.2, 3.9]]
+    # as for [[1, 2, 3]] (the values are cast to int32).
+    i = keras.Input((3,), dtype="int32")
+    m = keras.Model(i, layers.Embedding(10, 2)(i))
+    np.testing.assert_array_equal(
+        m.predict(np.array([[1.7, 2.2, 3.9]]), verbose=0),
+        m.predict(np.array([[1, 2, 3]]), verbose=0),
+    )
+
+
+def test_string_input_feeds_text_vectorization():
+    texts = np.array(["good movie", "bad film", "good good", "bad bad film"])
+    tv = layers.TextVectorization(max_tokens=10, output_sequence_length=3)
+    tv.adapt(texts)
+    i = keras.Input((1,), dtype="string")
+    assert i.dtype == "string"
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(10, 4)(tv(i)))
+    m = keras.Model(i, layers.Dense(1, activation="sigmoid")(h))
+    m.compile("adam", "binary_crossentropy")
+    hist = m.fit(texts[:, None], np.array([1, 0, 1, 0]), epochs=3, verbose=0)
+    assert len(hist.history["loss"]) == 3
+    assert m.predict(texts[:, None], verbose=0).shape == (4, 1)
+
+
+# ------------------------------------------------------------------ under mpirun
+MPIRUN = shutil.which("mpirun")
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
+def test_each_rank_reads_its_share_under_mpirun(tmp_path):
+    pytest.importorskip("mpi4py")
+    pytest.importorskip("torch")
+    prefix = str(tmp_path / "shares")
+    cmd = [
+        MPIRUN,
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-n",
+        "2",
+        sys.executable,
+        str(ROOT / "tests/models/scripts/data_shares.py"),
+        prefix,
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMP_NUM_THREADS="1",
+    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ranks = [json.loads(Path(f"{prefix}.rank{r}.json").read_text()) for r in range(2)]
+    for name in ranks[0]["seen"]:
+        n = 20 if name == "loader_sampler" else 19
+        for epoch in range(2):
+            steps = [ranks[r]["seen"][name][epoch] for r in range(2)]
+            assert len(steps[0]) == len(steps[1]), name  # lockstep
+            every = []
+            for (ids0, g0), (ids1, g1) in zip(*steps):
+                step_ids = ids0 + ids1
+                assert len(set(step_ids)) == len(step_ids), (name, step_ids)  # none twice
+                assert g0 == g1 == len(step_ids), name  # the agreed global batch size
+                every += step_ids
+            assert sorted(every) == list(range(n)), (name, epoch)  # each sample once
+    assert ranks[0]["weights"] == ranks[1]["weights"]

@@ -245,3 +245,42 @@ def test_each_rank_reads_its_share_under_mpirun(tmp_path):
                 every += step_ids
             assert sorted(every) == list(range(n)), (name, epoch)  # each sample once
     assert ranks[0]["weights"] == ranks[1]["weights"]
+    for r in range(2):
+        c = ranks[r]["checks"]
+        np.testing.assert_allclose(c["evaluate_loader"], c["evaluate_arrays"], rtol=1e-5)
+        np.testing.assert_allclose(c["evaluate_tfdata"], c["evaluate_arrays"], rtol=1e-5)
+        np.testing.assert_allclose(c["predict_loader"], c["predict_arrays"], rtol=1e-6)
+
+
+def test_streams_as_validation_data():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=5)
+    for val in (loader, FakeTFDataset(_batches(5)), Batches()):
+        m = _model()
+        hist = m.fit(X[:6], Y[:6], epochs=1, verbose=0, validation_data=val)
+        # validated after the one step: the loss of the stepped model on all 24 samples
+        assert np.isclose(hist.history["val_loss"][0], m.evaluate(X, Y, verbose=0), rtol=1e-5)
+
+
+def test_class_weight_on_pydataset_and_tf_dataset():
+    # Keras: class_weight becomes per-sample weights of each generated batch.
+    yc = (Y > 0).astype("float32")
+    batches = [(X[i : i + 6], yc[i : i + 6]) for i in range(0, 24, 6)]
+    cw = {0: 0.25, 1: 2.0}
+    sw = np.where(yc[:, 0] > 0, 2.0, 0.25)
+    m = _model()
+    m.fit(X, yc, sample_weight=sw, batch_size=6, shuffle=False, epochs=2, verbose=0)
+    ref = m.get_weights()
+    m2 = _model()
+    m2.fit(FakeTFDataset(batches), class_weight=cw, epochs=2, verbose=0)
+    _assert_same(m2.get_weights(), ref)
+    with pytest.raises(ValueError, match="class_weight"):
+        _model().fit((b for b in batches), class_weight=cw, verbose=0)
+
+
+def test_real_tf_data_dataset_if_installed():
+    tf = pytest.importorskip("tensorflow")
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(6)
+    _assert_same(_weights_after(ds), _reference())

@@ -85,5 +85,22 @@ for name in ("loader", "tfdata"):
     data = sources[name][0]
     m.fit(data, epochs=2, verbose=0)
     weights[name] = [w.tolist() for w in m.get_weights()]
+# evaluate/predict on rank-local shares equal those on the arrays (exact metric reduction,
+# batch order kept by the every-N-th split).
+x19 = ids / 19.0
+y19 = np.cos(ids)
+loader = DataLoader(TensorDataset(torch.from_numpy(x19), torch.from_numpy(y19)), batch_size=BS)
+tfdata = FakeTFDataset([(x19[i : i + BS], y19[i : i + BS]) for i in range(0, N, BS)])
+m = Sequential([layers.Dense(1, input_shape=(1,))])
+m.compile("sgd", "mse", metrics=["mae"])
+checks = {
+    "evaluate_arrays": m.evaluate(x19, y19, batch_size=2 * BS, verbose=0),
+    "evaluate_loader": m.evaluate(loader, verbose=0),
+    "evaluate_tfdata": m.evaluate(tfdata, verbose=0),
+    "predict_arrays": m.predict(x19, verbose=0).tolist(),
+    "predict_loader": m.predict(
+        DataLoader(TensorDataset(torch.from_numpy(x19)), batch_size=BS), verbose=0
+    ).tolist(),
+}
 with open(f"{out}.rank{comm.rank}.json", "w") as f:
-    json.dump({"seen": seen, "weights": weights}, f)
+    json.dump({"seen": seen, "weights": weights, "checks": checks}, f)

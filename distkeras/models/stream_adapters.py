@@ -406,6 +406,26 @@ def torch_loader_sampler(loader: Any) -> Any:
     return None
 
 
+def _map_style(loader: Any) -> bool:
+    """A DataLoader drawing batches of indices from a sampler (not an IterableDataset)."""
+    return getattr(loader, "batch_sampler", None) is not None and not (
+        ds.is_torch_iterable_dataset(loader.dataset)
+    )
+
+
+class _EpochIterable:
+    """Iterable whose n-th iteration is `open_epoch(n)`."""
+
+    def __init__(self, open_epoch: Callable[[int], Iterator]):
+        self.open_epoch = open_epoch
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator:
+        it = self.open_epoch(self.epoch)
+        self.epoch += 1
+        return it
+
+
 def _every_nth_loader(loader: Any, rank: int, size: int, seed: int) -> Callable:
     """`open_epoch` reading batches rank, rank + size, ... of a map-style DataLoader.
 
@@ -468,20 +488,8 @@ def torch_loader_adapter(
         return RankLocalAdapter(open_epoch, comm, steps, length, allow_strings)
     if size == 1 or deterministic:
         source: Any = loader
-        if size > 1:  # every rank reads every batch: draw the same order everywhere
-
-            class _Seeded:
-                epoch = 0
-
-                def __iter__(self) -> Iterator:
-                    torch = sys.modules["torch"]
-                    with torch.random.fork_rng(devices=[]):
-                        torch.manual_seed((int(seed) * 1_000_003 + self.epoch) % (2**63))
-                        it = iter(loader)
-                    self.epoch += 1
-                    return it
-
-            source = _Seeded()
+        if size > 1 and _map_style(loader):  # every rank reads every batch, in one order
+            source = _EpochIterable(_every_nth_loader(loader, 0, 1, seed))
         adapter = IterableDataAdapter(
             source, steps, rank, size, allow_strings=allow_strings, reiterable=True
         )
@@ -489,9 +497,7 @@ def torch_loader_adapter(
             adapter.steps = length
         return adapter
     num = None if length is None else math.ceil(length / size)
-    if getattr(loader, "batch_sampler", None) is not None and not ds.is_torch_iterable_dataset(
-        loader.dataset
-    ):
+    if _map_style(loader):
         open_epoch = _every_nth_loader(loader, rank, size, seed)
     else:
 

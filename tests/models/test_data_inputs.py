@@ -208,7 +208,13 @@ MPIRUN = shutil.which("mpirun")
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
-def test_each_rank_reads_its_share_under_mpirun(tmp_path):
+@pytest.mark.parametrize("mode", ["default", "det"])
+def test_each_rank_reads_its_share_under_mpirun(tmp_path, mode):
+    """Each sample once per epoch across ranks, none twice in a global step, ranks in lockstep.
+
+    Default mode: tf.data shards, torch DataLoaders give every N-th batch (or follow their
+    DistributedSampler). Deterministic mode: every rank reads the same batches, keeps its slice.
+    """
     pytest.importorskip("mpi4py")
     pytest.importorskip("torch")
     prefix = str(tmp_path / "shares")
@@ -221,6 +227,7 @@ def test_each_rank_reads_its_share_under_mpirun(tmp_path):
         sys.executable,
         str(ROOT / "tests/models/scripts/data_shares.py"),
         prefix,
+        mode,
     ]
     env = dict(
         os.environ,
@@ -245,6 +252,9 @@ def test_each_rank_reads_its_share_under_mpirun(tmp_path):
                 every += step_ids
             assert sorted(every) == list(range(n)), (name, epoch)  # each sample once
     assert ranks[0]["weights"] == ranks[1]["weights"]
+    if mode == "det":
+        assert "DistributedSampler" in ranks[0]["refused"]
+        assert "loader_sampler" not in ranks[0]["seen"]
     for r in range(2):
         c = ranks[r]["checks"]
         np.testing.assert_allclose(c["evaluate_loader"], c["evaluate_arrays"], rtol=1e-5)

@@ -1,6 +1,9 @@
 """Under mpirun: which samples each rank reads, per global step, for every kind of stream.
 
-usage: data_shares.py OUT_PREFIX   (writes OUT_PREFIX.rank{r}.json)
+usage: data_shares.py OUT_PREFIX [det]   (writes OUT_PREFIX.rank{r}.json)
+
+With `det` (deterministic mode) every rank reads every batch and keeps its slice;
+a DistributedSampler is refused there.
 """
 
 import json
@@ -20,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from tests.models.data_fakes import FakeTFDataset, id_batches  # noqa: E402
 
 out = sys.argv[1]
-comm = distkeras.distributed.initialize()
+det = len(sys.argv) > 2 and sys.argv[2] == "det"
+comm = distkeras.distributed.initialize(deterministic=det)
 N, BS = 19, 4
 ids = np.arange(N, dtype=np.float32)[:, None]
 
@@ -68,6 +72,12 @@ sources = {
 }
 model = Sequential([layers.Dense(1, input_shape=(1,))])
 model.compile("sgd", "mse")
+refused = None
+if det:
+    try:
+        model._make_adapter(sources.pop("loader_sampler")[0], None, None, 4, True, None)
+    except ValueError as e:
+        refused = str(e)
 seen = {}
 for name, (data, steps) in sources.items():
     adapter = model._make_adapter(data, None, None, 4, True, steps, seed=7)
@@ -103,4 +113,4 @@ checks = {
     ).tolist(),
 }
 with open(f"{out}.rank{comm.rank}.json", "w") as f:
-    json.dump({"seen": seen, "weights": weights, "checks": checks}, f)
+    json.dump({"seen": seen, "weights": weights, "checks": checks, "refused": refused}, f)

@@ -268,13 +268,21 @@ class RankLocalAdapter:
     def steps_per_epoch(self) -> int | None:
         return self.steps if self.steps is not None else self.num_batches
 
-    def _agree(self, n: int, has: bool) -> tuple[int, bool]:
-        """(global batch size, whether any rank still has data) of this step."""
+    def _agree(self, n: int, has: bool, needy: bool) -> tuple[int, bool, bool]:
+        """(global batch size, any rank has data, any rank needs a template) of this step."""
         if self.comm.size == 1:
-            return n, has
-        parts = self.comm.allgather(np.asarray([n, int(has)], dtype=np.int64))
-        total = np.sum(np.stack([np.asarray(p).reshape(2) for p in parts]), axis=0)
-        return int(total[0]), bool(total[1])
+            return n, has, needy
+        parts = self.comm.allgather(np.asarray([n, int(has), int(needy)], dtype=np.int64))
+        total = np.sum(np.stack([np.asarray(p).reshape(3) for p in parts]), axis=0)
+        return int(total[0]), bool(total[1]), bool(total[2])
+
+    def _shared_template(self, template: Any) -> Any:
+        """An empty batch of the right structure, dtypes and shapes, from a rank that has one."""
+        mine = None if template is None else _describe(template)
+        for desc in self.comm.allgather_object(mine):
+            if desc is not None:
+                return _build(desc)
+        raise ValueError("No rank received any data. Received: an empty dataset")
 
     def _source(self, epoch: int, start_step: int) -> Iterator:
         if self.steps is None:
@@ -294,23 +302,18 @@ class RankLocalAdapter:
         while self.steps is None or step < self.steps:
             item = next(it, _END)
             has = item is not _END
+            n = 0
             if has:
                 x, y, sw, n = standardize_batch(item, self.allow_strings, self.class_weight)
-            else:
-                n = 0
-            total, alive = self._agree(n, has)
+                template = _slice((x, y, sw), 0, 0)
+            total, alive, needy = self._agree(n, has, not has and template is None)
             if not alive:
                 self._iterator = None  # ran out: the next epoch starts afresh
                 return
-            if has:
-                template = _slice((x, y, sw), 0, 0)
-            elif template is None:
-                raise ValueError(
-                    f"Rank {self.comm.rank} received no batch of its share of the data while "
-                    "other ranks did: the data has fewer batches than there are ranks. "
-                    f"Received: a dataset whose share for rank {self.comm.rank} is empty"
-                )
-            else:
+            if needy:  # a rank whose share is empty from the start borrows the structure
+                shared = self._shared_template(template)
+                template = template if template is not None else shared
+            if not has:
                 x, y, sw = template
             if total == 0:
                 raise ValueError(
@@ -372,6 +375,30 @@ class SampleDatasetAdapter:
             shard_gbs = len(idx) if self.size > 1 else None
             x, y, sw, _ = standardize_batch(item, self.allow_strings, self.class_weight, shard_gbs)
             yield x, y, sw, len(idx)
+
+
+def _describe(x: Any) -> Any:
+    """Plain-data description of an empty batch structure (for `_build` on another rank)."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        return {"dict": [[k, _describe(v)] for k, v in x.items()]}
+    if isinstance(x, (list, tuple)):
+        return {"list" if isinstance(x, list) else "tuple": [_describe(v) for v in x]}
+    return {"leaf": [np.dtype(x.dtype).str, list(x.shape[1:])]}
+
+
+def _build(desc: Any) -> Any:
+    if desc is None:
+        return None
+    if "dict" in desc:
+        return {k: _build(v) for k, v in desc["dict"]}
+    if "list" in desc:
+        return [_build(v) for v in desc["list"]]
+    if "tuple" in desc:
+        return tuple(_build(v) for v in desc["tuple"])
+    dtype, shape = desc["leaf"]
+    return np.zeros((0, *shape), dtype=np.dtype(dtype))
 
 
 def collate(samples: list) -> Any:

@@ -259,6 +259,7 @@ def test_each_rank_reads_its_share_under_mpirun(tmp_path, mode):
         c = ranks[r]["checks"]
         np.testing.assert_allclose(c["evaluate_loader"], c["evaluate_arrays"], rtol=1e-5)
         np.testing.assert_allclose(c["evaluate_tfdata"], c["evaluate_arrays"], rtol=1e-5)
+        np.testing.assert_allclose(c["evaluate_one_batch"], c["evaluate_arrays"], rtol=1e-5)
         np.testing.assert_allclose(c["predict_loader"], c["predict_arrays"], rtol=1e-6)
 
 

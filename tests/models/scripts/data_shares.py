@@ -107,6 +107,11 @@ checks = {
     "evaluate_arrays": m.evaluate(x19, y19, batch_size=2 * BS, verbose=0),
     "evaluate_loader": m.evaluate(loader, verbose=0),
     "evaluate_tfdata": m.evaluate(tfdata, verbose=0),
+    # one batch only: rank 1's share is empty from the start
+    "evaluate_one_batch": m.evaluate(
+        DataLoader(TensorDataset(torch.from_numpy(x19), torch.from_numpy(y19)), batch_size=32),
+        verbose=0,
+    ),
     "predict_arrays": m.predict(x19, verbose=0).tolist(),
     "predict_loader": m.predict(
         DataLoader(TensorDataset(torch.from_numpy(x19)), batch_size=BS), verbose=0

@@ -228,7 +228,7 @@ def is_iterable_data(x: Any) -> bool:
     from distkeras.models import stream_adapters  # noqa: PLC0415 - it builds on this module
 
     return (
-        stream_adapters._is_stream(x)
+        stream_adapters.is_stream(x)
         or data_sources.is_torch_dataloader(x)
         or data_sources.is_torch_dataset(x)
         or data_sources.is_tf_dataset(x)

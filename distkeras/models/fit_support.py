@@ -13,7 +13,7 @@ import numpy as np
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
 from distkeras.models import input_checks
-from distkeras.models.stream_adapters import stream_adapter
+from distkeras.models.library_adapters import stream_adapter
 from distkeras.models.train_step import micro_shard_count
 
 

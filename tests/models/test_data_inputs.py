@@ -295,3 +295,35 @@ def test_real_tf_data_dataset_if_installed():
     tf = pytest.importorskip("tensorflow")
     ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(6)
     _assert_same(_weights_after(ds), _reference())
+
+
+def test_stream_batches_are_checked_like_arrays():
+    """input_checks run on each batch of every stream: dtype and emptiness, naming the part."""
+    texts = np.array([["a"], ["b"]], dtype=object)
+    with pytest.raises(ValueError, match=r"numeric data .* Received: x with dtype object"):
+        _model().fit(FakeTFDataset([(texts, Y[:2])]), verbose=0)
+    with pytest.raises(ValueError, match="Received: y with dtype <U1"):
+        _model().fit(FakeTFDataset([(X[:2], np.array(["a", "b"]))]), verbose=0)
+    with pytest.raises(ValueError, match="at least one sample"):
+        _model().fit(iter([(X[:0], Y[:0])]), verbose=0)
+    with pytest.raises(ValueError, match="Data cardinality is ambiguous"):
+        _model().fit(iter([[X[:3], Y[:2]]]), verbose=0)
+
+
+def test_pandas_validation_split_and_dict_of_series():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    m = _model()
+    hist = m.fit(df, pd.Series(Y[:, 0]), validation_split=0.25, epochs=1, verbose=0)
+    # Keras holds out the last 25% of the rows (before any shuffling)
+    np.testing.assert_allclose(
+        hist.history["val_loss"][0], m.evaluate(X[18:], Y[18:], verbose=0), rtol=1e-5
+    )
+    i = {k: keras.Input((1,), name=k) for k in "abc"}
+    out = layers.Dense(1)(layers.Concatenate()([i["a"], i["b"], i["c"]]))
+    mm = keras.Model(i, out)
+    np.testing.assert_allclose(
+        mm.predict({k: df[k] for k in "abc"}, verbose=0),
+        mm.predict({k: X[:, j : j + 1] for j, k in enumerate("abc")}, verbose=0),
+        rtol=1e-6,
+    )

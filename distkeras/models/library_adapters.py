@@ -122,6 +122,16 @@ def torch_loader_sampler(loader: Any) -> Any:
     return None
 
 
+def _batched(samples: Any, batch_size: int) -> Iterator:
+    """Batches of `batch_size` consecutive samples of an iterable (the last may be smaller)."""
+    it = iter(samples)
+    while True:
+        chunk = list(itertools.islice(it, batch_size))
+        if not chunk:
+            return
+        yield collate(chunk)
+
+
 def _map_style(loader: Any) -> bool:
     """A DataLoader drawing batches of indices from a sampler (not an IterableDataset)."""
     return getattr(loader, "batch_sampler", None) is not None and not (
@@ -309,10 +319,22 @@ def stream_adapter(
     elif ds.is_tf_dataset(x):
         _refuse_y("tf.data.Dataset", y, sample_weight)
         adapter = tf_dataset_adapter(x, comm, steps, allow_strings, class_weight, deterministic)
-    elif ds.is_torch_iterable_dataset(x) or is_stream(x):
+    elif ds.is_torch_iterable_dataset(x):  # a stream of samples: batched here
+        _refuse_y("torch IterableDataset", y, sample_weight)
+        adapter = IterableDataAdapter(
+            _EpochIterable(lambda epoch: _batched(x, batch_size or 32)),
+            steps,
+            rank,
+            size,
+            allow_strings=allow_strings,
+            class_weight=class_weight,
+            reiterable=True,
+        )
+    elif is_stream(x):
+        sequence = hasattr(x, "__getitem__") and hasattr(x, "__len__")
         kind = "PyDataset" if isinstance(x, PyDataset) else "generator"
         _refuse_y(kind, y, sample_weight)
-        if class_weight is not None and kind == "generator":
+        if class_weight is not None and not sequence:
             raise ValueError(
                 "Argument `class_weight` is not supported for Python generator inputs. "
                 f"Received: class_weight={class_weight}"

@@ -327,3 +327,14 @@ def test_pandas_validation_split_and_dict_of_series():
         mm.predict({k: X[:, j : j + 1] for j, k in enumerate("abc")}, verbose=0),
         rtol=1e-6,
     )
+
+
+def test_torch_iterable_dataset_is_batched_with_batch_size():
+    torch = pytest.importorskip("torch")
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            for i in range(len(X)):
+                yield torch.from_numpy(X[i]), torch.from_numpy(Y[i])
+
+    _assert_same(_weights_after(Stream(), batch_size=6), _reference())

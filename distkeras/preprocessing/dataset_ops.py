@@ -25,6 +25,33 @@ import numpy as np
 from distkeras.utils.py_dataset import PyDataset
 
 
+class EagerArray(np.ndarray):
+    """A NumPy array that also answers `.numpy()`, as the eager tensors of a tf.data loop do.
+
+    Batches met by iterating a loader dataset (`for x, y in ds.take(1)`) are
+    views of this type, so guide code calling `images[0].numpy()` runs;
+    `fit` reads batches by index and gets plain arrays.
+    """
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        out = super().__getitem__(key)
+        if isinstance(out, np.generic):  # a number: a 0-d array, as a scalar tensor
+            return np.asarray(out).view(EagerArray)
+        return out
+
+
+def eager(x: Any) -> Any:
+    """`x` with every NumPy leaf viewed (no copy) as an `EagerArray`."""
+    if isinstance(x, dict):
+        return {k: eager(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(eager(v) for v in x)
+    return x.view(EagerArray) if isinstance(x, np.ndarray) else x
+
+
 class Cardinality(int):
     """An int that also answers `.numpy()`, as a tf.data cardinality tensor does."""
 
@@ -66,9 +93,13 @@ class DatasetOps:
         """Number of batches (tf.data's `cardinality()`)."""
         return Cardinality(len(self))
 
+    def __iter__(self) -> Iterator:
+        for i in range(len(self)):
+            yield eager(self[i])
+
     def as_numpy_iterator(self) -> Iterator:
-        """Iterates over the batches (already NumPy arrays)."""
-        return iter(self)
+        """Iterates over the batches as plain NumPy arrays."""
+        return (self[i] for i in range(len(self)))
 
     def take(self, count: int) -> SelectedBatches:
         """The first `count` batches (all of them for -1)."""
@@ -148,10 +179,6 @@ class _View(DatasetOps, PyDataset):
 
     def on_epoch_end(self) -> None:
         self.parent.on_epoch_end()
-
-    def __iter__(self) -> Iterator:
-        for i in range(len(self)):
-            yield self[i]
 
 
 class SelectedBatches(_View):
@@ -301,7 +328,7 @@ class Unbatched:
         for batch in self.parent:
             n = len(_first_leaf(batch))
             for i in range(n):
-                yield _index_struct(batch, i)
+                yield eager(_index_struct(batch, i))
 
     def take(self, count: int) -> list:
         """The first `count` samples, as a list."""

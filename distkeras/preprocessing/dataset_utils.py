@@ -71,10 +71,6 @@ class IndexedBatchDataset(DatasetOps, PyDataset):
     def __getitem__(self, index: int) -> Any:
         return self.load(self.batch_indices(index))
 
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
     def load(self, indices: np.ndarray) -> Any:
         """Loads the samples `indices`; subclasses implement it."""
         raise NotImplementedError

@@ -169,3 +169,15 @@ def test_text_guide_pipeline_adapt_map_cache_fit(tmp_path):
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     hist = model.fit(train, epochs=2, verbose=0)
     assert len(hist.history["loss"]) == 2
+
+
+def test_iterated_batches_answer_numpy_as_eager_tensors():
+    """Guide code: `for x, y in ds.take(1): x[0].numpy()`; fit's reads stay plain arrays."""
+    ds = series()
+    x, y = next(iter(ds.take(1)))
+    assert isinstance(x[0].numpy(), np.ndarray) and type(x[0].numpy()) is np.ndarray
+    np.testing.assert_array_equal(x.numpy(), ds[0][0])
+    assert type(ds[0][0]) is np.ndarray
+    assert all(type(a) is np.ndarray for a in next(ds.as_numpy_iterator()))
+    window, target = next(iter(ds.unbatch()))
+    assert target.numpy() == 0 and window.numpy().shape == (3, 2)

@@ -104,3 +104,6 @@ class PyDataset:
 
     def on_epoch_end(self) -> None:
         """Called after every epoch (e.g. to reshuffle)."""
+
+
+Sequence = PyDataset  # Keras 3 keeps `keras.utils.Sequence` as another name of PyDataset

@@ -338,3 +338,10 @@ def test_torch_iterable_dataset_is_batched_with_batch_size():
                 yield torch.from_numpy(X[i]), torch.from_numpy(Y[i])
 
     _assert_same(_weights_after(Stream(), batch_size=6), _reference())
+
+
+def test_sequence_is_pydataset_as_in_keras():
+    # Keras 3.15: keras.utils.Sequence is keras.utils.PyDataset
+    from distkeras.utils import Sequence
+
+    assert Sequence is PyDataset

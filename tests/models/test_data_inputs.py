@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 import distkeras as keras
 from distkeras import layers
 from distkeras.utils import PyDataset, set_random_seed
-from tests.models.data_fakes import FakeTFDataset
+from tests.models.data_fakes import FakeTFDataset, check_shares
 
 ROOT = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
@@ -238,29 +237,7 @@ def test_each_rank_reads_its_share_under_mpirun(tmp_path, mode):
     )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    ranks = [json.loads(Path(f"{prefix}.rank{r}.json").read_text()) for r in range(2)]
-    for name in ranks[0]["seen"]:
-        n = 20 if name == "loader_sampler" else 19
-        for epoch in range(2):
-            steps = [ranks[r]["seen"][name][epoch] for r in range(2)]
-            assert len(steps[0]) == len(steps[1]), name  # lockstep
-            every = []
-            for (ids0, g0), (ids1, g1) in zip(*steps):
-                step_ids = ids0 + ids1
-                assert len(set(step_ids)) == len(step_ids), (name, step_ids)  # none twice
-                assert g0 == g1 == len(step_ids), name  # the agreed global batch size
-                every += step_ids
-            assert sorted(every) == list(range(n)), (name, epoch)  # each sample once
-    assert ranks[0]["weights"] == ranks[1]["weights"]
-    if mode == "det":
-        assert "DistributedSampler" in ranks[0]["refused"]
-        assert "loader_sampler" not in ranks[0]["seen"]
-    for r in range(2):
-        c = ranks[r]["checks"]
-        np.testing.assert_allclose(c["evaluate_loader"], c["evaluate_arrays"], rtol=1e-5)
-        np.testing.assert_allclose(c["evaluate_tfdata"], c["evaluate_arrays"], rtol=1e-5)
-        np.testing.assert_allclose(c["evaluate_one_batch"], c["evaluate_arrays"], rtol=1e-5)
-        np.testing.assert_allclose(c["predict_loader"], c["predict_arrays"], rtol=1e-6)
+    check_shares(prefix, mode)
 
 
 def test_streams_as_validation_data():

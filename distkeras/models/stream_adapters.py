@@ -107,8 +107,10 @@ class IterableDataAdapter:
     `max_queue_size` batches ahead; `num_batches=None` marks an infinite
     one (then `steps` is required). `on_epoch_begin`/`on_epoch_end` are
     called around each epoch. A re-iterable source (`reiterable=True`: a
-    DataLoader, a tf.data dataset) is iterated afresh every epoch; a
-    generator is consumed across epochs, as in Keras.
+    DataLoader, a tf.data dataset) is iterated afresh every epoch, unless
+    `steps` is given: then, as in Keras, one pass is carried on across epochs
+    and reopened once it runs out (an epoch ends early there); a generator is
+    consumed across epochs.
 
     Each batch's dtypes and size are checked (`input_checks.check_batch`);
     NaN/inf in generated batches are not looked for.
@@ -141,6 +143,7 @@ class IterableDataAdapter:
                 "Received: steps=None"
             )
         self.steps = steps if steps is not None else self.num_batches
+        self.user_steps = steps
         self.rank, self.size = rank, size
         self.shuffle = shuffle
         self.seed = seed
@@ -181,11 +184,11 @@ class IterableDataAdapter:
         return (read(i) for i in indices)
 
     def _stream_source(self, start_step: int) -> Iterator:
-        if self.reiterable:
+        if self.reiterable and self.user_steps is None:  # a fresh pass every epoch
             it = iter(self.data)
             for _ in range(start_step):
                 next(it, None)
-        else:
+        else:  # carried on across epochs (reopened once a re-iterable source ran out)
             if self._iterator is None:
                 self._iterator = iter(self.data)
             it = self._iterator
@@ -194,6 +197,8 @@ class IterableDataAdapter:
         while steps is None or i < steps:
             item = next(it, _END)
             if item is _END:
+                if self.reiterable:
+                    self._iterator = None
                 return
             yield item
             i += 1

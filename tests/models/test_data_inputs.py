@@ -322,3 +322,30 @@ def test_sequence_is_pydataset_as_in_keras():
     from distkeras.utils import Sequence
 
     assert Sequence is PyDataset
+
+
+def test_steps_per_epoch_carries_a_dataset_pass_across_epochs():
+    """Keras 3.15's EpochIterator: with steps_per_epoch the pass goes on across epochs,
+    an epoch ends early when the data runs out, and the next epoch starts a new pass."""
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model._fit_cursor[0])
+
+    batches = [(X[i : i + 4], Y[i : i + 4]) for i in range(0, 20, 4)]  # 5 batches
+    m = _model()
+    first_rows = []
+    ds = FakeTFDataset(batches)
+    original = ds.as_numpy_iterator
+
+    def tracking():
+        for b in original():
+            first_rows.append(float(b[0][0, 0]))
+            yield b
+
+    ds.as_numpy_iterator = tracking
+    m.fit(ds, steps_per_epoch=2, epochs=4, verbose=0, callbacks=[Recorder()])
+    starts = [float(b[0][0, 0]) for b in batches]
+    assert first_rows == starts[:5] + starts[:2]  # 0,1 | 2,3 | 4 (ran out) | 0,1
+    assert seen == [0, 0, 1, 1, 2, 3, 3]

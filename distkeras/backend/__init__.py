@@ -148,6 +148,8 @@ def standardize_dtype(dtype: Any) -> str:
     """Returns a dtype's canonical name ('float32', 'int64', ...)."""
     if dtype is None:
         return floatx()
+    if dtype in ("string", "str", str):  # text inputs (Input(dtype="string"), as Keras)
+        return "string"
     if hasattr(dtype, "name") and not isinstance(dtype, str):
         return dtype.name
     return np.dtype(dtype).name

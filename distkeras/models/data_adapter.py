@@ -1,4 +1,4 @@
-"""Turns user data (arrays, generators, PyDataset) into per-rank batches.
+"""Turns in-memory arrays into per-rank batches (streams: see `stream_adapters`).
 
 Arrays go through a `Sampler`: a seeded permutation per epoch that does not
 depend on the world size, cut into global batches; rank r takes its
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from distkeras.models import input_checks
+from distkeras.models import data_sources, input_checks
 from distkeras.models.compile_utils import class_weight_to_sample_weight
 
 
@@ -40,9 +40,7 @@ def map_struct(fn, x: Any) -> Any:
 
 
 def _as_array(a: Any) -> Any:
-    if hasattr(a, "shape") and hasattr(a, "dtype"):
-        return a
-    return np.asarray(a)
+    return data_sources.to_numpy(a)
 
 
 def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
@@ -207,7 +205,9 @@ def check_cardinality(x: Any, y: Any, sample_weight: Any) -> int:
 
 
 def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
-    """Splits a generator item into (x, y, sample_weight) as Keras does."""
+    """Splits a generator item, a tuple or a list, into (x, y, sample_weight) as Keras does."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
     if isinstance(batch, tuple):
         if len(batch) == 1:
             return batch[0], None, None
@@ -222,127 +222,17 @@ def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
     return batch, None, None
 
 
-class IterableDataAdapter:
-    """Batches from a Python generator/iterator or a PyDataset (already batched).
-
-    In a data-parallel run every rank reads the same batches and keeps its
-    contiguous slice of each one. A sequence that implements the sharded-read
-    hook reads only that slice instead:
-
-    - `batch_length(index) -> int`: number of samples in global batch `index`;
-    - `get_shard(index, lo, hi)`: samples `[lo, hi)` of that batch, in the
-      same structure as `__getitem__(index)` (see
-      `distkeras.preprocessing.dataset_utils.IndexedBatchDataset`).
-
-    Each batch's dtypes and size are checked (`input_checks.check_batch`;
-    text in `x` only with `allow_strings`); NaN/inf in generated batches are
-    not looked for (that would be a scan of every batch).
-    """
-
-    def __init__(
-        self,
-        data: Any,
-        steps: int | None = None,
-        rank: int = 0,
-        size: int = 1,
-        shuffle: bool = False,
-        seed: int = 0,
-        allow_strings: bool = True,
-    ):
-        self.data = data
-        self.allow_strings = allow_strings
-        self.is_sequence = hasattr(data, "__getitem__") and hasattr(data, "__len__")
-        self.steps = steps
-        self.rank, self.size = rank, size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.micro_shards: int | None = None
-        self._iterator: Iterator | None = None
-        if self.is_sequence and steps is None:
-            self.steps = len(data)
-
-    @property
-    def steps_per_epoch(self) -> int | None:
-        return self.steps
-
-    def on_epoch_end(self) -> None:
-        if hasattr(self.data, "on_epoch_end"):
-            self.data.on_epoch_end()
-
-    def _sharded_reads(self) -> bool:
-        data = self.data
-        return self.size > 1 and hasattr(data, "get_shard") and hasattr(data, "batch_length")
-
-    def _read_shard(self, index: int) -> _Shard:
-        gbs = int(self.data.batch_length(index))
-        lo, hi = rank_bounds(gbs, self.rank, self.size, self.micro_shards)
-        return _Shard(self.data.get_shard(index, lo, hi), gbs)
-
-    def batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any, Any, int]]:
-        if self.is_sequence:
-            n = len(self.data)
-            order = np.arange(n)
-            if self.shuffle:
-                order = np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(n)
-            steps = self.steps if self.steps is not None else n
-            read = self._read_shard if self._sharded_reads() else self.data.__getitem__
-            source: Any = (read(int(order[i % n])) for i in range(start_step, steps))
-        else:
-            if self._iterator is None:
-                self._iterator = iter(self.data)
-            it = self._iterator
-            steps = self.steps
-
-            def gen() -> Iterator:
-                i = start_step
-                while steps is None or i < steps:
-                    try:
-                        yield next(it)
-                    except StopIteration:
-                        return
-                    i += 1
-
-            source = gen()
-        for item in source:
-            shard_gbs = None
-            if isinstance(item, _Shard):
-                item, shard_gbs = item.batch, item.global_batch_size
-            x, y, sw = unpack_batch(item)
-            x, y, sw = map_struct(_as_array, x), map_struct(_as_array, y), map_struct(_as_array, sw)
-            gbs = check_cardinality(x, y, sw)
-            input_checks.check_batch(x, y, sw, self.allow_strings, shard_gbs)
-            if shard_gbs is not None:  # already this rank's slice
-                gbs = shard_gbs
-            elif self.size > 1:
-                x, y, sw = (
-                    map_struct(
-                        lambda a, b=rank_bounds(gbs, self.rank, self.size, self.micro_shards): a[
-                            b[0] : b[1]
-                        ],
-                        d,
-                    )
-                    for d in (x, y, sw)
-                )
-            yield x, y, sw, gbs
-
-
-class _Shard:
-    """One rank's slice of a global batch, read through the sharded-read hook."""
-
-    __slots__ = ("batch", "global_batch_size")
-
-    def __init__(self, batch: Any, global_batch_size: int):
-        self.batch = batch
-        self.global_batch_size = global_batch_size
-
-
 def is_iterable_data(x: Any) -> bool:
-    """True for generators, iterators and PyDataset-like sequences (not arrays)."""
-    if x is None or isinstance(x, (np.ndarray, list, tuple, dict)) or hasattr(x, "__array__"):
-        return False
-    if hasattr(x, "shape") and hasattr(x, "dtype"):
-        return False
-    return hasattr(x, "__iter__") or hasattr(x, "__next__") or hasattr(x, "__getitem__")
+    """True for batch streams and sample datasets: generators, iterators, PyDatasets,
+    torch DataLoaders/Datasets, tf.data datasets (not arrays, not pandas)."""
+    from distkeras.models import stream_adapters  # noqa: PLC0415 - it builds on this module
+
+    return (
+        stream_adapters.is_stream(x)
+        or data_sources.is_torch_dataloader(x)
+        or data_sources.is_torch_dataset(x)
+        or data_sources.is_tf_dataset(x)
+    )
 
 
 def train_validation_split(arrays: tuple, validation_split: float) -> tuple[tuple, tuple]:
@@ -352,6 +242,7 @@ def train_validation_split(arrays: tuple, validation_split: float) -> tuple[tupl
             "`validation_split` must be a float in (0, 1). "
             f"Received: validation_split={validation_split!r}"
         )
+    arrays = tuple(map_struct(_as_array, t) for t in arrays)
     n = check_cardinality(*arrays)
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:

@@ -13,6 +13,7 @@ import numpy as np
 from distkeras.backend.random import global_seed_generator
 from distkeras.models import data_adapter as da
 from distkeras.models import input_checks
+from distkeras.models.library_adapters import stream_adapter
 from distkeras.models.train_step import micro_shard_count
 
 
@@ -43,20 +44,22 @@ class FitSupport:
             )
         if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
             raise ValueError(f"steps must be a positive integer or None. Received: steps={steps!r}")
-        if da.is_iterable_data(x):
-            if y is not None:
-                raise ValueError(
-                    "`y` should not be passed when `x` is a generator or PyDataset (it yields "
-                    f"(x, y) batches). Received: y of type {type(y).__name__}"
-                )
-            adapter = da.IterableDataAdapter(
-                x, steps=steps, rank=comm.rank, size=comm.size, shuffle=shuffle, seed=seed
-            )
-            adapter.allow_strings = strings
-            if getattr(comm, "deterministic", False):
-                adapter.micro_shards = micro_shard_count(comm.size)
-            return adapter
         micro = micro_shard_count(comm.size) if getattr(comm, "deterministic", False) else None
+        stream = stream_adapter(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            steps=steps,
+            class_weight=class_weight,
+            seed=seed,
+            comm=comm,
+            allow_strings=strings,
+            micro_shards=micro,
+        )
+        if stream is not None:
+            return stream
         return da.ArrayDataAdapter(
             x,
             y,

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.backend.autodiff import Tensor
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.layers.layer import Layer
@@ -167,7 +168,7 @@ class Functional(Model):
         values: dict[int, Any] = {}
         flat_inputs = self._match_inputs(inputs)
         for t, value in zip(self.inputs, flat_inputs):
-            values[id(t)] = value
+            values[id(t)] = _to_input_dtype(value, t.dtype)
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
@@ -433,3 +434,21 @@ def _resolve_struct(resolve: Any, x: Any) -> Any:
     if isinstance(x, list):
         return [_resolve_struct(resolve, v) for v in x]
     return x
+
+
+def _to_input_dtype(value: Any, dtype: str) -> Any:
+    """Casts bool/integer data to a float Input (and numbers to an integer Input), as Keras.
+
+    Values computed with gradients, and text, are left as they are.
+    """
+    if not isinstance(value, Tensor) or value.requires_grad or dtype == "string":
+        return value
+    data = value.data
+    if not hasattr(data, "dtype"):
+        return value
+    kind, want = data.dtype.kind, np.dtype(dtype).kind
+    if data.dtype.name == dtype or kind not in "biuf" or want not in "biuf":
+        return value
+    if kind in "biu" or want in "biu":
+        return Tensor(data.astype(dtype))
+    return value

@@ -4,7 +4,8 @@
 indices, loaded only when asked for. It implements the trainer's sharded-read
 hook (`batch_length(index)`, `get_shard(index, lo, hi)`), so in a
 data-parallel run each rank loads only its slice of every global batch, in
-the same global order as one process.
+the same global order as one process. It has the tf.data-style methods of
+`dataset_ops.DatasetOps` (`take`, `map`, `cache`, `unbatch().batch(n)`, ...).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.preprocessing.dataset_ops import DatasetOps
 from distkeras.utils.py_dataset import PyDataset
 
 
-class IndexedBatchDataset(PyDataset):
+class IndexedBatchDataset(DatasetOps, PyDataset):
     """Batches of samples loaded lazily by index.
 
     Subclasses implement `load(indices)`, returning the batch structure
@@ -68,10 +70,6 @@ class IndexedBatchDataset(PyDataset):
 
     def __getitem__(self, index: int) -> Any:
         return self.load(self.batch_indices(index))
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
     def load(self, indices: np.ndarray) -> Any:
         """Loads the samples `indices`; subclasses implement it."""

@@ -8,7 +8,7 @@ from distkeras.saving.object_registration import (
 from distkeras.utils.naming import clear_session
 from distkeras.utils.numerical_utils import normalize, to_categorical
 from distkeras.utils.progbar import Progbar
-from distkeras.utils.py_dataset import PyDataset
+from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.rng_utils import set_random_seed
 
 # Keras 3's data utilities live in `distkeras.preprocessing` (a higher floor):

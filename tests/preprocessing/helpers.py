@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from distkeras.models.data_adapter import IterableDataAdapter, flatten_struct
+from distkeras.models.data_adapter import flatten_struct
+from distkeras.models.stream_adapters import IterableDataAdapter
 
 
 def _leaves(batch):

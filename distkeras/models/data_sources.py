@@ -1,0 +1,123 @@
+"""Recognises the data sources of other libraries and turns their values into NumPy.
+
+pandas, PyTorch, TensorFlow and JAX are never imported here: a value is
+recognised by the module its type (or one of its base classes) comes from,
+and converted through its own methods (`to_numpy`, `.detach().cpu().numpy()`,
+`.numpy()`, `__array__`). A user holding a `torch.Tensor` has torch loaded
+already; one who does not never pays for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _type_modules(x: Any) -> list[tuple[str, str]]:
+    """(module, class name) of the type of `x` and of each of its base classes."""
+    return [(getattr(c, "__module__", "") or "", c.__name__) for c in type(x).__mro__]
+
+
+def _from(x: Any, package: str, name: str | None = None) -> bool:
+    """True when the type of `x` (or a base class) is `name` from `package` (or a sub-module)."""
+    for module, cls in _type_modules(x):
+        if (module == package or module.startswith(package + ".")) and (
+            name is None or cls == name
+        ):
+            return True
+    return False
+
+
+def is_pandas(x: Any) -> bool:
+    """A pandas DataFrame or Series."""
+    return _from(x, "pandas", "DataFrame") or _from(x, "pandas", "Series")
+
+
+def is_torch_tensor(x: Any) -> bool:
+    return _from(x, "torch", "Tensor")
+
+
+def is_tf_tensor(x: Any) -> bool:
+    return _from(x, "tensorflow") and hasattr(x, "numpy") and hasattr(x, "dtype")
+
+
+def is_torch_dataloader(x: Any) -> bool:
+    """A `torch.utils.data.DataLoader` (or a subclass)."""
+    return _from(x, "torch.utils.data", "DataLoader")
+
+
+def is_torch_dataset(x: Any) -> bool:
+    """A map-style `torch.utils.data.Dataset` (indexed by sample, with a length)."""
+    return (
+        _from(x, "torch.utils.data", "Dataset")
+        and not _from(x, "torch.utils.data", "IterableDataset")
+        and hasattr(x, "__getitem__")
+        and hasattr(x, "__len__")
+    )
+
+
+def is_torch_iterable_dataset(x: Any) -> bool:
+    """A `torch.utils.data.IterableDataset` (a stream of samples)."""
+    return _from(x, "torch.utils.data", "IterableDataset")
+
+
+def is_tf_dataset(x: Any) -> bool:
+    """A `tf.data.Dataset`, or any object with its batch-stream API.
+
+    The API relied on: `as_numpy_iterator()` (or iteration yielding tensors),
+    `shard(num_shards, index)` and `cardinality()`.
+    """
+    if _from(x, "tensorflow") and hasattr(x, "shard"):
+        return True
+    return all(hasattr(x, a) for a in ("as_numpy_iterator", "shard", "cardinality"))
+
+
+def to_numpy(a: Any) -> Any:
+    """One leaf as an array: NumPy (or a device array) unchanged, foreign tensors converted.
+
+    A pandas Series becomes a column `(n, 1)`, as in Keras; a DataFrame its
+    `(n, columns)` values.
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    if is_pandas(a):
+        values = a.to_numpy()
+        return values[:, None] if values.ndim == 1 else values
+    if is_torch_tensor(a):
+        return a.detach().cpu().numpy()
+    if is_tf_tensor(a):
+        return a.numpy()
+    if _from(a, "jax") or _from(a, "jaxlib"):
+        return np.asarray(a)
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        return a  # NumPy-like (a CuPy array on GPU runs)
+    return np.asarray(a)
+
+
+def convert_struct(x: Any) -> Any:
+    """`to_numpy` on every leaf of a tuple/list/dict structure (None stays None)."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        return {k: convert_struct(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(convert_struct(v) for v in x)
+    return to_numpy(x)
+
+
+def cardinality(dataset: Any) -> int | None:
+    """Number of batches of a tf.data-like dataset; None when unknown or infinite."""
+    card = dataset.cardinality
+    card = card() if callable(card) else card
+    if hasattr(card, "numpy"):
+        card = card.numpy()
+    card = int(card)
+    return None if card < 0 else card
+
+
+def numpy_batches(dataset: Any) -> Any:
+    """An iterator over a tf.data-like dataset's batches as NumPy structures."""
+    if hasattr(dataset, "as_numpy_iterator"):
+        return iter(dataset.as_numpy_iterator())
+    return (convert_struct(b) for b in dataset)

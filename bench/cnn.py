@@ -136,7 +136,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--variants", default="before", help="of distkeras: before,exported or ''")
+    ap.add_argument(
+        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    )
     ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -119,10 +119,14 @@ MARK = "@@bench "
 # Variants of a distkeras contender, as `NAME [variant]`. "before" reproduces
 # main's code before the re-arm (a NumPy-first script kept OpenBLAS's default
 # spin); "exported" sets the variable before NumPy loads, as importing
-# distkeras first, `distkeras-run` or a start-up (.pth) hook would.
+# distkeras first, `distkeras-run` or a start-up (.pth) hook would; "blas1"
+# keeps OpenBLAS on one thread (no workers to spin, GEMMs on one core, the
+# distkeras pool's loops still threaded): the other way to never run beside
+# spinning workers.
 VARIANTS = {
     "before": {"DISTKERAS_BLAS_TUNE": "0"},
     "exported": {"OPENBLAS_THREAD_TIMEOUT": "20"},
+    "blas1": {"OPENBLAS_NUM_THREADS": "1"},
 }
 _CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE")
 
@@ -216,12 +220,14 @@ def process_rates(
                 continue
             procs[name] = proc
         rates: dict[str, list[float]] = {name: [] for name in procs}
-        for _ in range(rounds):
+        for r in range(rounds):
             for name, proc in procs.items():
                 time.sleep(settle)
                 proc.stdin.write("run\n")
                 proc.stdin.flush()
                 rates[name].append(_reply(proc)["rate"])
+            got = ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+            print(f"[round {r + 1}/{rounds}] {got}", file=sys.stderr, flush=True)
         return rates
     finally:
         for proc in procs.values():

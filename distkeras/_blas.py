@@ -83,8 +83,13 @@ def rearm_openblas() -> list[str]:
             continue
         try:
             lib = ctypes.CDLL(info["filepath"])
-            read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
-        except (OSError, AttributeError):  # another build: no such internal symbols
+        except OSError:
+            continue
+        read_env, shutdown = (
+            _symbol(lib, "openblas_read_env"),
+            _symbol(lib, "blas_thread_shutdown_"),
+        )
+        if read_env is None or shutdown is None:  # another build: no such internal symbols
             continue
         read_env.restype = None
         shutdown.restype = ctypes.c_int
@@ -92,3 +97,13 @@ def rearm_openblas() -> list[str]:
         shutdown()
         done.append(info["filepath"])
     return done
+
+
+def _symbol(lib, name: str):
+    """`name` in `lib`, as built plainly, with a 64-bit suffix or SciPy's prefix; else None."""
+    for candidate in (name, name + "64_", "scipy_" + name):
+        try:
+            return getattr(lib, candidate)
+        except AttributeError:
+            continue
+    return None

@@ -257,11 +257,14 @@ def report(rates: dict[str, list[float]], peers: tuple[str, ...]) -> None:
             if peer in rates:
                 r1 = best / max(rates[peer])
                 r2 = med / statistics.median(rates[peer])
-                print(f"  distkeras [{variant}] / {peer:28s}{r1:6.2f}x {r2:6.2f}x")
+                label = f"distkeras [{variant}] / {peer}"
+                print(f"  {label:44s}{r1:6.2f}x {r2:6.2f}x")
     if "after" in groups and "before" in groups:
         a = max(max(v) for v in groups["after"].values())
         b = max(max(v) for v in groups["before"].values())
-        print(f"  distkeras after / before            {a / b:6.2f}x")
+        am = max(statistics.median(v) for v in groups["after"].values())
+        bm = max(statistics.median(v) for v in groups["before"].values())
+        print(f"  distkeras after / before{'':20s}{a / b:6.2f}x {am / bm:6.2f}x")
 
 
 def torch_threads() -> int:

@@ -1,10 +1,14 @@
 """conv32(3x3)-maxpool-conv64(3x3)-maxpool-dense128-dense10 on 28x28x1, batch 128.
 
-Adam, float32, random data, 2 threads. Compares distkeras (fit and
+Adam, float32, random data, on the machine's cores. Compares distkeras (fit and
 train_on_batch) with PyTorch eager and Keras 3 on its torch backend, in one run,
-round-robin; each figure is the best of the rounds.
+round-robin; each figure is the best (and median) of the rounds.
 
-    python bench/cnn.py [--threads 2] [--steps 10] [--rounds 5]
+    python bench/cnn.py [--steps 10] [--rounds 5] [--variants before,exported]
+
+Each contender runs in its own process started like a user's script (NumPy
+imported first, the shell's environment); distkeras also runs as main's code
+did before the OpenBLAS re-arm (`[before]`, DISTKERAS_BLAS_TUNE=0).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import argparse
 import os
 import sys
 
+import numpy as np  # before distkeras (imported in the contender), as in a user's script
+
 sys.path.insert(0, os.path.dirname(__file__))
-from common import interleaved_rates, optional, pin_threads  # noqa: E402
+from common import process_rates, report, serve, torch_threads, with_variants  # noqa: E402
 
 BATCH, SIDE, CLASSES = 128, 28, 10
 
@@ -84,20 +90,14 @@ def keras_model(keras):
     return model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args()
-    pin_threads(args.threads)
-    import numpy as np
-
+def build(name: str, args: argparse.Namespace):
+    """Contender `name` as (call, samples per call), in this (its own) process."""
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, SIDE, SIDE, 1), dtype=np.float32)
     y = rng.integers(0, CLASSES, BATCH)
     steps = args.steps
     samples = BATCH * steps
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
 
     def repeat(step):
         def run():
@@ -106,47 +106,55 @@ def main() -> None:
 
         return run
 
-    contenders = {}
-    model = distkeras_model()
-    contenders["distkeras train_on_batch"] = (repeat(lambda: model.train_on_batch(x, y)), samples)
-    xs = np.concatenate([x] * steps)
-    ys = np.concatenate([y] * steps)
-    model2 = distkeras_model()
-    contenders["distkeras fit"] = (
-        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
+    if name == "distkeras train_on_batch":
+        model = distkeras_model()
+        return repeat(lambda: model.train_on_batch(x, y)), samples
+    if name == "distkeras fit":
+        model = distkeras_model()
+        return (
+            lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
+            samples,
+        )
+    if name == "pytorch eager":
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(torch_threads())
+        return repeat(torch_step(torch, x, y)), samples
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras  # noqa: PLC0415
+
+    km = keras_model(keras)
+    if name == "keras3[torch] train_on_batch":
+        return repeat(lambda: km.train_on_batch(x, y)), samples
+    return (
+        lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
         samples,
     )
-    torch = optional("torch")
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-        contenders["pytorch eager"] = (repeat(torch_step(torch, x, y)), samples)
-    os.environ["KERAS_BACKEND"] = "torch"
-    keras = optional("keras")
-    if keras is not None:
-        km = keras_model(keras)
-        contenders["keras3[torch] train_on_batch"] = (
-            repeat(lambda: km.train_on_batch(x, y)),
-            samples,
-        )
-        contenders["keras3[torch] fit"] = (
-            lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-            samples,
-        )
-    rates = interleaved_rates(contenders, rounds=args.rounds, warmup=1, lead_in=True)
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    )
+    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        serve(lambda name: build(name, args), args.worker, warmup=1)
+        return
+    names = ["distkeras train_on_batch", "distkeras fit", "pytorch eager"]
+    if not args.no_keras:
+        names += ["keras3[torch] train_on_batch", "keras3[torch] fit"]
+    variants = [v for v in args.variants.split(",") if v]
+    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
     print(
         f"\nCNN conv32-pool-conv64-pool-dense128-dense10, {SIDE}x{SIDE}x1, batch {BATCH}, "
-        f"Adam, float32, {args.threads} threads"
+        f"Adam, float32, {torch_threads()} threads (NumPy first, one process per contender)"
     )
-    print(f"{'':32s}{'samples/s':>12s}")
-    for k, v in rates.items():
-        print(f"{k:32s}{v:12.0f}")
-    best = max(rates["distkeras fit"], rates["distkeras train_on_batch"])
-    print("\nratios:")
-    for peer in ("pytorch eager", "keras3[torch] fit", "keras3[torch] train_on_batch"):
-        if peer in rates:
-            print(f"  best distkeras / {peer:30s}{best / rates[peer]:.2f}x")
-            print(f"  distkeras fit / {peer:31s}{rates['distkeras fit'] / rates[peer]:.2f}x")
+    report(rates, ("pytorch eager", "keras3[torch] fit", "keras3[torch] train_on_batch"))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Helpers shared by the bench scripts: thread pinning, timing, peer imports."""
+"""Helpers shared by the bench scripts: contender processes, timing, peer imports."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -13,15 +14,12 @@ from collections.abc import Callable
 def pin_threads(n: int) -> None:
     """Caps BLAS/OpenMP threads (call before importing numpy or torch).
 
-    Also applies what `import distkeras` sets before NumPy loads (OpenBLAS's
-    short idle spin, see distkeras/_blas.py), as a script that imports
-    distkeras first gets it. PyTorch uses MKL and OpenMP, which it does not touch.
+    For benches of a fixed thread count (the distributed ranks, the file
+    benches). It sets nothing else: the step benches run each contender as a
+    user's script, NumPy first and with the environment it was given.
     """
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
-    from distkeras._blas import apply_blas_env  # noqa: PLC0415
-
-    apply_blas_env()
 
 
 def best_rate(
@@ -106,3 +104,172 @@ def optional(name: str):
     except ImportError as e:
         print(f"[peer missing] {name}: {e}")
         return None
+
+
+# ------------------------------------------------------ one process per contender
+# The step benches (mlp, cnn, lstm) run each contender in its own interpreter,
+# started like a user's script: `python bench/x.py --worker NAME`, whose first
+# import is NumPy, with the environment the bench was started with. The parent
+# keeps the round-robin: it tells one child at a time to time a call (after
+# `settle` seconds of idling, so the previous child's spinning threads are
+# asleep) and collects the rate the child prints. Idle children block reading
+# their stdin.
+
+MARK = "@@bench "
+# Variants of a distkeras contender, as `NAME [variant]`. "before" reproduces
+# main's code before the re-arm (a NumPy-first script kept OpenBLAS's default
+# spin); "exported" sets the variable before NumPy loads, as importing
+# distkeras first, `distkeras-run` or a start-up (.pth) hook would; "blas1"
+# keeps OpenBLAS on one thread (no workers to spin, GEMMs on one core, the
+# distkeras pool's loops still threaded): the other way to never run beside
+# spinning workers.
+VARIANTS = {
+    "before": {"DISTKERAS_BLAS_TUNE": "0"},
+    "exported": {"OPENBLAS_THREAD_TIMEOUT": "20"},
+    "blas1": {"OPENBLAS_NUM_THREADS": "1"},
+}
+_CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE")
+
+
+def base_name(name: str) -> str:
+    """The contender without its variant: "distkeras fit [before]" -> "distkeras fit"."""
+    return name.split(" [", 1)[0]
+
+
+def with_variants(names: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
+    """Each name, plus `name [v]` for each variant v of the distkeras names, with their env."""
+    out: dict[str, dict[str, str]] = {}
+    for name in names:
+        out[name] = {}
+        if name.startswith("distkeras"):
+            for v in variants:
+                out[f"{name} [{v}]"] = VARIANTS[v]
+    return out
+
+
+def serve(build: Callable[[str], tuple[Callable[[], None], int]], name: str, warmup: int) -> None:
+    """Child side: builds contender `name`, warms it up, then times one call per "run" line.
+
+    `build(name)` returns (call, samples per call), or raises ImportError for a
+    missing peer. Each "run" runs the call once untimed (the lead-in: right
+    after the parent's pause the scheduler stacks the threads on one core for
+    a few tens of milliseconds, a cost a training loop pays once) and once
+    timed, and prints the samples/s.
+    """
+    try:
+        call, samples = build(base_name(name))
+    except ImportError as e:
+        print(MARK + json.dumps({"missing": str(e)}), flush=True)
+        return
+    for _ in range(warmup):
+        call()
+    print(MARK + json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        call()
+        t0 = time.perf_counter()
+        call()
+        print(MARK + json.dumps({"rate": samples / (time.perf_counter() - t0)}), flush=True)
+
+
+def _reply(proc: subprocess.Popen) -> dict:
+    for line in proc.stdout:
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    raise RuntimeError(f"contender process ended (exit {proc.wait()})")
+
+
+def process_rates(
+    script: str,
+    contenders: dict[str, dict[str, str]],
+    rounds: int = 7,
+    settle: float = 0.5,
+) -> dict[str, list[float]]:
+    """samples/s of each contender in every round, each in its own process, round-robin.
+
+    Args:
+        script: The bench file; run as `python script <its argv> --worker NAME`.
+        contenders: Name -> environment variables added for that child only
+            (a variant); every child gets this process's environment less
+            OPENBLAS_THREAD_TIMEOUT and DISTKERAS_BLAS_TUNE, as a user's shell.
+        rounds: Timed calls per contender.
+        settle: Idle seconds before each timed call.
+
+    Returns:
+        Name -> the rates of its rounds (missing peers are left out).
+    """
+    base = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    for k in _CLEARED:
+        if k in os.environ:
+            print(f"[note] {k} is set here; the contenders run without it")
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, extra in contenders.items():  # one at a time: each warms up alone
+            proc = subprocess.Popen(
+                [sys.executable, script, *sys.argv[1:], "--worker", name],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**base, **extra},
+            )
+            reply = _reply(proc)
+            if "missing" in reply:
+                print(f"[peer missing] {name}: {reply['missing']}")
+                proc.wait()
+                continue
+            procs[name] = proc
+        rates: dict[str, list[float]] = {name: [] for name in procs}
+        for r in range(rounds):
+            for name, proc in procs.items():
+                time.sleep(settle)
+                proc.stdin.write("run\n")
+                proc.stdin.flush()
+                rates[name].append(_reply(proc)["rate"])
+            got = ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+            print(f"[round {r + 1}/{rounds}] {got}", file=sys.stderr, flush=True)
+        return rates
+    finally:
+        for proc in procs.values():
+            proc.stdin.close()
+            proc.wait(timeout=60)
+
+
+def report(rates: dict[str, list[float]], peers: tuple[str, ...]) -> None:
+    """Prints best and median samples/s, then each distkeras variant's ratios to `peers`.
+
+    The distkeras figure of a variant is the best of its fit and train_on_batch
+    (each ratio by best rounds, then by medians).
+    """
+    print(f"{'':40s}{'best':>10s}{'median':>10s}   samples/s")
+    for k, v in rates.items():
+        print(f"{k:40s}{max(v):10.0f}{statistics.median(v):10.0f}")
+    groups: dict[str, dict[str, list[float]]] = {}
+    for k, v in rates.items():
+        if k.startswith("distkeras"):
+            variant = k.split(" [", 1)[1].rstrip("]") if " [" in k else "after"
+            groups.setdefault(variant, {})[k] = v
+    print("\nratios, best distkeras (fit or train_on_batch): by best rounds / by medians")
+    for variant, members in groups.items():
+        best = max(max(v) for v in members.values())
+        med = max(statistics.median(v) for v in members.values())
+        for peer in peers:
+            if peer in rates:
+                r1 = best / max(rates[peer])
+                r2 = med / statistics.median(rates[peer])
+                label = f"distkeras [{variant}] / {peer}"
+                print(f"  {label:44s}{r1:6.2f}x {r2:6.2f}x")
+    if "after" in groups and "before" in groups:
+        a = max(max(v) for v in groups["after"].values())
+        b = max(max(v) for v in groups["before"].values())
+        am = max(statistics.median(v) for v in groups["after"].values())
+        bm = max(statistics.median(v) for v in groups["before"].values())
+        print(f"  distkeras after / before{'':20s}{a / b:6.2f}x {am / bm:6.2f}x")
+
+
+def torch_threads() -> int:
+    """The threads NumPy's OpenBLAS uses by default (this process's cores), for PyTorch too."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1

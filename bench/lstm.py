@@ -1,11 +1,15 @@
 """Embedding(10000, 64) - LSTM(64) - Dense(1, sigmoid) on random int sequences.
 
-Sequence length 80, batch 64, binary crossentropy, Adam, float32, 2 threads.
-Compares distkeras (train_on_batch and fit) with PyTorch eager
+Sequence length 80, batch 64, binary crossentropy, Adam, float32, on the
+machine's cores. Compares distkeras (train_on_batch and fit) with PyTorch eager
 (nn.Embedding + nn.LSTM + nn.Linear) and Keras 3 on its torch backend, run
-round-robin in one process; prints samples/s and ratios.
+round-robin; prints samples/s and ratios.
 
-    python bench/lstm.py [--threads 2] [--steps 10] [--rounds 7]
+    python bench/lstm.py [--steps 10] [--rounds 7] [--variants before,exported]
+
+Each contender runs in its own process started like a user's script (NumPy
+imported first, the shell's environment); distkeras also runs as main's code
+did before the OpenBLAS re-arm (`[before]`, DISTKERAS_BLAS_TUNE=0).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import argparse
 import os
 import sys
 
+import numpy as np  # before distkeras (imported in the contender), as in a user's script
+
 sys.path.insert(0, os.path.dirname(__file__))
-from common import interleaved_rates, optional, pin_threads  # noqa: E402
+from common import process_rates, report, serve, torch_threads, with_variants  # noqa: E402
 
 VOCAB, EMBED, UNITS, SEQ, BATCH = 10000, 64, 64, 80, 64
 
@@ -77,19 +83,13 @@ def keras_model(keras):
     return model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=7)
-    args = ap.parse_args()
-    pin_threads(args.threads)
-    import numpy as np
-
+def build(name: str, args: argparse.Namespace):
+    """Contender `name` as (call, samples per call), in this (its own) process."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, VOCAB, (BATCH, SEQ)).astype("int32")
     y = rng.integers(0, 2, (BATCH, 1)).astype("float32")
     steps = args.steps
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
 
     def repeat(step):
         def run():
@@ -98,44 +98,50 @@ def main() -> None:
 
         return run
 
-    contenders = {}
-    model = distkeras_model()
-    contenders["distkeras train_on_batch"] = (
-        repeat(lambda: model.train_on_batch(x, y)),
-        BATCH * steps,
-    )
-    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
-    model2 = distkeras_model()
-    contenders["distkeras fit"] = (
-        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-        BATCH * steps,
-    )
-    torch = optional("torch")
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-        contenders["pytorch eager"] = (repeat(torch_step(torch, x, y)), BATCH * steps)
-    os.environ["KERAS_BACKEND"] = "torch"
-    keras = optional("keras")
-    if keras is not None:
-        km = keras_model(keras)
-        contenders["keras3[torch] train_on_batch"] = (
-            repeat(lambda: km.train_on_batch(x, y)),
+    if name == "distkeras train_on_batch":
+        model = distkeras_model()
+        return repeat(lambda: model.train_on_batch(x, y)), BATCH * steps
+    if name == "distkeras fit":
+        model = distkeras_model()
+        return (
+            lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
             BATCH * steps,
         )
-    rates = interleaved_rates(contenders, rounds=args.rounds, lead_in=True)
+    if name == "pytorch eager":
+        import torch  # noqa: PLC0415
 
+        torch.set_num_threads(torch_threads())
+        return repeat(torch_step(torch, x, y)), BATCH * steps
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras  # noqa: PLC0415
+
+    km = keras_model(keras)
+    return repeat(lambda: km.train_on_batch(x, y)), BATCH * steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument(
+        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    )
+    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        serve(lambda name: build(name, args), args.worker, warmup=3)
+        return
+    names = ["distkeras train_on_batch", "distkeras fit", "pytorch eager"]
+    if not args.no_keras:
+        names.append("keras3[torch] train_on_batch")
+    variants = [v for v in args.variants.split(",") if v]
+    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
     print(
         f"\nEmbedding({VOCAB}, {EMBED})-LSTM({UNITS})-Dense(1), seq {SEQ}, batch {BATCH}, "
-        f"Adam, float32, {args.threads} threads"
+        f"Adam, float32, {torch_threads()} threads (NumPy first, one process per contender)"
     )
-    print(f"{'':32s}{'samples/s':>12s}")
-    for k, v in rates.items():
-        print(f"{k:32s}{v:12.0f}")
-    best = max(rates["distkeras fit"], rates["distkeras train_on_batch"])
-    print("\nratios (distkeras best of fit/train_on_batch):")
-    for peer in ("pytorch eager", "keras3[torch] train_on_batch"):
-        if peer in rates:
-            print(f"  distkeras / {peer:30s}{best / rates[peer]:.2f}x")
+    report(rates, ("pytorch eager", "keras3[torch] train_on_batch"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-"""784-512-512-10 MLP, batch 128, Adam, float32, random data, 2 threads.
+"""784-512-512-10 MLP, batch 128, Adam, float32, random data.
 
 Compares distkeras (fit and train_on_batch) with PyTorch eager, Keras 3 on its
 torch backend, and a hand-written NumPy forward/backward (GEMMs + Adam) floor.
-Prints samples/s and ratios, plus import times.
+Each contender runs in its own process started like a user's script (NumPy
+imported first, the shell's environment); distkeras also runs as main's code
+did before the OpenBLAS re-arm (`[before]`, DISTKERAS_BLAS_TUNE=0), in the
+same run. Prints samples/s and ratios, plus import times.
 
-    python bench/mlp.py [--threads 2] [--steps 30] [--rounds 7]
+    python bench/mlp.py [--steps 30] [--rounds 7] [--variants before,exported]
 
-Contenders run round-robin; each figure is the best of the rounds.
+Contenders run round-robin; each figure is the best (and median) of the rounds.
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ import argparse
 import os
 import sys
 
+import numpy as np  # before distkeras (imported in the contender), as in a user's script
+
 sys.path.insert(0, os.path.dirname(__file__))
-from common import import_time, interleaved_rates, optional, pin_threads  # noqa: E402
+from common import (  # noqa: E402
+    import_time,
+    optional,
+    process_rates,
+    report,
+    serve,
+    torch_threads,
+    with_variants,
+)
 
 BATCH, IN, HID, OUT = 128, 784, 512, 10
 
 
-def numpy_floor(np, x, y):
+def numpy_floor(x, y):
     """Hand-written forward/backward (GEMMs, relu, softmax-xent) + in-place float32 Adam.
 
     No autodiff, no framework: the fastest this step can be in NumPy.
@@ -110,19 +123,13 @@ def torch_step(torch, x, y):
     return step
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=7)
-    args = ap.parse_args()
-    pin_threads(args.threads)
-    import numpy as np
-
+def build(name: str, args: argparse.Namespace):
+    """Contender `name` as (call, samples per call), in this (its own) process."""
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, IN), dtype=np.float32)
     y = rng.integers(0, OUT, BATCH)
     steps = args.steps
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
 
     def repeat(step):
         def run():
@@ -131,74 +138,65 @@ def main() -> None:
 
         return run
 
-    contenders = {"numpy floor": (repeat(numpy_floor(np, x, y)), BATCH * steps)}
-    model = distkeras_model()
-    contenders["distkeras train_on_batch"] = (
-        repeat(lambda: model.train_on_batch(x, y)),
-        BATCH * steps,
-    )
-    xs = np.concatenate([x] * steps)
-    ys = np.concatenate([y] * steps)
-    model2 = distkeras_model()
-    contenders["distkeras fit"] = (
-        lambda: model2.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
-        BATCH * steps,
-    )
-    torch = optional("torch")
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-        contenders["pytorch eager"] = (repeat(torch_step(torch, x, y)), BATCH * steps)
-    os.environ["KERAS_BACKEND"] = "torch"
-    keras = optional("keras")
-    if keras is not None:
-        km = keras.Sequential(
-            [
-                keras.Input((IN,)),
-                keras.layers.Dense(HID, activation="relu"),
-                keras.layers.Dense(HID, activation="relu"),
-                keras.layers.Dense(OUT, activation="softmax"),
-            ]
-        )
-        km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        contenders["keras3[torch] train_on_batch"] = (
-            repeat(lambda: km.train_on_batch(x, y)),
-            BATCH * steps,
-        )
-        contenders["keras3[torch] fit"] = (
-            lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0),
-            BATCH * steps,
-        )
-    rates = interleaved_rates(contenders, rounds=args.rounds, lead_in=True)
+    if name == "numpy floor":
+        return repeat(numpy_floor(x, y)), BATCH * steps
+    if name == "distkeras train_on_batch":
+        model = distkeras_model()
+        return repeat(lambda: model.train_on_batch(x, y)), BATCH * steps
+    if name == "distkeras fit":
+        model = distkeras_model()
+        return lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0), BATCH * steps
+    if name == "pytorch eager":
+        import torch  # noqa: PLC0415
 
-    print(f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, {args.threads} threads")
-    print(f"{'':32s}{'samples/s':>12s}")
-    for k, v in rates.items():
-        print(f"{k:32s}{v:12.0f}")
-    best = max(rates["distkeras fit"], rates["distkeras train_on_batch"])
-    print("\nratios (distkeras best of fit/train_on_batch):")
-    print(
-        f"  distkeras fit / numpy floor        {rates['distkeras fit'] / rates['numpy floor']:.2f}x"
+        torch.set_num_threads(torch_threads())
+        return repeat(torch_step(torch, x, y)), BATCH * steps
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras  # noqa: PLC0415
+
+    km = keras.Sequential(
+        [
+            keras.Input((IN,)),
+            keras.layers.Dense(HID, activation="relu"),
+            keras.layers.Dense(HID, activation="relu"),
+            keras.layers.Dense(OUT, activation="softmax"),
+        ]
     )
-    print(
-        f"  distkeras tob / numpy floor        "
-        f"{rates['distkeras train_on_batch'] / rates['numpy floor']:.2f}x"
+    km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    if name == "keras3[torch] train_on_batch":
+        return repeat(lambda: km.train_on_batch(x, y)), BATCH * steps
+    return lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0), BATCH * steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument(
+        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
     )
-    if "pytorch eager" in rates:
-        r = rates["distkeras fit"] / rates["pytorch eager"]
-        print(f"  distkeras fit / pytorch eager      {r:.2f}x")
-        print(
-            f"  distkeras tob / pytorch eager      "
-            f"{rates['distkeras train_on_batch'] / rates['pytorch eager']:.2f}x"
-        )
-    if "keras3[torch] fit" in rates:
-        r = rates["distkeras fit"] / rates["keras3[torch] fit"]
-        print(f"  distkeras fit / keras3[torch] fit  {r:.2f}x")
-    print(f"  best distkeras / numpy floor       {best / rates['numpy floor']:.2f}x")
+    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        serve(lambda name: build(name, args), args.worker, warmup=3)
+        return
+    names = ["numpy floor", "distkeras train_on_batch", "distkeras fit", "pytorch eager"]
+    if not args.no_keras:
+        names += ["keras3[torch] train_on_batch", "keras3[torch] fit"]
+    variants = [v for v in args.variants.split(",") if v]
+    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
+
+    print(
+        f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, "
+        f"{torch_threads()} threads (NumPy first, one process per contender)"
+    )
+    report(rates, ("numpy floor", "pytorch eager", "keras3[torch] fit"))
 
     env = dict(os.environ, KERAS_BACKEND="torch")
-    t_dk = import_time("distkeras", env)
-    print(f"\nimport distkeras: {t_dk:.3f} s")
-    if keras is not None:
+    print(f"\nimport distkeras: {import_time('distkeras', env):.3f} s")
+    print(f"import numpy, distkeras: {import_time('numpy, distkeras', env):.3f} s")
+    if optional("keras") is not None:
         print(f"import keras (torch backend): {import_time('keras', env):.3f} s")
 
 

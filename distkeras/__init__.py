@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from distkeras._blas import apply_blas_env  # noqa: E402 - before anything imports numpy
 
-apply_blas_env()
+apply_blas_env()  # OpenBLAS's short idle spin, whether NumPy is loaded yet or not
 
 import os as _os  # noqa: E402
 

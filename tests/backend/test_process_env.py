@@ -65,7 +65,7 @@ def test_blas_spin_is_set_before_numpy_loads():
 
     expected = BLAS_ENV["OPENBLAS_THREAD_TIMEOUT"]
     assert _run(BLAS.format(first=""))["value"] == expected
-    # Too late once NumPy (and its BLAS) is loaded: left alone rather than pretended.
-    assert _run(BLAS.format(first="import numpy"))["value"] is None
+    # NumPy first: set too, and OpenBLAS re-armed (tests/backend/test_blas_startup.py).
+    assert _run(BLAS.format(first="import numpy"))["value"] == expected
     # A user's own value wins.
     assert _run(BLAS.format(first=""), OPENBLAS_THREAD_TIMEOUT="9")["value"] == "9"

@@ -77,6 +77,18 @@ def test_stall_warning_names_the_late_rank(ray_cluster):
         assert ranks[r]["slowest"] >= 3.0, ranks
 
 
+def test_shared_memory_allreduce_stall_warning_names_the_late_rank(ray_cluster):
+    ranks = run(jobs.shm_stall_job, num_workers=3)
+    assert ranks[1]["warnings"] == [], ranks  # the late rank itself waits for nobody
+    for r in (0, 2):
+        assert ranks[r]["transport"] == "shared_memory" and ranks[r]["correct"], ranks[r]
+        (warning,) = ranks[r]["warnings"]  # once per stall
+        assert warning.startswith(f"[distkeras] stall: rank {r} has waited"), warning
+        assert "rank(s) [1] have not arrived" in warning and "allreduce" in warning, warning
+        other = 2 - r  # the other early rank had arrived in the segment
+        assert f"rank(s) [{other}] arrived" in warning, warning
+
+
 def test_two_worker_fit_equals_one_process(ray_cluster):
     x, y = jobs.make_data()
     config = {"x": ray_cluster.put(x), "y": ray_cluster.put(y)}

@@ -148,6 +148,25 @@ def test_script_runner_matches_mpirun(ray_cluster, tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_masked_weighted_loss_on_two_ray_workers_matches_one_process(ray_cluster, tmp_path):
+    """Loss divisors that depend on the data (an output mask, per-step weights piled on
+    rank 0's shard) are summed across the Ray workers too: the one-process weights."""
+    script = ROOT / "tests" / "models" / "scripts" / "exact_divisors.py"
+    ray_prefix, one_prefix = str(tmp_path / "ray"), str(tmp_path / "one")
+    assert run_script(script, [ray_prefix, "mask", "default"], num_workers=2) == 0
+    proc = subprocess.run(
+        [sys.executable, str(script), one_prefix, "mask", "default"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=_mpirun_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for rank in range(2):
+        for a, b in zip(_weights(ray_prefix, rank), _weights(one_prefix, 0)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_script_exit_status_and_missing_script(ray_cluster, tmp_path):
     script = HERE / "scripts" / "exit_script.py"
     start = time.monotonic()

@@ -271,6 +271,24 @@ class LossesAndMetrics:
         known = getattr(self._compile_loss, "_divisor_sync", None)
         return None if known is None else known.get(weighted)
 
+    def _start_global_divisor(self, parts: LossParts) -> Any:
+        """Starts summing one output's divisor across ranks; returns `wait() -> float`.
+
+        Only once the first step has decided the sum is needed (every rank
+        then calls it at the same point of each step).
+        """
+        arr = _to_backend(np.array([parts.outputs[0][2]], dtype=np.float64))
+        handle = self._communicator().allreduce_async(
+            [arr], op="sum", deterministic=False, compression=None
+        )
+
+        def wait() -> float:
+            out = handle.wait()
+            out = out[0] if isinstance(out, list) else out
+            return float(np.asarray(to_numpy(out), dtype=np.float64).reshape(-1)[0])
+
+        return wait
+
     def global_divisors(self, rows: list, n_rows: int, weighted: bool) -> list | None:
         """Sums the shards' loss divisors across ranks (one tiny all-reduce), or None.
 

@@ -117,8 +117,29 @@ class TrainStep:
             and sync.comm.size > 1
             and not sync.deterministic  # there `_run_train_step` sums them for all micro-shards
         ):
+            if self._can_defer_divisor(part, sw is not None):
+                return self._train_backward(part, None, self._start_global_divisor(part.parts))
             divisors = self.global_divisors([(0, part.parts)], 1, sw is not None)
         return self._train_backward(part, divisors)
+
+    def _can_defer_divisor(self, part: _Part, weighted: bool) -> bool:
+        """Whether the global divisor can be summed while backward runs.
+
+        With one compiled output and no `self.losses`, the gradient is linear
+        in 1 / divisor: backward runs with the global batch size in its place
+        and the gradient is rescaled once the sum arrives, so the step gets
+        no extra synchronisation point (fused buffer, no overlapped buckets).
+        """
+        outputs = part.parts.outputs
+        sync = self._sync
+        return (
+            self._divisor_sync(weighted) is True
+            and len(outputs) == 1
+            and outputs[0][0].reduction != "sum"
+            and part.parts.extra is None
+            and self._train_state.buffer is not None
+            and not sync.overlap
+        )
 
     def _train_forward(self, x: Any, y: Any, sw: Any) -> _Part:
         """The built-in step's first half: forward under the tape, the loss's parts."""
@@ -134,9 +155,10 @@ class TrainStep:
             parts = self._loss_parts(y, y_pred, sw)
         return _Part(x, y, sw, y_pred, n, global_bs, parts, None)
 
-    def _train_backward(self, part: _Part, divisors: Any = None) -> dict:
+    def _train_backward(self, part: _Part, divisors: Any = None, deferred: Any = None) -> dict:
         """The built-in step's second half: the loss (global `divisors` when given),
-        backward, gradient sync and update, metrics."""
+        backward, gradient sync and update, metrics. With `deferred` (a divisor sum in
+        flight, see `_can_defer_divisor`) the gradient is rescaled before the sync."""
         x, y, sw, y_pred, n, global_bs = part[:6]
         state = self._train_state
         sync = self._sync
@@ -151,9 +173,12 @@ class TrainStep:
                 if global_bs != n:
                     loss = loss * (n / global_bs)  # this shard's share (prescaled)
             else:
+                if deferred is not None:
+                    divisors = [float(global_bs)]  # provisional: rescaled below
                 loss, (value, per_output) = self._combine_loss(part.parts, global_bs, n, divisors)
             loss = self.optimizer.scale_loss(loss)
-        self._track_loss(value, per_output, n)
+        if deferred is None:
+            self._track_loss(value, per_output, n)
         grads = backward(loss, hook=hook, sinks=state.sinks) if loss.requires_grad else {}
         if finish is not None:
             finish(self.optimizer)
@@ -164,6 +189,11 @@ class TrainStep:
                     view.fill(0)
                 elif g is not view:  # already there when backward wrote into its sink
                     view[...] = g
+            if deferred is not None:
+                total = deferred()
+                scale = global_bs / total if total else 0.0
+                current_module().multiply(buf.grad, scale, out=buf.grad)
+                self._track_loss(value * scale, [v * scale for v in per_output], n)
             sync.step(self.optimizer, buf, prescaled=True)
         else:
             xp = current_module()

@@ -130,7 +130,7 @@ def one_process(tmp_path_factory):
 
 
 @mpi
-@pytest.mark.parametrize("loss", ["mask", "mwsw", "ignore"])
+@pytest.mark.parametrize("loss", ["mask", "mwsw", "ignore", "mwsw_plain"])
 def test_two_ranks_train_to_the_one_process_weights(tmp_path, one_process, loss):
     ref = one_process(loss, "default")
     for got in _results(tmp_path, 2, loss, "default"):

@@ -4,10 +4,13 @@ usage: exact_divisors.py OUT_PREFIX LOSS MODE
 
 LOSS: mask (an output mask from Masking, sample weights, 'sum_over_batch_size'),
 mwsw (the same with reduction='mean_with_sample_weight'), ignore (ignore_class
-labels, no mask). MODE: det | default. The heavy sample weights, the padded steps
-and the ignored labels all sit in the first 12 rows of each global batch (rank 0's
-shard on 2 ranks), so per-rank divisors differ from the global one. Saves each
-rank's weights, the epoch losses and the evaluate results to OUT_PREFIX.rank{r}.npz.
+labels, no mask); with the suffix _plain, without the kernel regularizer (one
+output, no `self.losses`: the divisor sum then runs while backward does, and the
+gradient is rescaled when it arrives). MODE: det | default. The heavy sample
+weights, the padded steps and the ignored labels all sit in the first 12 rows of
+each global batch (rank 0's shard on 2 ranks), so per-rank divisors differ from
+the global one. Saves each rank's weights, the epoch losses and the evaluate
+results to OUT_PREFIX.rank{r}.npz.
 """
 
 import sys
@@ -19,6 +22,8 @@ from distkeras import layers, losses, regularizers
 from distkeras.utils import set_random_seed
 
 out, loss_kind, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+regularizer = None if loss_kind.endswith("_plain") else regularizers.L2(1e-3)
+loss_kind = loss_kind.removesuffix("_plain")
 comm = distkeras.distributed.initialize(deterministic=mode == "det")
 set_random_seed(7 + 1000 * comm.rank)  # rank 0's initial weights are broadcast
 rng = np.random.default_rng(0)
@@ -38,7 +43,7 @@ model = distkeras.Sequential(
     [
         distkeras.Input((T, F)),
         *([layers.Masking(0.0)] if loss_kind != "ignore" else []),
-        layers.Dense(8, activation="tanh", kernel_regularizer=regularizers.L2(1e-3)),
+        layers.Dense(8, activation="tanh", kernel_regularizer=regularizer),
         layers.Dense(3, activation="softmax"),
     ]
 )

@@ -174,6 +174,21 @@ class SeedGenerator:
             "uinteger": int(state["uinteger"]),
         }
 
+    def fold_in_rank(self, rank: int) -> None:
+        """Moves the stream to rank `rank`'s own, non-overlapping part of its sequence.
+
+        Rank 0 keeps its stream; rank r > 0 jumps r times 2**127-ish draws
+        ahead (PCG64's `jumped`). Done once when data-parallel training
+        starts in default mode, so ranks seeded alike draw different noise
+        while each draw costs what it did. The folded state is what
+        `get_state` saves, so a resumed run continues each rank's stream.
+
+        Args:
+            rank: This process's rank.
+        """
+        if rank:
+            self._rng = np.random.Generator(self._rng.bit_generator.jumped(int(rank)))
+
     # -- sampling ------------------------------------------------------
     @property
     def numpy_rng(self) -> np.random.Generator:

@@ -240,8 +240,10 @@ class Dropout(Layer):
     """Randomly zeroes a fraction `rate` of inputs in training, scaling the rest by 1/(1-rate).
 
     Randomness and workers: by default each process draws its masks from the
-    layer's own stream (seeded by `seed`, else by the global seed), so a run
-    repeats exactly for the same seeds and the same number of workers, but
+    layer's own stream (seeded by `seed`, else by the global seed; data-parallel
+    training folds the rank into it once, so ranks seeded alike draw independent
+    masks), so a run repeats exactly for the same seeds and the same number of
+    workers, but
     N workers draw other masks than one process (equally random: the trained
     weights differ, not their statistics). In deterministic mode
     (`distkeras.distributed.initialize(deterministic=True)`) a sample's mask

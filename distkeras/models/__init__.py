@@ -29,7 +29,10 @@ def model_from_json(
         safe_mode: False lets Lambda layers holding Python bytecode, or
             functions of modules the config names, load (trusted configs only).
         max_params: Most weight elements the model may have; a larger one is
-            refused before its weights are allocated.
+            refused before its weights are allocated. The default, 2**28
+            (268,435,456 elements, 1 GiB of float32), keeps a small JSON
+            from allocating more than that; pass a larger value for a
+            bigger model you trust.
 
     Raises:
         ValueError: for invalid JSON, a config that cannot be rebuilt, or a

@@ -96,10 +96,21 @@ class CompileLoss:
 
         As `Loss.__call__` in Keras 3: the prediction's mask and the loss's own
         mask (`ignore_class`) join the sample weights, which are rank-matched
-        to the losses. The divisor is the number of weighted loss entries
-        ('sum_over_batch_size'), or the sum of the weights
-        ('mean_with_sample_weight' with weights); 'sum' ignores it.
+        to the losses. The sum weighs masked-out entries 0 and valid ones 1 (no
+        rescaling), so that sums and divisors of shards add up to those of the
+        whole batch. The divisor is the number of loss entries
+        ('sum_over_batch_size'), counting only the valid ones under a mask
+        (times entries per mask entry), or the sum of the merged weights
+        ('mean_with_sample_weight' with weights or a mask); 'sum' ignores it.
         """
+        total, divisor, _ = self.weighted_parts(y_true, y_pred, sample_weight)
+        return total, divisor
+
+    def weighted_parts(
+        self, y_true: Any, y_pred: Tensor, sample_weight: Any
+    ) -> tuple[Tensor, float, bool]:
+        """`weighted_sum`'s (sum, divisor), and whether the divisor is proportional to
+        the batch size (no mask, and no weights averaged by 'mean_with_sample_weight')."""
         values = self.per_sample(y_true, y_pred)
         in_mask = getattr(y_pred, "_keras_mask", None)
         out_mask = getattr(values, "_keras_mask", None)
@@ -108,12 +119,20 @@ class CompileLoss:
         else:
             mask = in_mask if in_mask is not None else out_mask
         reduction = self.fn.reduction
-        values, sw = losses_mod.weigh_values(values, sample_weight, mask, reduction)
+        # 'sum' merges the mask as 0/1 weights (no reweighting by size/valid).
+        values, sw = losses_mod.weigh_values(values, sample_weight, mask, "sum")
+        size = int(values.size)
         if reduction == "mean_with_sample_weight" and sw is not None:
-            divisor = float(backend_to_numpy(sw.data).sum())
+            divisor = float(backend_to_numpy(sw.data).sum(dtype="float64"))
+            proportional = False
+        elif mask is not None and reduction != "sum":
+            m = backend_to_numpy(getattr(mask, "data", mask)).astype(bool)
+            valid = int(m.sum())
+            divisor = float(valid) if m.size == size else valid * size / m.size
+            proportional = False
         else:
-            divisor = float(values.size)
-        return ops.sum(values), divisor
+            divisor, proportional = float(size), True
+        return ops.sum(values), divisor, proportional
 
     def __call__(self, y_true: Any, y_pred: Tensor, sample_weight: Any = None) -> Tensor:
         """The reduced, weighted loss of one batch, as Keras 3's compiled loss returns it.

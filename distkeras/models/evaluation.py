@@ -42,7 +42,7 @@ class Evaluation:
             loss = self._call_compute_loss(x, y, y_pred, sw, training=False)
             self._track_loss(float(to_numpy(loss.data)), [], n)
         else:
-            _, (value, per_output) = self._loss_terms(y, y_pred, sw, n, n)
+            value, per_output = self._shard_loss_values(y, y_pred, sw, n)
             self._track_loss(value, per_output, n)
         return self.compute_metrics(x, y, y_pred, sw)
 
@@ -63,7 +63,7 @@ class Evaluation:
             cbs.on_test_begin()
         logs: dict = {}
         built = False
-        for step, (bx, by, bsw, _) in enumerate(adapter.batches(0)):
+        for step, (bx, by, bsw, gbs) in enumerate(adapter.batches(0)):
             if not built:
                 if not self.built:
                     self._build_from_data(bx)
@@ -72,8 +72,12 @@ class Evaluation:
                 built = True
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            with no_grad():
-                logs = self.test_step(pack_x_y_sample_weight(bx, by, bsw))
+            self._step_global_batch = gbs  # the loss divides by the global batch's divisor
+            try:
+                with no_grad():
+                    logs = self.test_step(pack_x_y_sample_weight(bx, by, bsw))
+            finally:
+                self._step_global_batch = None
             if cbs is not None:
                 cbs.on_test_batch_end(step, logs)
         logs = self._result_or_logs(logs, reduce=True)

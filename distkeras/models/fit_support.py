@@ -83,6 +83,28 @@ class FitSupport:
             seed = int(comm.broadcast({"seed": seed}, root=0)["seed"])
         return seed
 
+    def _fold_rank_into_rng(self) -> None:
+        """Default-mode data parallelism: gives each rank its own layer random streams.
+
+        With the same seed on every rank, Dropout and the other random layers
+        would draw the same noise for the same local row on every rank
+        (correlated shards, unlike one process). Once per model and
+        communicator, each layer's `SeedGenerator` is moved to the rank's own
+        part of its sequence (`fold_in_rank`; rank 0 unchanged). Deterministic
+        mode keys its noise by global sample instead and is left alone.
+        A resumed run restores each rank's saved (folded) states afterwards.
+        """
+        comm = self._communicator()
+        if comm.size == 1 or getattr(comm, "deterministic", False):
+            return
+        key = (comm.rank, comm.size)
+        if self.__dict__.get("_rng_folded") == key:
+            return
+        gens = {id(g): g for layer in self._flatten_layers() for g in layer._seed_generators}
+        for gen in gens.values():  # a generator shared by two layers moves once
+            gen.fold_in_rank(comm.rank)
+        object.__setattr__(self, "_rng_folded", key)
+
     def _capture_training_state(self, epoch: int, next_step: int) -> tuple[list, dict]:
         """(arrays, metadata) for a backup at cursor (epoch, next step); collective."""
         from distkeras.models import training_state  # noqa: PLC0415

@@ -10,18 +10,32 @@ returns the loss of the local batch (a mean for the default reduction) plus
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from distkeras import metrics as metrics_mod
 from distkeras import ops
-from distkeras.backend import to_numpy
+from distkeras.backend import current_module, to_numpy
 from distkeras.backend.autodiff import Tensor, no_grad
 from distkeras.models import data_adapter as da
 from distkeras.models.compile_utils import align_to_outputs
 
 _HAS_TRAINING_ARG: dict[type, bool] = {}
+
+
+class LossParts(NamedTuple):
+    """One shard's compiled loss before division: per output `(CompileLoss, sum,
+    divisor, proportional)`, the summed `self.losses` (or None), and whether
+    sample weights were given."""
+
+    outputs: list
+    extra: Any
+    weighted: bool
+
+
+def _to_backend(a: np.ndarray) -> Any:
+    return current_module().asarray(a)
 
 
 def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
@@ -95,7 +109,10 @@ class LossesAndMetrics:
         Override it for losses that `compile` cannot express (knowledge
         distillation, VAE): `fit`, `evaluate` and `train_on_batch` call it.
         In a data-parallel run it is the loss of this rank's shard; the
-        gradients are then averaged across ranks at `optimizer.apply`.
+        gradients are then averaged across ranks at `optimizer.apply`, weighted
+        by the shards' sizes. (The built-in `train_step` goes further: with an
+        output mask, `ignore_class` or 'mean_with_sample_weight', it divides
+        every shard by the divisor of the whole global batch.)
 
         Args:
             x: Input data (unused by the default implementation).
@@ -152,15 +169,17 @@ class LossesAndMetrics:
     def _loss_terms(self, y: Any, y_pred: Any, sw: Any, global_bs: int, local_bs: int):
         """(loss for the gradient, (tracker value, per-output values)) of one shard.
 
-        Each output's loss is divided by the global number of its loss elements
-        (or summed, for reduction='sum'), so summing the gradients of all shards
-        gives the exact global-batch gradient; `self.losses` enter scaled by
-        the shard's share. With `global_bs == local_bs` this is Keras's
-        `compute_loss`.
+        With `global_bs == local_bs` this is Keras's `compute_loss`. Otherwise
+        see `_combine_loss`: each output's loss is divided by the divisor of
+        the whole global batch, so summing the gradients of all shards gives
+        the exact global-batch gradient.
         """
-        grad_loss = None
-        total_value = 0.0
-        per_output: list[float] = []
+        parts = self._loss_parts(y, y_pred, sw)
+        return self._combine_loss(parts, global_bs, local_bs)
+
+    def _loss_parts(self, y: Any, y_pred: Any, sw: Any) -> LossParts:
+        """The compiled loss of one shard as sums and divisors, and `self.losses` summed."""
+        outputs: list[tuple[Any, Tensor, float, bool]] = []
         cl = self._compile_loss
         if cl is not None:
             flat_pred = _flat_outputs(y_pred)
@@ -178,35 +197,147 @@ class LossesAndMetrics:
                         f"No target was given for output {names[idx]!r}, which has a loss. "
                         f"Received: y without {names[idx]!r}"
                     )
-                data_sum, elements = c.weighted_sum(ys[idx], flat_pred[idx], sws[idx])
-                host_sum = float(to_numpy(data_sum.data)) * c.weight
-                if c.reduction == "sum":
-                    term = data_sum * c.weight
-                    # Keras reports the batch's sum; the tracker weighs each shard by local_bs.
-                    value = host_sum * global_bs / max(local_bs, 1)
-                else:
-                    per_sample_elems = elements / max(local_bs, 1)
-                    term = data_sum * (c.weight / max(global_bs * per_sample_elems, 1.0))
-                    value = host_sum / max(local_bs * per_sample_elems, 1.0)
-                grad_loss = term if grad_loss is None else grad_loss + term
-                total_value += value
-                per_output.append(value)
-        extra = self.losses
-        if extra:
-            total = None
-            for r in extra:
-                r = r if r.ndim == 0 else ops.sum(r)
-                total = r if total is None else total + r
-            share = local_bs / max(global_bs, 1)
-            term = total if share == 1.0 else total * share
-            grad_loss = term if grad_loss is None else grad_loss + term
-            total_value += float(to_numpy(total.data))
-        if grad_loss is None:
+                outputs.append((c, *c.weighted_parts(ys[idx], flat_pred[idx], sws[idx])))
+        extra = None
+        for r in self.losses:
+            r = r if r.ndim == 0 else ops.sum(r)
+            extra = r if extra is None else extra + r
+        if not outputs and extra is None:
             raise ValueError(
                 "No loss to compute. Provide a `loss` argument in `compile()`, call "
                 "`add_loss()` in a layer, or override `compute_loss`. Received: loss=None"
             )
+        return LossParts(outputs, extra, sw is not None)
+
+    def _combine_loss(
+        self, parts: LossParts, global_bs: int, local_bs: int, divisors: Any = None
+    ) -> tuple[Tensor, tuple[float, list]]:
+        """(loss for the gradient, (tracker value, per-output values)) from `parts`.
+
+        Each output's sum is divided by the divisor of the global batch: given
+        in `divisors` (the shards' divisors summed across ranks, see
+        `global_divisors`), else extrapolated from this shard's, which is
+        exact when the divisor is proportional to the batch size (no mask,
+        no weights averaged by their sum). 'sum' losses are not divided;
+        `self.losses` enter scaled by the shard's share. The tracker values
+        are scaled by `global_bs / local_bs`, so the loss trackers (weighted
+        by `local_bs`, then summed across ranks) hold the global batch's loss.
+        """
+        grad_loss = None
+        total_value = 0.0
+        per_output: list[float] = []
+        up = global_bs / max(local_bs, 1)
+        for i, (c, data_sum, divisor, _) in enumerate(parts.outputs):
+            host_sum = float(to_numpy(data_sum.data)) * c.weight
+            if c.reduction == "sum":
+                term = data_sum * c.weight
+                value = host_sum * up
+            else:
+                if divisors is not None:
+                    total = float(divisors[i])
+                elif global_bs == local_bs:
+                    total = divisor
+                else:
+                    total = global_bs * (divisor / max(local_bs, 1))
+                term = data_sum * (c.weight / total) if total else data_sum * 0.0
+                value = host_sum / total * up if total else 0.0
+            grad_loss = term if grad_loss is None else grad_loss + term
+            total_value += value
+            per_output.append(value)
+        if parts.extra is not None:
+            share = local_bs / max(global_bs, 1)
+            term = parts.extra if share == 1.0 else parts.extra * share
+            grad_loss = term if grad_loss is None else grad_loss + term
+            total_value += float(to_numpy(parts.extra.data))
         return grad_loss, (total_value, per_output)
+
+    def _shard_loss_values(self, y: Any, y_pred: Any, sw: Any, n: int) -> tuple[float, list]:
+        """The loss tracker values of one evaluation shard (`test_step`).
+
+        Inside `evaluate` of a data-parallel run the divisors of the global
+        batch are summed across ranks, so the reported loss is the global
+        batch's, whatever the number of ranks.
+        """
+        parts = self._loss_parts(y, y_pred, sw)
+        global_bs = self._step_global_batch or n
+        divisors = None
+        if self._step_global_batch is not None and self._communicator().size > 1:
+            divisors = self.global_divisors([(0, parts)], 1, sw is not None)
+        return self._combine_loss(parts, global_bs, n, divisors)[1]
+
+    def _divisor_sync(self, weighted: bool) -> bool | None:
+        """Whether the compiled loss needs divisors summed across ranks: True, False,
+        or None while unknown (the first data-parallel step asks every rank)."""
+        known = getattr(self._compile_loss, "_divisor_sync", None)
+        return None if known is None else known.get(weighted)
+
+    def _start_global_divisor(self, parts: LossParts) -> Any:
+        """Starts summing one output's divisor across ranks; returns `wait() -> float`.
+
+        Only once the first step has decided the sum is needed (every rank
+        then calls it at the same point of each step).
+        """
+        arr = _to_backend(np.array([parts.outputs[0][2]], dtype=np.float64))
+        handle = self._communicator().allreduce_async(
+            [arr], op="sum", deterministic=False, compression=None
+        )
+
+        def wait() -> float:
+            out = handle.wait()
+            out = out[0] if isinstance(out, list) else out
+            return float(np.asarray(to_numpy(out), dtype=np.float64).reshape(-1)[0])
+
+        return wait
+
+    def global_divisors(self, rows: list, n_rows: int, weighted: bool) -> list | None:
+        """Sums the shards' loss divisors across ranks (one tiny all-reduce), or None.
+
+        Every rank calls it once per step with the same `n_rows` and `weighted`.
+
+        Args:
+            rows: `(index, LossParts)` of each shard this rank computed, at the
+                shard's fixed position in the global batch (0 for one shard
+                per rank).
+            n_rows: The number of shard positions of the global batch.
+            weighted: Whether the step has sample weights.
+
+        Returns:
+            The global divisor of each output, summed over the shards in
+            index order (the same on every rank and for every world size), or
+            None when no output needs it: decided on the first step with every
+            rank's view, then remembered for this compiled loss.
+        """
+        cl = self._compile_loss
+        if cl is None or not cl.items:
+            return None
+        known = self._divisor_sync(weighted)
+        if known is False:
+            return None
+        n_out = len(cl.items)
+        buf = np.zeros((n_rows, n_out + 1), dtype=np.float64)
+        for i, parts in rows:
+            for j, (_, _, divisor, proportional) in enumerate(parts.outputs):
+                buf[i, j] = divisor
+                buf[i, n_out] += 0.0 if proportional else 1.0
+        if self._communicator().size > 1:
+            # Deterministic mode gives each micro-shard its own row, so every entry has
+            # one nonzero contributor and any summing order is exact (x + 0 == x).
+            # In default mode a rounding difference in float64 could only rescale a
+            # rank's own share, before the gradients are summed: no drift.
+            out = self._communicator().allreduce(
+                [_to_backend(buf)], op="sum", deterministic=False, compression=None
+            )
+            buf = np.asarray(to_numpy(out[0] if isinstance(out, list) else out), np.float64)
+        if known is None:
+            table = getattr(cl, "_divisor_sync", None) or {}
+            table[weighted] = bool(buf[:, n_out].sum() > 0)
+            cl._divisor_sync = table
+            if not table[weighted]:
+                return None
+        total = np.zeros(n_out, dtype=np.float64)
+        for row in buf[:, :n_out]:  # in index order: the same sums for every world size
+            total += row
+        return [float(t) for t in total]
 
     def _track_loss(self, value: float, per_output: list, n: int) -> None:
         """Feeds one shard's loss values to the loss trackers."""

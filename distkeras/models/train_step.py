@@ -14,7 +14,7 @@ through `self.optimizer.apply(grads, self.trainable_weights)`.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from distkeras.backend import current_module, to_numpy
 from distkeras.backend.autodiff import GradientTape, backward, no_grad
@@ -61,6 +61,19 @@ class _TrainState:
         )
 
 
+class _Part(NamedTuple):
+    """One shard's forward, kept for its backward (see `TrainStep._train_forward`)."""
+
+    x: Any
+    y: Any
+    sw: Any
+    y_pred: Any
+    n: int
+    global_bs: int
+    parts: Any  # LossParts of the compiled loss, or None with a user's compute_loss
+    loss: Any  # a user's compute_loss result, or None
+
+
 class TrainStep:
     """Mixin: `train_step` and the loop of one global batch (see the module docstring)."""
 
@@ -95,28 +108,77 @@ class TrainStep:
             A dict of metric values (`compute_metrics`' result by default).
         """
         x, y, sw = unpack_x_y_sample_weight(data)
+        part = self._train_forward(x, y, sw)
+        divisors = None
+        sync = self._sync
+        if (
+            part.parts is not None
+            and self._step_global_batch is not None
+            and sync.comm.size > 1
+            and not sync.deterministic  # there `_run_train_step` sums them for all micro-shards
+        ):
+            if self._can_defer_divisor(part, sw is not None):
+                return self._train_backward(part, None, self._start_global_divisor(part.parts))
+            divisors = self.global_divisors([(0, part.parts)], 1, sw is not None)
+        return self._train_backward(part, divisors)
+
+    def _can_defer_divisor(self, part: _Part, weighted: bool) -> bool:
+        """Whether the global divisor can be summed while backward runs.
+
+        With one compiled output and no `self.losses`, the gradient is linear
+        in 1 / divisor: backward runs with the global batch size in its place
+        and the gradient is rescaled once the sum arrives, so the step gets
+        no extra synchronisation point (fused buffer, no overlapped buckets).
+        """
+        outputs = part.parts.outputs
+        sync = self._sync
+        return (
+            self._divisor_sync(weighted) is True
+            and len(outputs) == 1
+            and outputs[0][0].reduction != "sum"
+            and part.parts.extra is None
+            and self._train_state.buffer is not None
+            and not sync.overlap
+        )
+
+    def _train_forward(self, x: Any, y: Any, sw: Any) -> _Part:
+        """The built-in step's first half: forward under the tape, the loss's parts."""
         n = _batch_size(x)
         global_bs = self._step_global_batch or n
-        state = self._train_state
-        if state is None:  # called directly, outside fit / train_on_batch
+        if self._train_state is None:  # called directly, outside fit / train_on_batch
             self._prepare_training(x)
-            state = self._train_state
+        with GradientTape():
+            y_pred = self(x, training=True)
+            if self._overrides_compute_loss():
+                loss = self._call_compute_loss(x, y, y_pred, sw, training=True)
+                return _Part(x, y, sw, y_pred, n, global_bs, None, loss)
+            parts = self._loss_parts(y, y_pred, sw)
+        return _Part(x, y, sw, y_pred, n, global_bs, parts, None)
+
+    def _train_backward(self, part: _Part, divisors: Any = None, deferred: Any = None) -> dict:
+        """The built-in step's second half: the loss (global `divisors` when given),
+        backward, gradient sync and update, metrics. With `deferred` (a divisor sum in
+        flight, see `_can_defer_divisor`) the gradient is rescaled before the sync."""
+        x, y, sw, y_pred, n, global_bs = part[:6]
+        state = self._train_state
         sync = self._sync
         buf = state.buffer
         hook = finish = None
         if buf is not None and sync.overlap and sync.comm.size > 1 and not sync.deterministic:
             hook, finish = sync.overlapped(buf)
         with GradientTape():
-            y_pred = self(x, training=True)
-            if self._overrides_compute_loss():
-                loss = self._call_compute_loss(x, y, y_pred, sw, training=True)
+            if part.parts is None:
+                loss = part.loss
                 value, per_output = float(to_numpy(loss.data)), []
                 if global_bs != n:
                     loss = loss * (n / global_bs)  # this shard's share (prescaled)
             else:
-                loss, (value, per_output) = self._loss_terms(y, y_pred, sw, global_bs, n)
+                if deferred is not None:
+                    divisors = [float(global_bs)]  # provisional: rescaled below
+                loss, (value, per_output) = self._combine_loss(part.parts, global_bs, n, divisors)
             loss = self.optimizer.scale_loss(loss)
-        self._track_loss(value, per_output, n)
+        if deferred is None:
+            self._track_loss(value, per_output, n)
         grads = backward(loss, hook=hook, sinks=state.sinks) if loss.requires_grad else {}
         if finish is not None:
             finish(self.optimizer)
@@ -127,6 +189,11 @@ class TrainStep:
                     view.fill(0)
                 elif g is not view:  # already there when backward wrote into its sink
                     view[...] = g
+            if deferred is not None:
+                total = deferred()
+                scale = global_bs / total if total else 0.0
+                current_module().multiply(buf.grad, scale, out=buf.grad)
+                self._track_loss(value * scale, [v * scale for v in per_output], n)
             sync.step(self.optimizer, buf, prescaled=True)
         else:
             xp = current_module()
@@ -167,19 +234,27 @@ class TrainStep:
         logs: dict = {}
         sync.begin_micro_shards(self.optimizer)
         self._step_global_batch = global_bs
+        two_phase = (
+            type(self).train_step is TrainStep.train_step
+            and not self._overrides_compute_loss()
+            and self._divisor_sync(sw is not None) is not False
+        )
         try:
-            for j, k in enumerate(range(k_lo, k_hi)):
-                lo, hi = da.shard_bounds(global_bs, k, k_total)
-                sync.next_micro_shard(j, k_hi - k_lo)
-                if hi == lo:
-                    continue
-                px, py, psw = (
-                    da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
-                    for d in (x, y, sw)
-                )
-                sync.share = (hi - lo) / global_bs
-                with sample_stream(seed, step, lo, hi - lo):
-                    logs = self.train_step(pack_x_y_sample_weight(px, py, psw))
+            if two_phase:
+                logs = self._micro_shards_two_phase(x, y, sw, global_bs, seed, step, k_total)
+            else:
+                for j, k in enumerate(range(k_lo, k_hi)):
+                    lo, hi = da.shard_bounds(global_bs, k, k_total)
+                    sync.next_micro_shard(j, k_hi - k_lo)
+                    if hi == lo:
+                        continue
+                    px, py, psw = (
+                        da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
+                        for d in (x, y, sw)
+                    )
+                    sync.share = (hi - lo) / global_bs
+                    with sample_stream(seed, step, lo, hi - lo):
+                        logs = self.train_step(pack_x_y_sample_weight(px, py, psw))
         except BaseException:
             sync.cancel_micro_shards()
             raise
@@ -188,6 +263,43 @@ class TrainStep:
             self._step_global_batch = None
         sync.end_micro_shards()
         return logs if logs else self.get_metrics_result()
+
+    def _micro_shards_two_phase(
+        self, x: Any, y: Any, sw: Any, global_bs: int, seed: int, step: int, k_total: int
+    ) -> dict:
+        """Deterministic mode, built-in step: every local micro-shard's forward first,
+        then one sum of the loss divisors over all micro-shards of the global
+        batch (masks, `ignore_class`, weights averaged by their sum), then each
+        micro-shard's backward with those global divisors."""
+        sync = self._sync
+        comm = sync.comm
+        k_lo, k_hi = da.shard_bounds(k_total, comm.rank, comm.size)
+        start = da.shard_bounds(global_bs, k_lo, k_total)[0]
+        forwards: list[tuple[int, int, _Part]] = []
+        for j, k in enumerate(range(k_lo, k_hi)):
+            lo, hi = da.shard_bounds(global_bs, k, k_total)
+            if hi == lo:
+                continue
+            px, py, psw = (
+                da.map_struct(lambda a, lo=lo, hi=hi: a[lo - start : hi - start], d)
+                for d in (x, y, sw)
+            )
+            with sample_stream(seed, step, lo, hi - lo):
+                forwards.append((j, k, self._train_forward(px, py, psw)))
+        divisors = self.global_divisors(
+            [(k, part.parts) for _, k, part in forwards], k_total, sw is not None
+        )
+        logs: dict = {}
+        done = 0
+        for j in range(k_hi - k_lo):
+            sync.next_micro_shard(j, k_hi - k_lo)
+            if done < len(forwards) and forwards[done][0] == j:
+                part = forwards[done][2]
+                forwards[done] = (j, 0, None)  # free the graph once used
+                done += 1
+                sync.share = part.n / global_bs
+                logs = self._train_backward(part, divisors)
+        return logs
 
     def _sample_stream_key(self) -> tuple[int, int]:
         """(seed, step) keying the per-sample random streams of a deterministic step.

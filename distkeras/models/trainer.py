@@ -187,6 +187,7 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
             if opt_vars:
                 comm.broadcast(opt_vars, root=0)
             self._broadcast_done = True
+        self._fold_rank_into_rng()  # once per model: ranks draw their own noise
 
     def _build_from_data(self, x: Any) -> None:
         with no_grad():

@@ -23,7 +23,10 @@ from typing import Any
 
 from distkeras.saving.file_format import FileFormatError
 
-DEFAULT_MAX_PARAMS = 2**31  # elements: 8 GiB of float32, above any model a file of ours holds
+# Elements a JSON config alone may ask for: 1 GiB of float32 (268M weights, above
+# every common model); pass `max_params` to `model_from_json` for a bigger one.
+# `load_model` does not use it: there the limit is what the file holds.
+DEFAULT_MAX_PARAMS = 2**28
 # A layer without `compute_output_shape` is traced on zeros of one sample: bound that too.
 MAX_TRACE_ELEMENTS = 2**26
 

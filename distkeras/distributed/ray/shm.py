@@ -21,9 +21,11 @@ call, so no rank can still be reading it.
 Waiting spins briefly, then yields, then sleeps in growing steps (a rank that
 arrives early does not take a core from one still computing). While waiting
 it watches the group's failure flag in the rendezvous actor, so an abort on
-any rank ends every waiting rank, and it times out naming the ranks that never
-arrived. Publishing relies on x86-64's ordered stores (data before the flag);
-on other machines the object-store path is used.
+any rank ends every waiting rank; past the stall window (`stall_warning`) it
+logs, once per call, the ranks that have not arrived (as the object-store and
+MPI paths do), and past the timeout it raises naming them. Publishing relies
+on x86-64's ordered stores (data before the flag); on other machines the
+object-store path is used.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from distkeras.distributed.deadlines import describe_absence, warn_stall
 from distkeras.distributed.errors import CollectiveTimeoutError
 
 LINE = 64  # bytes per control entry: one cache line, no false sharing
@@ -172,13 +175,20 @@ class Waiter:
         timeout: Seconds before `on_timeout(missing_ranks)` is called (None: never).
         on_failure: Called with the failure dict when the group failed.
         on_timeout: Called with the list of ranks that did not arrive.
+        stall: Seconds before `on_stall(late_ranks, waited)` is called, once per
+            collective (None: never).
+        on_stall: Called with the ranks that have not arrived and the wait so far.
     """
 
-    def __init__(self, reducer, rank, actor, timeout, on_failure, on_timeout):
+    def __init__(
+        self, reducer, rank, actor, timeout, on_failure, on_timeout, stall=None, on_stall=None
+    ):
         self.reducer, self.rank, self.actor = reducer, rank, actor
         self.timeout, self.on_failure, self.on_timeout = timeout, on_failure, on_timeout
+        self.stall, self.on_stall = stall, on_stall
         self._probe = None
         self._probe_t = 0.0
+        self._warned = False
 
     def _check_failure(self, now: float) -> None:
         if self._probe is None:
@@ -207,6 +217,10 @@ class Waiter:
                     self._check_failure(now)
                 if self.timeout is not None and waited > self.timeout:
                     self.on_timeout([r for r in range(len(flags)) if flags[r] < seq])
+                if self.stall is not None and not self._warned and waited > self.stall:
+                    self._warned = True
+                    if self.on_stall is not None:
+                        self.on_stall([r for r in range(len(flags)) if flags[r] < seq], waited)
                 sleep = min(_MAX_SLEEP_S, sleep * 2 or 1e-5)
                 time.sleep(sleep)
 
@@ -225,13 +239,16 @@ class SharedMemoryTransport:
         if self._shm is None or self._shm.capacity < buf.nbytes:
             self._shm_setup(key, header, buf.nbytes)
         ufunc = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}[op]
+        timeout = self.timeout
         waiter = Waiter(
             self._shm,
             self._rank,
             self._actor,
-            self.timeout,
+            timeout,
             self._raise_abort,
             lambda missing: self._shm_timed_out(key, header, missing),
+            self.stall_deadline(timeout),
+            lambda late, waited: self._shm_stalled(key, header, late, waited, timeout),
         )
         bad = self._shm.allreduce(buf, self._rank, ufunc, fingerprint(header), waiter)
         if bad:  # fetch every rank's description through the actor for the error
@@ -249,6 +266,19 @@ class SharedMemoryTransport:
         self._shm = new
         if old is not None:
             old.close()
+
+    def _shm_stalled(
+        self, key: tuple, header: tuple, late: list[int], waited: float, timeout: float | None
+    ) -> None:
+        """Logs the stall warning: the ranks whose flags show they have not arrived (and,
+        from the rendezvous actor, which of them wait in another collective)."""
+        _, elsewhere_all, _ = self._whereabouts(key)
+        elsewhere = {r: what for r, what in elsewhere_all.items() if r in late}
+        missing = [r for r in late if r not in elsewhere]
+        arrived = [r for r in range(self._size) if r != self._rank and r not in late]
+        absence = describe_absence(missing, elsewhere, arrived, final=False)
+        what = f"{_key_text(key)} {header[-1]}"
+        warn_stall(self._rank, what, waited, absence, timeout, self.timeout_is_adaptive)
 
     def _shm_timed_out(self, key: tuple, header: tuple, missing: list[int]) -> None:
         what = f"{_key_text(key)} {header[-1]}"

@@ -190,6 +190,39 @@ def stall_job(config):
     return comm.allgather_object({"warnings": records, "slowest": comm.slowest_interval})
 
 
+def shm_stall_job(config):
+    """Rank 1 is 3 s late to a large all-reduce (the shared-memory path); with a 1 s
+    stall window the others log that rank 1 has not arrived."""
+    import logging
+
+    import distkeras.distributed as dist
+
+    comm = dist.get_communicator()
+    comm.stall_warning = 1.0
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("distkeras.distributed")
+    logger.addHandler(handler)
+    big = np.full(HUGE, comm.rank + 1.0, dtype=np.float32)
+    try:
+        comm.barrier()
+        if comm.rank == 1:
+            time.sleep(3)
+        comm.allreduce([big], op="sum")
+        comm.barrier()
+    finally:
+        logger.removeHandler(handler)
+    total = float(sum(range(1, comm.size + 1)))
+    return comm.allgather_object(
+        {
+            "warnings": records,
+            "transport": comm.allreduce_transport,
+            "correct": bool((big == total).all()),
+        }
+    )
+
+
 def failing_job(config):
     """Rank 1 raises in the middle of training; rank 0 is in a collective by then."""
     import distkeras.distributed as dist

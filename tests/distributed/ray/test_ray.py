@@ -77,6 +77,18 @@ def test_stall_warning_names_the_late_rank(ray_cluster):
         assert ranks[r]["slowest"] >= 3.0, ranks
 
 
+def test_shared_memory_allreduce_stall_warning_names_the_late_rank(ray_cluster):
+    ranks = run(jobs.shm_stall_job, num_workers=3)
+    assert ranks[1]["warnings"] == [], ranks  # the late rank itself waits for nobody
+    for r in (0, 2):
+        assert ranks[r]["transport"] == "shared_memory" and ranks[r]["correct"], ranks[r]
+        (warning,) = ranks[r]["warnings"]  # once per stall
+        assert warning.startswith(f"[distkeras] stall: rank {r} has waited"), warning
+        assert "rank(s) [1] have not arrived" in warning and "allreduce" in warning, warning
+        other = 2 - r  # the other early rank had arrived in the segment
+        assert f"rank(s) [{other}] arrived" in warning, warning
+
+
 def test_two_worker_fit_equals_one_process(ray_cluster):
     x, y = jobs.make_data()
     config = {"x": ray_cluster.put(x), "y": ray_cluster.put(y)}
@@ -134,6 +146,25 @@ def test_script_runner_matches_mpirun(ray_cluster, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for a, b in zip(ray_weights, _weights(mpi_prefix, 0)):
         assert np.array_equal(a, b)
+
+
+def test_masked_weighted_loss_on_two_ray_workers_matches_one_process(ray_cluster, tmp_path):
+    """Loss divisors that depend on the data (an output mask, per-step weights piled on
+    rank 0's shard) are summed across the Ray workers too: the one-process weights."""
+    script = ROOT / "tests" / "models" / "scripts" / "exact_divisors.py"
+    ray_prefix, one_prefix = str(tmp_path / "ray"), str(tmp_path / "one")
+    assert run_script(script, [ray_prefix, "mask", "default"], num_workers=2) == 0
+    proc = subprocess.run(
+        [sys.executable, str(script), one_prefix, "mask", "default"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=_mpirun_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for rank in range(2):
+        for a, b in zip(_weights(ray_prefix, rank), _weights(one_prefix, 0)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_script_exit_status_and_missing_script(ray_cluster, tmp_path):

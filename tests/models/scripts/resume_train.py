@@ -1,7 +1,8 @@
 """Training run for the exact-resume tests: BackupAndRestore plus stateful callbacks.
 
 usage: resume_train.py OUT_PREFIX BACKUP_DIR [dropout|plain]
-env: KILL_AT=N (SIGKILL itself after global step N), SAVE_FREQ, DET=1 (deterministic mode)
+env: KILL_AT=N (SIGKILL itself after global step N), SAVE_FREQ, DET=1 (deterministic mode),
+     SAME_SEED=1 (the same seed on every rank)
 """
 
 import json
@@ -19,7 +20,9 @@ from distkeras.utils import set_random_seed
 out, backup = sys.argv[1], sys.argv[2]
 mode = sys.argv[3] if len(sys.argv) > 3 else "dropout"
 comm = distkeras.distributed.initialize(deterministic=os.environ.get("DET") == "1")
-set_random_seed(7 + comm.rank)
+# SAME_SEED=1: one seed on every rank (the layers' streams then differ only by the rank
+# fit folds into them).
+set_random_seed(7 if os.environ.get("SAME_SEED") == "1" else 7 + comm.rank)
 rng = np.random.default_rng(0)
 x = rng.normal(size=(100, 5)).astype("float32")
 y = rng.integers(0, 3, 100)

@@ -252,19 +252,20 @@ def reduce_flat(flat: np.ndarray, op: str, wire: str | None = None) -> None:
     code = _DTYPES.index(flat.dtype.name) if flat.dtype.name in _DTYPES else -1
     if code < 0:
         raise TypeError(f"Unsupported dtype for allreduce. Received: dtype={flat.dtype}")
-    ctrl = np.array(
-        [1.0, flat.size, code, _OP_CODES.index(op), 1.0 if wire else 0.0], dtype=np.float64
-    )
-    mine = ctrl.copy()
+    # [1, fields, fields**2]: the sums say how many ranks are active and, since the
+    # fields' variance over the active ranks is zero only if they agree, whether they do.
+    fields = np.array([flat.size, code, _OP_CODES.index(op), 1 if wire else 0], dtype=np.int64)
+    mine = np.concatenate([[1], fields, fields**2]).astype(np.int64)
+    ctrl = mine.copy()
     comm.allreduce([ctrl], op="sum")
-    active = ctrl[0]
+    active = int(ctrl[0])
     if not np.array_equal(ctrl[1:], mine[1:] * active):
         raise distributed.CollectiveMismatchError(
             "hvd.allreduce: the ranks reduce tensors of different sizes, dtypes, ops or "
             f"compressions. Received on rank {comm.rank}: size={flat.size}, "
             f"dtype={flat.dtype}, op={op}"
         )
-    _data_reduce(comm, flat, op, wire, int(active))
+    _data_reduce(comm, flat, op, wire, active)
 
 
 def _data_reduce(comm: Any, flat: np.ndarray, op: str, wire: str | None, active: int) -> None:
@@ -298,16 +299,16 @@ def join(device: int = -1) -> int:
     first = True
     try:
         while True:
-            ctrl = np.zeros(5, dtype=np.float64)
+            ctrl = np.zeros(9, dtype=np.int64)
             comm.allreduce([ctrl], op="sum")
-            active = int(round(ctrl[0]))
+            active = int(ctrl[0])
             if active == 0:
                 break
             first = False
-            n = int(round(ctrl[1] / active))
-            dtype = np.dtype(_DTYPES[int(round(ctrl[2] / active))])
-            op = _OP_CODES[int(round(ctrl[3] / active))]
-            wire = "float16" if ctrl[4] else None
+            n, code, opcode, wired = (int(v) // active for v in ctrl[1:5])
+            dtype = np.dtype(_DTYPES[code])
+            op = _OP_CODES[opcode]
+            wire = "float16" if wired else None
             flat = np.full(n, _identity(op, dtype), dtype=dtype)
             _data_reduce(comm, flat, op, wire, active)
         last = comm.allgather_object(comm.rank if first else -1)

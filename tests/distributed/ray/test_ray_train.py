@@ -1,0 +1,98 @@
+"""DistkerasTrainer on the session's local Ray cluster: a Ray Train run on 2 workers with
+distkeras's Ray communicator equals one process, reports each epoch's logs and a
+checkpoint Ray Train keeps (`result.metrics`, `result.checkpoint`, `Result.from_path`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray.train")
+
+from ray.train import Result, RunConfig, ScalingConfig  # noqa: E402
+
+import distkeras as keras  # noqa: E402
+from distkeras import distributed  # noqa: E402
+from distkeras.distributed.ray.train import (  # noqa: E402
+    DistkerasConfig,
+    DistkerasTrainer,
+    ReportCallback,
+    load_checkpoint,
+)
+
+EPOCHS = 3
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5)).astype("float32")
+    y = (x @ rng.standard_normal((5, 1)) + 0.1).astype("float32")
+    return x, y
+
+
+def build(lr: float):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse", metrics=["mae"])
+    return model
+
+
+def train_loop(config):
+    import ray.train
+
+    comm = distributed.get_communicator()
+    assert comm.backend == "ray" and comm.size == 2, comm
+    assert comm.rank == ray.train.get_context().get_world_rank()
+    model = build(config["lr"])
+    x, y = data()
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=EPOCHS,
+        shuffle=False,
+        verbose=0,
+        callbacks=[ReportCallback(checkpoint=True)],
+    )
+
+
+def test_trainer_on_two_workers_equals_one_process(ray_cluster, tmp_path):
+    trainer = DistkerasTrainer(
+        train_loop,
+        train_loop_config={"lr": 0.05},
+        distkeras_config=DistkerasConfig(deterministic=True),
+        scaling_config=ScalingConfig(num_workers=2),
+        run_config=RunConfig(name="dk_train", storage_path=str(tmp_path)),
+    )
+    result = trainer.fit()
+    assert result.error is None
+
+    # One process in deterministic mode (the same micro-shard sums as the 2 workers).
+    comm = distributed.get_communicator()
+    old, comm.deterministic = comm.deterministic, True
+    try:
+        ref = build(0.05)
+        x, y = data()
+        hist = ref.fit(x, y, batch_size=16, epochs=EPOCHS, shuffle=False, verbose=0)
+    finally:
+        comm.deterministic = old
+    assert result.metrics["epoch"] == EPOCHS
+    np.testing.assert_allclose(result.metrics["loss"], hist.history["loss"][-1], rtol=1e-5)
+    np.testing.assert_allclose(result.metrics["mae"], hist.history["mae"][-1], rtol=1e-5)
+    losses = result.metrics_dataframe["loss"].tolist()
+    np.testing.assert_allclose(losses, hist.history["loss"], rtol=1e-5)
+
+    restored = build(0.05)
+    assert load_checkpoint(restored, result.checkpoint) == EPOCHS
+    for a, b in zip(restored.weights, ref.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # deterministic: bitwise
+
+    again = Result.from_path(result.path)
+    assert again.metrics["epoch"] == EPOCHS and again.checkpoint is not None
+
+
+def test_trainer_rejects_other_backend_configs():
+    with pytest.raises(ValueError, match="distkeras_config"):
+        DistkerasTrainer(lambda: None, distkeras_config=object())

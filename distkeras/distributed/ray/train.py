@@ -27,9 +27,10 @@ which is what Ray Train's results, Tune and the dashboard see.
 Which to use: `distributed.ray.run` is the light driver (restarts lost
 workers from `BackupAndRestore` backups, resumes mid-epoch); `DistkerasTrainer`
 plugs into Ray Train's machinery (`Result`, `RunConfig`, Tune, Ray Data).
-This first slice does not yet feed `get_dataset_shard` iterators to `fit`
-or resume mid-epoch from `ray.train.get_checkpoint()` (see
-`load_checkpoint` for epoch-level resume).
+A lost worker is recovered by `RunConfig(failure_config=FailureConfig(max_failures=k))`
+from the last reported checkpoint (`load_checkpoint(ray.train.get_checkpoint())`,
+at an epoch boundary). This first slice does not yet feed
+`get_dataset_shard` iterators to `fit` or resume mid-epoch.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from distkeras.distributed.ray.communicator import (
     SIZE_ENV,
 )
 
-_WEIGHTS = "model.weights.h5"
+_MODEL = "model.keras"
 _ENV_KEYS = (GROUP_ENV, NAMESPACE_ENV, RANK_ENV, SIZE_ENV, LOCAL_RANK_ENV, LOCAL_SIZE_ENV)
 
 
@@ -191,12 +192,14 @@ class ReportCallback(Callback):
     Every rank reports (Ray Train expects one report per worker per round);
     the logs are already reduced across ranks by `fit`. With
     `checkpoint=True` the model's weights are saved once (rank 0 writes, a
-    collective save) into a fresh folder that rank 0 reports as a
-    `ray.train.Checkpoint` with the epoch in `checkpoint_info.json`.
+    collective save) with `model.save` (config, weights, optimizer state,
+    random states) into a fresh folder that rank 0 reports as a
+    `ray.train.Checkpoint`, with the epoch in `checkpoint_info.json`;
+    `load_checkpoint` restores it.
 
     Args:
         metrics: Log keys to report (None: all), or a dict {reported name: log key}.
-        checkpoint: Also report a checkpoint of the weights each epoch.
+        checkpoint: Also report a checkpoint of the model each epoch.
     """
 
     def __init__(self, metrics: list | dict | None = None, checkpoint: bool = False):
@@ -231,7 +234,7 @@ class ReportCallback(Callback):
         folder = tempfile.mkdtemp(prefix="distkeras-ckpt-") if rank == 0 else None
         if comm is not None and comm.size > 1:
             folder = comm.broadcast_object(folder, root=0)
-        self.model.save_weights(os.path.join(folder, _WEIGHTS))
+        self.model.save(os.path.join(folder, _MODEL))  # collective: rank 0 writes
         if rank == 0:
             with open(os.path.join(folder, "checkpoint_info.json"), "w") as f:
                 f.write(f'{{"epoch": {epoch + 1}}}')
@@ -251,14 +254,22 @@ def _is_scalar(v: Any) -> bool:
     return getattr(v, "ndim", 0) == 0
 
 
-def load_checkpoint(model: Any, checkpoint: Checkpoint | None) -> int:
-    """Loads a `ReportCallback` checkpoint's weights into `model` (built); returns the
-    number of epochs it had finished (0 without a checkpoint), to pass as `initial_epoch`."""
+def load_checkpoint(
+    checkpoint: Checkpoint | None, custom_objects: dict | None = None
+) -> tuple[Any, int]:
+    """Restores a `ReportCallback` checkpoint (e.g. `ray.train.get_checkpoint()`).
+
+    Returns:
+        (model, epochs done): the compiled model with its optimizer state, and
+        the `initial_epoch` to continue `fit` from; `(None, 0)` without a checkpoint.
+    """
     import json  # noqa: PLC0415
 
+    from distkeras.models import load_model  # noqa: PLC0415
+
     if checkpoint is None:
-        return 0
+        return None, 0
     with checkpoint.as_directory() as folder:
-        model.load_weights(os.path.join(folder, _WEIGHTS))
+        model = load_model(os.path.join(folder, _MODEL), custom_objects=custom_objects)
         with open(os.path.join(folder, "checkpoint_info.json")) as f:
-            return int(json.load(f)["epoch"])
+            return model, int(json.load(f)["epoch"])

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("ray.train")
 
-from ray.train import Result, RunConfig, ScalingConfig  # noqa: E402
+from ray.train import FailureConfig, Result, RunConfig, ScalingConfig  # noqa: E402
 
 import distkeras as keras  # noqa: E402
 from distkeras import distributed  # noqa: E402
@@ -35,8 +35,21 @@ def build(lr: float):
     model = keras.Sequential(
         [keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
     )
-    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse", metrics=["mae"])
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.5), loss="mse", metrics=["mae"])
     return model
+
+
+def _reference():
+    """One process in deterministic mode (the same micro-shard sums as the 2 workers)."""
+    comm = distributed.get_communicator()
+    old, comm.deterministic = comm.deterministic, True
+    try:
+        ref = build(0.05)
+        x, y = data()
+        ref.fit(x, y, batch_size=16, epochs=EPOCHS, shuffle=False, verbose=0)
+    finally:
+        comm.deterministic = old
+    return ref
 
 
 def train_loop(config):
@@ -69,23 +82,17 @@ def test_trainer_on_two_workers_equals_one_process(ray_cluster, tmp_path):
     result = trainer.fit()
     assert result.error is None
 
-    # One process in deterministic mode (the same micro-shard sums as the 2 workers).
-    comm = distributed.get_communicator()
-    old, comm.deterministic = comm.deterministic, True
-    try:
-        ref = build(0.05)
-        x, y = data()
-        hist = ref.fit(x, y, batch_size=16, epochs=EPOCHS, shuffle=False, verbose=0)
-    finally:
-        comm.deterministic = old
+    ref = _reference()
+    hist = ref.history
     assert result.metrics["epoch"] == EPOCHS
     np.testing.assert_allclose(result.metrics["loss"], hist.history["loss"][-1], rtol=1e-5)
     np.testing.assert_allclose(result.metrics["mae"], hist.history["mae"][-1], rtol=1e-5)
     losses = result.metrics_dataframe["loss"].tolist()
     np.testing.assert_allclose(losses, hist.history["loss"], rtol=1e-5)
 
-    restored = build(0.05)
-    assert load_checkpoint(restored, result.checkpoint) == EPOCHS
+    restored, done = load_checkpoint(result.checkpoint)
+    assert done == EPOCHS
+    assert int(restored.optimizer.iterations.numpy()) == int(ref.optimizer.iterations.numpy())
     for a, b in zip(restored.weights, ref.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # deterministic: bitwise
 
@@ -96,3 +103,57 @@ def test_trainer_on_two_workers_equals_one_process(ray_cluster, tmp_path):
 def test_trainer_rejects_other_backend_configs():
     with pytest.raises(ValueError, match="distkeras_config"):
         DistkerasTrainer(lambda: None, distkeras_config=object())
+
+
+def resumable_loop(config):
+    import os
+
+    import ray.train
+
+    model, done = load_checkpoint(ray.train.get_checkpoint())
+    if model is None:
+        model = build(config["lr"])
+    rank = ray.train.get_context().get_world_rank()
+    marker = config["marker"]
+
+    def crash(epoch, logs):
+        if epoch == 1 and rank == 1 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # a lost worker, after the checkpoint of epoch 2 was reported
+
+    x, y = data()
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=EPOCHS,
+        initial_epoch=done,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            ReportCallback(checkpoint=True),
+            keras.callbacks.LambdaCallback(on_epoch_end=crash),
+        ],
+    )
+
+
+def test_lost_worker_resumes_from_the_reported_checkpoint(ray_cluster, tmp_path):
+    trainer = DistkerasTrainer(
+        resumable_loop,
+        train_loop_config={"lr": 0.05, "marker": str(tmp_path / "crashed")},
+        distkeras_config=DistkerasConfig(deterministic=True),
+        scaling_config=ScalingConfig(num_workers=2),
+        run_config=RunConfig(
+            name="dk_resume",
+            storage_path=str(tmp_path),
+            failure_config=FailureConfig(max_failures=1),
+        ),
+    )
+    result = trainer.fit()
+    assert (tmp_path / "crashed").exists()  # the worker was lost once
+    assert result.error is None and result.metrics["epoch"] == EPOCHS
+    model, done = load_checkpoint(result.checkpoint)
+    assert done == EPOCHS
+    ref = _reference()
+    for a, b in zip(model.weights, ref.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

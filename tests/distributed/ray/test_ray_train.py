@@ -157,3 +157,38 @@ def test_lost_worker_resumes_from_the_reported_checkpoint(ray_cluster, tmp_path)
     ref = _reference()
     for a, b in zip(model.weights, ref.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def tune_trial(config):
+    from ray import tune
+
+    trainer = DistkerasTrainer(
+        train_loop,
+        train_loop_config={"lr": config["lr"]},
+        scaling_config=ScalingConfig(num_workers=2),
+        run_config=RunConfig(name=f"trial_lr_{config['lr']}", storage_path=config["storage"]),
+    )
+    result = trainer.fit()
+    tune.report({"loss": result.metrics["loss"], "epoch": result.metrics["epoch"]})
+
+
+def test_tune_sweep_runs_two_trials_of_two_workers(ray_cluster, tmp_path):
+    from ray import tune
+
+    lrs = [0.01, 0.05]
+    tuner = tune.Tuner(
+        tune.with_resources(tune_trial, {"cpu": 0.1}),  # the 2 workers hold the CPUs
+        param_space={"lr": tune.grid_search(lrs), "storage": str(tmp_path)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=1),
+        run_config=tune.RunConfig(name="sweep", storage_path=str(tmp_path)),
+    )
+    results = tuner.fit()
+    assert results.num_errors == 0
+    got = {r.config["lr"]: r.metrics for r in results}
+    assert sorted(got) == lrs
+    for lr in lrs:
+        ref = build(lr)
+        x, y = data()
+        hist = ref.fit(x, y, batch_size=16, epochs=EPOCHS, shuffle=False, verbose=0)
+        assert got[lr]["epoch"] == EPOCHS
+        np.testing.assert_allclose(got[lr]["loss"], hist.history["loss"][-1], rtol=1e-4)

@@ -48,7 +48,7 @@ from distkeras.distributed.errors import (
 from distkeras.distributed.scaling import scale_learning_rate
 
 _BACKENDS = ("auto", "local", "mpi", "ray")
-_state: dict[str, Any] = {"comm": None}
+_state: dict[str, Any] = {"comm": None, "per_process_models": None}
 
 
 def _mpi_communicator(**kwargs: Any) -> Communicator:
@@ -163,6 +163,25 @@ def get_communicator() -> Communicator:
     return comm
 
 
+def set_per_process_models(enabled: bool) -> None:
+    """Makes models train as independent processes (Horovod's model), or not.
+
+    When enabled (`distkeras.horovod.init()` does it), `model_communicator()`
+    is a single-process communicator: `fit` neither shards the data nor
+    reduces metrics, saves write locally without a collective, and ranks
+    meet only where the user asks (a Horovod `DistributedOptimizer`,
+    callbacks, collectives), each on the process-wide communicator.
+    """
+    _state["per_process_models"] = LocalCommunicator(check=False) if enabled else None
+
+
+def model_communicator() -> Communicator:
+    """The communicator models train and save with: the process-wide one, or a local
+    one when `set_per_process_models(True)` is in effect."""
+    local = _state["per_process_models"]
+    return local if local is not None else get_communicator()
+
+
 def rank() -> int:
     """This process's rank (0 in one process)."""
     return get_communicator().rank
@@ -249,9 +268,11 @@ __all__ = [
     "is_initialized",
     "local_rank",
     "local_size",
+    "model_communicator",
     "pack_object",
     "rank",
     "scale_learning_rate",
+    "set_per_process_models",
     "shutdown",
     "size",
     "uninstall_excepthook",

@@ -112,7 +112,7 @@ def _communicator_of(model: Any, given: Any) -> Any:
         return find()
     from distkeras import distributed  # noqa: PLC0415
 
-    return distributed.get_communicator()
+    return distributed.model_communicator()
 
 
 def _prepare_path(path: str, overwrite: bool, make_dirs: bool) -> None:

@@ -35,10 +35,11 @@ from distkeras.models.train_step import TrainStep, _TrainState, micro_shard_coun
 
 
 def get_communicator() -> Any:
-    """The active communicator (auto-initialized from the launch environment)."""
+    """The communicator models train with (auto-initialized from the launch environment;
+    a local one under `distkeras.horovod`, whose ranks train as independent processes)."""
     from distkeras import distributed  # noqa: PLC0415
 
-    return distributed.get_communicator()
+    return distributed.model_communicator()
 
 
 class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):

@@ -19,6 +19,7 @@ import numpy as np
 from distkeras.backend import to_numpy
 from distkeras.callbacks.callback import Callback
 from distkeras.callbacks.tensorboard_events import EventWriter, tensorboard_modules
+from distkeras.saving.state_schema import Int
 
 
 def _scalar(value: Any) -> float | None:
@@ -86,6 +87,14 @@ class TensorBoard(Callback):
     Raises:
         ImportError: when the `tensorboard` package is not installed.
     """
+
+    # What BackupAndRestore carries over: the step counters, so a resumed run's
+    # event steps continue the first run's.
+    _state_schema = {
+        "_global_train_batch": Int(),
+        "_global_test_batch": Int(),
+        "_previous_epoch_iterations": Int(),
+    }
 
     batch_decisions = False  # its batch hooks never stop training or change the rate
     _state_attrs = ("_global_train_batch", "_global_test_batch")

@@ -11,12 +11,16 @@
 #   (c) a two-container Ray cluster (`ray start --head` in one, `ray start
 #       --address` in the other, token authentication on), the job submitted
 #       with `ray job submit` to the head's dashboard as KubeRay's RayJob does
-#       (cluster/k8s/rayjob.yaml).
+#       (cluster/k8s/rayjob.yaml);
+#   (d) Slurm in one container (munged, slurmctld and slurmd on one node, from
+#       Debian's slurm-wlm added to the image): `sbatch --wait
+#       cluster/slurm/train.sbatch`, whose ranks srun starts with --mpi=pmix,
+#       and `distkeras-run --backend slurm --wait`, which fills that template.
 #
 # Each run trains cluster/docker/weights_job.py (deterministic mode) and must
 # print the weights digest of the same job run as one process in the image;
 # (b) and (c) then run the manifests' own commands (read from the YAML files),
-# which must print a test accuracy.
+# which must print a test accuracy, as must the default command and train.sbatch.
 #
 #   bash cluster/docker/check.sh            # as root; about 6 min the first time
 #   NO_CACHE=1 bash cluster/docker/check.sh # rebuild every layer (the base is kept)
@@ -31,6 +35,7 @@
 # Docker network the check creates and removes; the containers, the network
 # and the temporary files are removed on exit, the images are kept.
 set -euo pipefail
+{ # the whole script is read before it runs: editing it meanwhile cannot change a run
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml")
@@ -151,11 +156,14 @@ run_logged() { # name, command...: runs, keeps the output in $WORK/name.log and 
     shift
     local rc=0
     timeout 600 "$@" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$WORK/$name.log" || rc=$?
-    if [ -n "${TAIL:-}" ] && [ "$(wc -l <"$WORK/$name.log")" -gt "$TAIL" ]; then
-        echo "    | ... (last $TAIL of $(wc -l <"$WORK/$name.log") lines)"
-        tail -n "$TAIL" "$WORK/$name.log" | sed 's/^/    | /'
+    # Ray's job CLI frames the job's output with hints on querying it; the log keeps them.
+    local shown=$WORK/$name.shown
+    grep -vE '(INFO|SUCC) cli\.py:(42|6[68]|3[3-5][0-9]) ' "$WORK/$name.log" >"$shown" || true
+    if [ -n "${TAIL:-}" ] && [ "$(wc -l <"$shown")" -gt "$TAIL" ]; then
+        echo "    | ... (last $TAIL of $(wc -l <"$shown") lines)"
+        tail -n "$TAIL" "$shown" | sed 's/^/    | /'
     else
-        sed 's/^/    | /' "$WORK/$name.log"
+        sed 's/^/    | /' "$shown"
     fi
     return $rc
 }
@@ -249,7 +257,9 @@ docker run -d --network "$NET" --name "$HEAD" --hostname "$HEAD" --shm-size=1g "
 docker run -d --network "$NET" --name "$PREFIX-ray-worker" --hostname "$PREFIX-ray-worker" \
     --shm-size=1g "${RAYENV[@]}" "${CHECK[@]}" "$IMAGE" \
     ray start --block --address="$HEAD:6379" --num-cpus=1 >/dev/null
-say "(c) $HEAD: ray start --head --port=6379 --num-cpus=1; $PREFIX-ray-worker: ray start --address=$HEAD:6379 --num-cpus=1 (RAY_AUTH_MODE=token)"
+say "(c) $HEAD: ray start --head --block --port=6379 --num-cpus=1 --dashboard-host=0.0.0.0"
+say "(c) $PREFIX-ray-worker: ray start --block --address=$HEAD:6379 --num-cpus=1"
+say "(c) both, and the submitter: RAY_AUTH_MODE=token RAY_AUTH_TOKEN=<64 hex digits> OMP_NUM_THREADS=1"
 for _ in $(seq 90); do
     nodes=$(docker exec "$HEAD" python -c 'import ray; ray.init(address="auto", logging_level="ERROR"); print(sum(n["Alive"] for n in ray.nodes()))' 2>/dev/null | tail -1 || true)
     [ "$nodes" = 2 ] && break
@@ -277,10 +287,63 @@ acc=$(accuracy rayjob-manifest)
 say "(c) RayJob entrypoint: $(($(date +%s) - t0)) s, test accuracy ${acc:-missing}"
 [ -n "$acc" ] || fail "(c) the RayJob's entrypoint printed no test accuracy"
 
+# --- (d) Slurm: one node in one container ---------------------------------------------------
+SLURM_IMAGE=$IMAGE-slurm
+printf 'FROM %s\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends slurm-wlm munge libpmix-dev && rm -rf /var/lib/apt/lists/*\n' \
+    "$IMAGE" | docker build --network host -t "$SLURM_IMAGE" - >"$WORK/slurm-build.log" 2>&1 || {
+    tail -20 "$WORK/slurm-build.log" >&2
+    exit 1
+}
+SLURM=$PREFIX-slurm
+docker run -d --network "$NET" --name "$SLURM" --hostname "$SLURM" --shm-size=1g -u root "${CHECK[@]}" \
+    -v "$ROOT/cluster/slurm:/home/distkeras/cluster/slurm:ro" "$SLURM_IMAGE" sleep infinity >/dev/null
+# slurm.conf for this one node, a munge key, then the three daemons.
+docker exec "$SLURM" bash -c '
+set -e
+H=$(hostname)
+mkdir -p /etc/slurm /var/spool/slurmd /var/spool/slurmctld /var/log/slurm /run/munge
+printf "%s\n" ClusterName=check SlurmctldHost=$H SlurmUser=root AuthType=auth/munge \
+    ProctrackType=proctrack/linuxproc TaskPlugin=task/none MpiDefault=none ReturnToService=2 \
+    SelectType=select/cons_tres SelectTypeParameters=CR_Core StateSaveLocation=/var/spool/slurmctld \
+    SlurmdSpoolDir=/var/spool/slurmd SlurmctldLogFile=/var/log/slurm/slurmctld.log \
+    SlurmdLogFile=/var/log/slurm/slurmd.log "NodeName=$H CPUs=$(nproc) State=UNKNOWN" \
+    "PartitionName=check Nodes=$H Default=YES MaxTime=INFINITE State=UP" >/etc/slurm/slurm.conf
+head -c 1024 /dev/urandom >/etc/munge/munge.key
+chown munge:munge /etc/munge/munge.key /run/munge && chmod 400 /etc/munge/munge.key
+su -s /bin/sh munge -c /usr/sbin/munged 2>/dev/null
+slurmctld && slurmd
+for _ in $(seq 60); do sinfo -h -o %T 2>/dev/null | grep -q idle && break; sleep 0.5; done'
+say "(d) $SLURM: munged, slurmctld, slurmd ($(docker exec "$SLURM" sinfo -h -o '%P %D node(s) %c CPUs %T'))"
+slurm_job() { # name, command...: runs it as the user and shows the job's output file
+    local name=$1
+    shift
+    local rc=0
+    timeout 600 docker exec -u distkeras -w /home/distkeras "$SLURM" "$@" >"$WORK/$name.submit" 2>&1 || rc=$?
+    local id
+    id=$(sed -n 's/^Submitted batch job //p' "$WORK/$name.submit")
+    sed 's/^/    > /' "$WORK/$name.submit"
+    TAIL=${TAIL:-} run_logged "$name" docker exec "$SLURM" cat "/home/distkeras/distkeras-$id.out" || rc=1
+    return $rc
+}
+say "(d) sbatch --wait cluster/slurm/train.sbatch"
+t0=$(date +%s)
+TAIL=3 slurm_job sbatch sbatch --wait cluster/slurm/train.sbatch || fail "(d) the batch job failed"
+acc=$(accuracy sbatch)
+say "(d) train.sbatch: $(($(date +%s) - t0)) s, test accuracy ${acc:-missing}"
+[ -n "$acc" ] || fail "(d) train.sbatch printed no test accuracy"
+say "(d) distkeras-run --backend slurm -np 2 --wait ${JOB[*]}"
+t0=$(date +%s)
+TAIL=4 slurm_job slurmrun distkeras-run --backend slurm -np 2 --wait "${JOB[@]}" ||
+    fail "(d) distkeras-run --backend slurm failed"
+say "(d) $(($(date +%s) - t0)) s"
+[ "$(digest <"$WORK/slurmrun.log")" = "$REF" ] && say "(d) Slurm, srun --mpi=pmix: one-process weights" ||
+    fail "(d) digest differs from one process"
+
 if [ "$FAILED" = 0 ]; then
-    say "PASS: one-process weights $REF from (a) one container, (b) MPI over ssh, (c) a Ray cluster"
-    say "PASS: the default command and the MPIJob's and RayJob's commands trained (test accuracy printed)"
+    say "PASS: one-process weights $REF from (a) one container, (b) MPI over ssh, (c) a Ray cluster, (d) Slurm"
+    say "PASS: the default command, the MPIJob's and RayJob's commands and train.sbatch trained (test accuracy printed)"
 else
     say "FAILED (logs above)"
 fi
 exit "$FAILED"
+}

@@ -215,6 +215,11 @@ def test_check_script_runs_what_the_manifests_run():
     assert f"-- distkeras-run --backend ray -np {opts.np} " in text
     assert "ray start --head" in text and "ray start --block --address=" in text
     assert "docker network create --internal" in text and "docker network rm" in text
+    # (d) submits the repository's batch script from the image's home, where ranks find examples/
+    _, _, home = image_user()
+    assert "sbatch --wait cluster/slurm/train.sbatch" in text
+    assert f'-v "$ROOT/cluster/slurm:{home}/cluster/slurm:ro"' in text
+    assert f"-w {home} " in text
     assert '--build-arg "BASE_IMAGE=$BASE"' in text
 
 

@@ -25,7 +25,7 @@
 #   bash cluster/docker/check.sh            # as root; about 6 min the first time
 #   NO_CACHE=1 bash cluster/docker/check.sh # rebuild every layer (the base is kept)
 #
-# Needs root, Docker's daemon and CLI and debootstrap (Debian: apt-get install
+# Needs root, python3, Docker's daemon and CLI and debootstrap (Debian: apt-get install
 # -y docker.io debootstrap). Starts `dockerd --bridge=none --iptables=false`
 # when no daemon answers (and leaves it running). Makes the base image once
 # (BASE, default distkeras/base:bookworm): Debian bookworm with python3 and

@@ -2,7 +2,8 @@
 with the launcher and with the repository (image names, commands, replica
 counts, resources, users and paths).
 
-Docker cannot build here, so the Dockerfile is checked statically.
+The images are built and run by cluster/docker/check.sh (see cluster/README.md);
+these tests check statically what that script does not run (the GPU image).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def load_yaml(name: str):
     return miniyaml.load((CLUSTER / name).read_text())
 
 
-# --- the Dockerfile ------------------------------------------------------------------------
+# --- the Dockerfiles -----------------------------------------------------------------------
+
+DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}  # one stage each
 
 
-def dockerfile() -> list[tuple[str, str]]:
+def dockerfile(name: str = "Dockerfile") -> list[tuple[str, str]]:
     """(instruction, arguments) per logical line, continuations joined, comments dropped."""
     out, pending = [], ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         stripped = line.strip()
         if not pending and (not stripped or stripped.startswith("#")):
             continue
@@ -47,26 +50,38 @@ def dockerfile() -> list[tuple[str, str]]:
 
 
 def stages() -> dict[str, list[tuple[str, str]]]:
-    result, name = {}, None
-    for instruction, args in dockerfile():
-        if instruction == "FROM":
-            words = args.split()
-            assert len(words) == 3 and words[1].upper() == "AS", args
-            name = words[2]
-            result[name] = [(instruction, words[0])]
-        elif name is not None:
-            result[name].append((instruction, args))
+    """stage name -> its instructions, the FROM line's ${ARG} resolved to the ARG's default."""
+    result = {}
+    for target, name in DOCKERFILES.items():
+        args, stage = {}, None
+        for instruction, rest in dockerfile(name):
+            if instruction == "FROM":
+                words = rest.split()
+                assert len(words) == 3 and words[1].upper() == "AS", rest
+                assert stage is None, f"{name} has more than one stage"
+                base = re.sub(r"\$\{(\w+)\}", lambda m, known=args: known[m.group(1)], words[0])
+                stage = words[2]
+                result[stage] = [(instruction, base)]
+            elif stage is None:
+                assert instruction == "ARG", f"{name}: {instruction} before FROM"
+                key, _, value = rest.partition("=")
+                args[key] = value
+            else:
+                result[stage].append((instruction, rest))
+        assert stage == target, name
     return result
 
 
 def documented_images() -> dict[str, str]:
     """target -> image name, from the `docker build ... -t NAME` lines in the header."""
     images = {}
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if line.startswith("#") and "docker build" in line:
-            words = shlex.split(line.lstrip("# ").split("#")[0])
-            target = words[words.index("--target") + 1] if "--target" in words else "default"
-            images[target] = words[words.index("-t") + 1]
+    for name in DOCKERFILES.values():
+        for line in (ROOT / name).read_text().splitlines():
+            if line.startswith("#") and "docker build" in line:
+                words = shlex.split(line.lstrip("# ").split("#")[0])
+                file = words[words.index("-f") + 1] if "-f" in words else "Dockerfile"
+                target = {"Dockerfile": "default", "Dockerfile.gpu": "gpu"}[file]
+                assert images.setdefault(target, words[words.index("-t") + 1]) == images[target]
     return images
 
 
@@ -81,7 +96,7 @@ def image_user() -> tuple[str, int, str]:
 
 def test_dockerfile_stages_and_user():
     parsed = stages()
-    assert list(parsed) == ["gpu", "cpu"]  # the last stage (cpu) is the default target
+    assert sorted(parsed) == ["cpu", "gpu"]
     assert parsed["cpu"][0][1] == "python:3.11-slim"
     assert parsed["gpu"][0][1].startswith("nvidia/cuda:12.")
     user, uid, home = image_user()
@@ -142,6 +157,87 @@ def test_documented_image_names():
     assert set(images) == {"default", "gpu"}
     assert images["default"] == f"distkeras/distkeras:{VERSION}"
     assert images["gpu"] == f"distkeras/distkeras:{VERSION}-gpu"
+
+
+def test_each_dockerfile_takes_its_base_as_a_build_argument():
+    """BASE_IMAGE, declared before FROM, is the stage's base: check.sh builds from a local one."""
+    for name in DOCKERFILES.values():
+        instructions = dockerfile(name)
+        assert instructions[0][0] == "ARG" and instructions[0][1].startswith("BASE_IMAGE=")
+        assert [rest for ins, rest in instructions if ins == "FROM"][0].startswith("${BASE_IMAGE} ")
+    versions = {
+        re.search(r"^ARG RAY_VERSION=(\S+)$", (ROOT / name).read_text(), re.M).group(1)
+        for name in DOCKERFILES.values()
+    }
+    assert len(versions) == 1  # both images install the same Ray
+
+
+def test_images_install_into_a_venv():
+    """A distribution's Python refuses system-wide installs (PEP 668): pip runs in /opt/venv."""
+    for name, body in stages().items():
+        env = " ".join(a for i, a in body if i == "ENV")
+        assert "VIRTUAL_ENV=/opt/venv" in env and "PATH=/opt/venv/bin:" in env, name
+        runs = [a for i, a in body if i == "RUN"]
+        venv = next(i for i, a in enumerate(runs) if "python3 -m venv /opt/venv" in a)
+        pip = next(i for i, a in enumerate(runs) if "pip install" in a)
+        assert venv < pip, name
+        # sshd sessions (mpirun's daemons on the workers) find the venv's prted and python
+        sshd = next(a for a in runs if ".sshd_config" in a)
+        assert "SetEnv PATH=%s" in sshd and '"$PATH"' in sshd, name
+
+
+# --- cluster/docker/check.sh ---------------------------------------------------------------
+
+CHECK = CLUSTER / "docker" / "check.sh"
+
+
+def test_check_script_is_valid_bash():
+    import subprocess
+
+    subprocess.run(["bash", "-n", str(CHECK)], check=True, timeout=30)
+    assert CHECK.read_text().startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in CHECK.read_text()
+
+
+def test_check_script_runs_what_the_manifests_run():
+    """The containers of check.sh start as the MPIJob's and the RayJob's pods do."""
+    text = " ".join(CHECK.read_text().replace("\\\n", " ").split())
+    job = load_yaml("k8s/mpijob.yaml")
+    spec = job["spec"]
+    (wc,) = spec["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    assert " ".join(wc["command"] + wc["args"]) in text  # the workers' sshd
+    (lc,) = spec["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"]
+    opts, _ = check_command(lc["command"] + lc["args"], image_user()[2])
+    assert f"distkeras-run --backend mpi -np {opts.np} --hostfile {opts.hostfile}" in text
+    assert f'-v "$WORK/ssh:{spec["sshAuthMountPath"]}:ro"' in text  # the operator's keys
+    ray = load_yaml("k8s/rayjob.yaml")["spec"]
+    opts, _ = check_command(shlex.split(ray["entrypoint"]), image_user()[2])
+    assert f"-- distkeras-run --backend ray -np {opts.np} " in text
+    assert "ray start --head" in text and "ray start --block --address=" in text
+    assert "docker network create --internal" in text and "docker network rm" in text
+    # (d) submits the repository's batch script from the image's home, where ranks find examples/
+    _, _, home = image_user()
+    assert "sbatch --wait cluster/slurm/train.sbatch" in text
+    assert f'-v "$ROOT/cluster/slurm:{home}/cluster/slurm:ro"' in text
+    assert f"-w {home} " in text
+    assert '--build-arg "BASE_IMAGE=$BASE"' in text
+
+
+def test_check_job_prints_the_digest_check_sh_reads():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(CLUSTER / "docker" / "weights_job.py"), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    pattern = re.search(r"sed -n 's/\.\*weights_sha256=(.*?)\.\*/", CHECK.read_text())
+    assert pattern and pattern.group(1) == r"\([0-9a-f]*\)"
+    digests = re.findall(r"weights_sha256=([0-9a-f]*)", out)
+    assert len(digests) == 1 and len(digests[0]) == 64, out
 
 
 # --- cluster/ files ------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.backend.autodiff import Tensor
+
 from distkeras.models import input_checks
 from distkeras.models.compile_utils import class_weight_to_sample_weight
 
@@ -40,6 +42,8 @@ def map_struct(fn, x: Any) -> Any:
 
 
 def _as_array(a: Any) -> Any:
+    if isinstance(a, Tensor):  # e.g. `ops.one_hot(y)` passed to fit, as Keras allows
+        return a.data
     if hasattr(a, "shape") and hasattr(a, "dtype"):
         return a
     return np.asarray(a)

@@ -1,7 +1,6 @@
 """Keras 3 figures for test_training_with_built_in_methods.py (same data and steps)."""
 
 import keras
-import numpy as np
 from keras import layers, ops
 
 from tests.keras_guides import _data

@@ -198,3 +198,26 @@ def test_to_json_of_a_compiled_model_carries_compile_config():
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["loss"] == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
     assert model_from_json(model.to_json()).compiled is False  # as Keras: architecture only
+
+
+def test_model_subclass_called_with_inputs_and_outputs_is_functional():
+    # Keras 3: `CustomModel(inputs, outputs)` of a Model subclass that only
+    # overrides the step builds a functional graph that keeps the subclass's methods.
+    calls = []
+
+    class CustomModel(keras.Model):
+        def train_step(self, data):
+            calls.append(len(data))
+            return super().train_step(data)
+
+    inputs = keras.Input((3,))
+    model = CustomModel(inputs, layers.Dense(2, name="d")(inputs))
+    assert isinstance(model, CustomModel) and type(model).__name__ == "CustomModel"
+    assert model.get_layer("d").units == 2 and model.output_shape == (None, 2)
+    again = CustomModel(inputs=inputs, outputs=model.outputs)
+    assert type(again) is type(model)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), batch_size=2, epochs=1, verbose=0)
+    assert calls == [2, 2]
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        CustomModel(inputs)

@@ -41,6 +41,16 @@ class Model(Trainer, Layer):
         Layer.__init__(self, **kwargs)
         self._init_trainer()
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Builds a model from `get_config` output; a functional graph's config on `Model`
+        gives a `Functional`, as in Keras."""
+        if cls is Model and {"layers", "input_layers", "output_layers"} <= set(config):
+            from distkeras.models.functional import Functional  # noqa: PLC0415
+
+            return Functional.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
+
     @property
     def layers(self) -> list[Layer]:
         """The model's direct sublayers, in creation order."""

@@ -221,3 +221,10 @@ def test_model_subclass_called_with_inputs_and_outputs_is_functional():
     assert calls == [2, 2]
     with pytest.raises(TypeError, match="keyword arguments only"):
         CustomModel(inputs)
+
+
+def test_model_from_config_of_a_functional_graph_builds_functional():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layers.Dense(2, name="d")(inputs))
+    again = keras.Model.from_config(model.get_config(), custom_objects={})
+    assert type(again).__name__ == "Functional" and again.get_layer("d").units == 2

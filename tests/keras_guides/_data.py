@@ -126,18 +126,19 @@ def regression(n: int = 1000, features: int = 32, seed: int = 0):
     return x, y
 
 
-def initial_weights(weights, seed: int = 0):
+def initial_weights(weights, seed: int = 0, keep_vectors: bool = False):
     """Fixed starting weights of the shapes of `weights` (a model's `get_weights()`).
 
-    Glorot-uniform for kernels, zeros for vectors: setting them in both Keras
-    and distkeras takes the random initialization out of the comparison.
+    Glorot-uniform for kernels, zeros for vectors (or, with `keep_vectors`, the
+    vectors as given: BatchNormalization's ones and zeros): setting them in
+    both Keras and distkeras takes the random initialization out of the comparison.
     """
     rng = np.random.default_rng(seed)
     out = []
     for w in weights:
         shape = np.shape(w)
         if len(shape) < 2:
-            out.append(np.zeros(shape, dtype="float32"))
+            out.append(np.array(w) if keep_vectors else np.zeros(shape, dtype="float32"))
             continue
         receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
         limit = np.sqrt(6.0 / ((shape[-2] + shape[-1]) * receptive))

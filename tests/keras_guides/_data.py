@@ -152,10 +152,14 @@ def set_initial_weights_by_path(model, seed: int = 0) -> None:
     For graphs whose weight order differs between Keras and distkeras: each
     variable gets the same values in both, whatever the order of `model.weights`.
     """
+    import re
     import zlib
 
     values = []
     for w in model.weights:
-        path_seed = zlib.crc32(w.path.encode())
+        # Without the automatic-name counters ("lstm_3" -> "lstm"), which depend
+        # on how many layers the process made before.
+        key = re.sub(r"_\d+(?=/|$)", "", w.path)
+        path_seed = zlib.crc32(key.encode())
         values.append(initial_weights([np.zeros(tuple(w.shape))], seed=seed + path_seed)[0])
     model.set_weights(values)

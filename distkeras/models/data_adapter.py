@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend.autodiff import Tensor
-
 from distkeras.models import input_checks
 from distkeras.models.compile_utils import class_weight_to_sample_weight
 

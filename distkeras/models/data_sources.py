@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from distkeras.backend.autodiff import Tensor
+
 
 def _type_modules(x: Any) -> list[tuple[str, str]]:
     """(module, class name) of the type of `x` and of each of its base classes."""
@@ -81,6 +83,8 @@ def to_numpy(a: Any) -> Any:
     """
     if isinstance(a, np.ndarray):
         return a
+    if isinstance(a, Tensor):  # e.g. `ops.one_hot(y)` passed to fit, as Keras allows
+        return a.data
     if is_pandas(a):
         values = a.to_numpy()
         return values[:, None] if values.ndim == 1 else values

@@ -228,7 +228,7 @@ class LossesAndMetrics:
         per_output: list[float] = []
         up = global_bs / max(local_bs, 1)
         for i, (c, data_sum, divisor, _) in enumerate(parts.outputs):
-            host_sum = float(to_numpy(data_sum.data)) * c.weight
+            host_sum = float(to_numpy(data_sum.data))
             if c.reduction == "sum":
                 term = data_sum * c.weight
                 value = host_sum * up
@@ -242,8 +242,8 @@ class LossesAndMetrics:
                 term = data_sum * (c.weight / total) if total else data_sum * 0.0
                 value = host_sum / total * up if total else 0.0
             grad_loss = term if grad_loss is None else grad_loss + term
-            total_value += value
-            per_output.append(value)
+            total_value += value * c.weight
+            per_output.append(value)  # "<output>_loss" is unweighted, as in Keras
         if parts.extra is not None:
             share = local_bs / max(global_bs, 1)
             term = parts.extra if share == 1.0 else parts.extra * share

@@ -25,6 +25,11 @@ class Model(Trainer, Layer):
             from distkeras.models.functional import Functional  # noqa: PLC0415
 
             return Functional(*args, **kwargs)
+        if _functional_arguments(args, kwargs):
+            # `CustomModel(inputs, outputs)` of a subclass that overrides the
+            # step (Keras's "customizing fit" pattern): a functional graph with
+            # the subclass's methods, as Keras makes it.
+            return super().__new__(_functional_subclass(cls))
         return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -35,6 +40,16 @@ class Model(Trainer, Layer):
             )
         Layer.__init__(self, **kwargs)
         self._init_trainer()
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Builds a model from `get_config` output; a functional graph's config on `Model`
+        gives a `Functional`, as in Keras."""
+        if cls is Model and {"layers", "input_layers", "output_layers"} <= set(config):
+            from distkeras.models.functional import Functional  # noqa: PLC0415
+
+            return Functional.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
 
     @property
     def layers(self) -> list[Layer]:
@@ -119,3 +134,27 @@ class Model(Trainer, Layer):
 
     def _output_shape_of(self, layer: Layer) -> Any:
         return getattr(layer, "_output_shape", None)
+
+
+def _functional_arguments(args: tuple, kwargs: dict) -> bool:
+    """Keras's test for `Model.__init__` arguments that define a functional graph."""
+    return (
+        len(args) == 2
+        or (len(args) == 1 and "outputs" in kwargs)
+        or ("inputs" in kwargs and "outputs" in kwargs)
+    )
+
+
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
+
+
+def _functional_subclass(cls: type) -> type:
+    """`cls` with `Functional` mixed in below it (cached), or `cls` if it has it already."""
+    from distkeras.models.functional import Functional  # noqa: PLC0415
+
+    if issubclass(cls, Functional):
+        return cls
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        attrs = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, Functional), attrs)
+    return _FUNCTIONAL_SUBCLASSES[cls]

@@ -407,6 +407,8 @@ class Optimizer(OptimizerState, UpdatePipeline):
 
     def _apply_local(self, grads: list, variables: list) -> None:
         """The update from this process's gradients (already synchronized across ranks)."""
+        if not grads:  # a model with no trainable weights: a no-op, as in Keras
+            return
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if not pairs:
             raise ValueError("No gradients provided for any variable.")

@@ -60,11 +60,10 @@ def test_multi_output_fit_names_logs_as_keras():
     hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert set(hist.history) == {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"}
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], logs["cls_loss"] + logs["reg_loss"], rtol=1e-5)
+    # Keras 3.15.1 logs each output's loss unweighted; only the total is weighted.
+    np.testing.assert_allclose(logs["loss"], logs["cls_loss"] + 0.5 * logs["reg_loss"], rtol=1e-5)
     pred = model.predict(x, verbose=0)
-    np.testing.assert_allclose(
-        np.mean((pred["reg"] - y["reg"]) ** 2) * 0.5, logs["reg_loss"], rtol=1e-4
-    )
+    np.testing.assert_allclose(np.mean((pred["reg"] - y["reg"]) ** 2), logs["reg_loss"], rtol=1e-4)
 
 
 def test_list_inputs_and_outputs():
@@ -199,3 +198,33 @@ def test_to_json_of_a_compiled_model_carries_compile_config():
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["loss"] == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
     assert model_from_json(model.to_json()).compiled is False  # as Keras: architecture only
+
+
+def test_model_subclass_called_with_inputs_and_outputs_is_functional():
+    # Keras 3: `CustomModel(inputs, outputs)` of a Model subclass that only
+    # overrides the step builds a functional graph that keeps the subclass's methods.
+    calls = []
+
+    class CustomModel(keras.Model):
+        def train_step(self, data):
+            calls.append(len(data))
+            return super().train_step(data)
+
+    inputs = keras.Input((3,))
+    model = CustomModel(inputs, layers.Dense(2, name="d")(inputs))
+    assert isinstance(model, CustomModel) and type(model).__name__ == "CustomModel"
+    assert model.get_layer("d").units == 2 and model.output_shape == (None, 2)
+    again = CustomModel(inputs=inputs, outputs=model.outputs)
+    assert type(again) is type(model)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), batch_size=2, epochs=1, verbose=0)
+    assert calls == [2, 2]
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        CustomModel(inputs)
+
+
+def test_model_from_config_of_a_functional_graph_builds_functional():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layers.Dense(2, name="d")(inputs))
+    again = keras.Model.from_config(model.get_config(), custom_objects={})
+    assert type(again).__name__ == "Functional" and again.get_layer("d").units == 2

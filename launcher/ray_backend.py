@@ -135,6 +135,8 @@ def ray_environment(address: str | None, verbose: bool) -> dict[str, str]:
     env = {"RAY_DEDUP_LOGS": "0"}
     if not verbose:
         env["DISTKERAS_RAY_QUIET"] = "1"
+        # The failing rank's traceback is printed once; the other ranks' ends are not errors.
+        env["RAY_IGNORE_UNHANDLED_ERRORS"] = "1"
     if address_endpoint(address) is not None:
         env["RAY_NUM_REDIS_GET_RETRIES"] = "3"
     return env

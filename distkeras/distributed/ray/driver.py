@@ -173,7 +173,7 @@ class _Worker:
             result = fn(*args)
         except BaseException as e:
             if not isinstance(e, PeerFailedError):
-                report_failure(setup, rank, size, traceback.format_exc(), 1)
+                report_failure(setup, rank, size, user_traceback(e), 1)
             raise
         finally:
             dist.shutdown()
@@ -181,6 +181,14 @@ class _Worker:
 
 
 _WorkerActor = ray.remote(_Worker)
+
+
+def user_traceback(error: BaseException) -> str:
+    """`error`'s traceback without the leading frames of the worker machinery (this module)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def report_failure(setup: dict[str, str], rank: int, size: int, reason: str, code: int) -> None:

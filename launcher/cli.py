@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             f"{PROG} -np N [--backend {{{','.join(BACKENDS)}}}] [-H host1:4,host2:4 | "
             "--hostfile F] [--gpus-per-proc K] [--env K=V ...] [--address ADDR] "
-            "[--timeout S] [--dry-run] [python] script.py [args ...]"
+            "[--timeout S] [--output {rank0,all}] [--output-dir DIR] [-q] [-v] [--dry-run] "
+            "[python] script.py [args ...]"
         ),
         description=(
             "Run a training script on N data-parallel ranks: locally through the bundled "

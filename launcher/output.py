@@ -212,8 +212,14 @@ class OutputRouter:
         self._threads.append(thread)
 
     def _read(self, fd: int, stream: str) -> None:
+        broken = False
         for line in read_lines(fd):
-            self.feed(stream, line)
+            if broken:  # keep draining, or the job would block on a full pipe
+                continue
+            try:
+                self.feed(stream, line)
+            except (OSError, ValueError):  # our own stdout closed (`| head`)
+                broken = True
 
     def close(self) -> None:
         """Waits for the pipes to drain, flushes a pending banner, closes the files."""

@@ -92,6 +92,20 @@ def test_token_in_a_variable_and_rank0_output(token_cluster, tmp_path):
     assert proc.stdout.splitlines() == ["out from rank 0"]
 
 
+def test_failure_shows_one_traceback(token_cluster):
+    address, home = token_cluster
+    proc = launch(
+        "-q", "--backend", "ray", "-np", "2", "--address", address, SCRIPT, "--fail",
+        timeout=240, HOME=str(home),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    err = proc.stderr
+    assert err.count("Traceback (most recent call last)") == 1
+    assert err.count("ValueError: boom on rank 1") == 1
+    assert "runpy" not in err and "Unhandled error" not in err  # the script's frames only
+    assert err.splitlines()[-1].startswith("distkeras-run: rank 1 of 2 failed")
+
+
 def test_missing_token_fails_with_a_message_naming_it(token_cluster, tmp_path):
     address, _ = token_cluster
     proc = launch(

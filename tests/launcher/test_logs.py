@@ -5,11 +5,23 @@ redraws, one traceback and no Open MPI banner on failure, the start line, `--ver
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
+import subprocess
+import sys
 
 import pytest
 
-from tests.launcher.test_run import CTX, SCRIPTS, _assert_gone, _start_sleepers, launch
+from tests.launcher.test_run import (
+    CTX,
+    ROOT,
+    SCRIPTS,
+    _assert_gone,
+    _start_sleepers,
+    launch,
+    launcher_env,
+)
 
 needs_mpi = pytest.mark.skipif(
     CTX.mpirun() is None or not CTX.has_module("mpi4py"), reason="needs mpirun and mpi4py"
@@ -100,3 +112,25 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     )
     assert "MPI" not in out and "prterun" not in out
     _assert_gone(launcher, marker, 130)
+
+
+@needs_mpi
+def test_progress_bar_on_a_terminal_redraws_live():
+    """The other side of the file test: a launcher on a terminal gets the live bar."""
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "launcher", "-q", "-np", "2", "python", SCRIPT, "--fit"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=launcher_env(), stdout=slave, stderr=slave)
+    os.close(slave)
+    text = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer closed the terminal
+            break
+        if not chunk:
+            break
+        text += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, text
+    assert b"\r\x1b[1m1/4\x1b[0m" in text  # step 1 of 4, drawn in place, in bold
+    assert text.count(b"out from rank") == 1

@@ -8,6 +8,7 @@ ends exactly the processes that name that folder, never other Ray clusters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -56,14 +57,30 @@ def token_cluster(tmp_path_factory):
         assert started.returncode == 0, started.stdout + started.stderr
         yield f"127.0.0.1:{port}", home
     finally:
-        for pid in processes_with(str(temp)):
-            try:
+        for pid in cluster_processes(temp):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        if not wait_for(lambda: not processes_with(str(temp)), 20):
-            for pid in processes_with(str(temp)):
-                os.kill(pid, signal.SIGKILL)
+        if not wait_for(lambda: not cluster_processes(temp), 20):
+            for pid in cluster_processes(temp):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def cluster_processes(temp) -> set[int]:
+    """Processes of the test's cluster: named with its folder, or holding files in it
+    (Ray's agents rename themselves `ray::DashboardAgent`)."""
+    found = set(processes_with(str(temp)))
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+            if any(str(temp) in os.readlink(f"/proc/{entry}/fd/{fd}") for fd in fds):
+                found.add(int(entry))
+        except OSError:
+            continue
+    found.discard(os.getpid())
+    return {pid for pid in found if pid in processes_with("")}
 
 
 def test_connects_with_the_token_ray_start_wrote(token_cluster):

@@ -18,6 +18,8 @@ import os as _os  # noqa: E402
 
 if _os.environ.get("DISTKERAS_LIFELINE"):  # started by distkeras-run: end when it ends
     importlib.import_module("distkeras.distributed.lifeline").watch_launcher()
+if _os.environ.get("DISTKERAS_RUN_OUTPUT") == "rank0":  # distkeras-run shows rank 0's stdout
+    importlib.import_module("distkeras.distributed.env").apply_output_mode()
 del _os
 
 from distkeras.backend.autodiff import GradientTape  # noqa: E402

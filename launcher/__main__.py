@@ -6,10 +6,55 @@ import os
 import signal
 import sys
 
-from launcher.cli import PROG, LauncherError, build_parser, parse_args
+from launcher.cli import PROG, LauncherError, build_parser, misplaced_hint, parse_args
 from launcher.lifeline import Lifeline
-from launcher.plan import Context, build_plan, format_plan
-from launcher.process import JobRunner, grace_period
+from launcher.output import OutputRouter, failure_line
+from launcher.plan import Context, Plan, build_plan, format_plan
+from launcher.process import TIMEOUT_EXIT, JobRunner, grace_period
+
+
+def start_line(plan: Plan, opts, environ) -> str:
+    """What is launched, in one line: backend, ranks, where, threads per rank, command."""
+    threads = plan.env.get("OMP_NUM_THREADS") or environ.get("OMP_NUM_THREADS")
+    per_rank = f", {threads} thread(s) per rank" if threads else ""
+    ranks = f"{plan.size} rank{'s' if plan.size != 1 else ''}"
+    command = " ".join(opts.command)
+    return f"{PROG}: {ranks} on {plan.where} (backend {plan.backend}{per_rank}): {command}"
+
+
+def end_line(code: int, plan: Plan, router: OutputRouter | None) -> str | None:
+    """The launcher's line about how the job ended, or None for success."""
+    if code == 0 or code == TIMEOUT_EXIT:
+        return None
+    if code == 128 + signal.SIGINT:
+        return f"{PROG}: interrupted (Ctrl-C): stopped the job's {plan.size} rank(s)"
+    if code > 128 and code - 128 in (signal.SIGTERM, getattr(signal, "SIGHUP", -1)):
+        name = signal.Signals(code - 128).name
+        return f"{PROG}: got {name}: stopped the job's {plan.size} rank(s)"
+    rank = router.failed_rank() if router is not None else None
+    return failure_line(code, rank, plan.size if plan.size > 1 else None)
+
+
+def _router(plan: Plan, opts) -> OutputRouter | None:
+    """The output router of an MPI/srun job, or None when its output needs no routing."""
+    filtered = opts.output == "all" or opts.output_dir is not None
+    if plan.ray_call is None and (plan.stdin is not None or (plan.size <= 1 and not filtered)):
+        return None
+    if opts.output_dir:
+        try:
+            os.makedirs(opts.output_dir, exist_ok=True)
+        except OSError as e:
+            raise LauncherError(
+                f"Cannot create the output folder ({e.strerror}). "
+                f"Received: --output-dir={opts.output_dir!r}"
+            ) from None
+    return OutputRouter(
+        opts.output,
+        opts.output_dir,
+        verbose=opts.verbose,
+        flavor=plan.tags,
+        default_rank=0 if plan.size <= 1 else None,
+    )
 
 
 def main(argv: list[str] | None = None, context: Context | None = None) -> int:
@@ -33,6 +78,9 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
         return 2
     try:
         opts = parse_args(argv)
+        hint = misplaced_hint(opts)
+        if hint:
+            print(hint, file=sys.stderr, flush=True)
         context = context or Context.from_system()
         plan = build_plan(opts, context)
         if opts.dry_run:
@@ -40,6 +88,9 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
             return 0
         if opts.verbose:
             print(format_plan(plan), file=sys.stderr, flush=True)
+        if not opts.quiet:
+            print(start_line(plan, opts, context.environ), file=sys.stderr, flush=True)
+        router = None if plan.ray_call is not None else _router(plan, opts)
         with Lifeline(watchdog=cli_process) as lifeline:
             if plan.ray_call is not None:
                 from launcher.ray_backend import run_ray  # noqa: PLC0415 - ray path only
@@ -47,18 +98,25 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
                 # Ray's processes and workers inherit the token from this process.
                 os.environ.update(lifeline.env)
                 plan.ray_call["env"].update(lifeline.env)
-                return run_ray(plan)
-            runner = JobRunner(
-                plan.argv,
-                {**context.environ, **plan.env, **lifeline.env},
-                stdin=plan.stdin,
-                timeout=plan.timeout,
-                grace=grace_period(context.environ),
-                subreaper=cli_process,
-                death_signal=signal.SIGTERM,
-                exclude=lifeline.pids,
-            )
-            return runner.run()
+                router = _router(plan, opts)
+                code = run_ray(plan, router=router, verbose=opts.verbose)
+            else:
+                runner = JobRunner(
+                    plan.argv,
+                    {**context.environ, **plan.env, **lifeline.env},
+                    stdin=plan.stdin,
+                    timeout=plan.timeout,
+                    grace=grace_period(context.environ),
+                    subreaper=cli_process,
+                    death_signal=signal.SIGTERM,
+                    exclude=lifeline.pids,
+                    router=router,
+                )
+                code = runner.run()
+        line = end_line(code, plan, router)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+        return code
     except LauncherError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -9,13 +9,19 @@ the word after `--`) starts the command, which is passed on untouched:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import re
+import sys
+from pathlib import Path
 
 PROG = "distkeras-run"
 BACKENDS = ("local", "mpi", "ray", "slurm")
 SLURM_LAUNCHERS = ("auto", "srun", "mpirun")
+OUTPUT_MODES = ("rank0", "all")
+# Launcher options that, written after the script name, were surely meant for the launcher.
+_MISPLACED = ("-np", "--num-proc", "--backend", "--hostfile", "--gpus-per-proc", "--address")
 _PYTHON = re.compile(r"^python[0-9.]*$")
 # Interpreter options that take a value (`python -X dev script.py`).
 _PY_VALUE_OPTS = ("-X", "-W")
@@ -42,7 +48,11 @@ class Options:
         mpirun: An explicit mpirun/mpiexec to use instead of the bundled one.
         slurm_launcher: 'auto', 'srun' or 'mpirun' inside a Slurm allocation.
         wait: With the slurm backend outside an allocation, wait for the batch job.
-        verbose: Print the command to stderr before running it.
+        verbose: Print the command before it runs; keep MPI's and Ray's own banners.
+        quiet: No start line.
+        output: 'rank0' (rank 0's stdout, every rank's stderr) or 'all' (every
+            line, prefixed with `[rank N]`).
+        output_dir: Also write each rank's output to `DIR/rank.N.log`.
         command: The command after the options: `[python] script.py args...`.
     """
 
@@ -59,6 +69,9 @@ class Options:
     slurm_launcher: str = "auto"
     wait: bool = False
     verbose: bool = False
+    quiet: bool = False
+    output: str = "rank0"
+    output_dir: str | None = None
     command: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -108,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             f"{PROG} -np N [--backend {{{','.join(BACKENDS)}}}] [-H host1:4,host2:4 | "
             "--hostfile F] [--gpus-per-proc K] [--env K=V ...] [--address ADDR] "
-            "[--timeout S] [--dry-run] [python] script.py [args ...]"
+            "[--timeout S] [--output {rank0,all}] [--output-dir DIR] [-q] [-v] [--dry-run] "
+            "[python] script.py [args ...]"
         ),
         description=(
             "Run a training script on N data-parallel ranks: locally through the bundled "
@@ -173,8 +187,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait", action="store_true", help="slurm backend: wait for the batch job to finish"
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="print the command before it runs")
+    p.add_argument(
+        "--output",
+        choices=OUTPUT_MODES,
+        default="rank0",
+        help="rank0 (default): rank 0's stdout and every rank's stderr; "
+        "all: every rank's lines, each prefixed with [rank N]",
+    )
+    p.add_argument(
+        "--output-dir", metavar="DIR", help="also write each rank's output to DIR/rank.N.log"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the command before it runs; keep MPI's and Ray's own messages",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no start line")
+    p.add_argument("--version", action="version", version=version_text())
     return p
+
+
+def version_text() -> str:
+    """`distkeras-run X.Y.Z (distkeras X.Y.Z, Python A.B.C)`, read without importing distkeras."""
+    version = "unknown"
+    try:
+        from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
+        from importlib.metadata import version as _version
+
+        version = _version("distkeras")
+    except (ImportError, PackageNotFoundError):
+        pass
+    init = Path(__file__).resolve().parents[1] / "distkeras" / "__init__.py"
+    with contextlib.suppress(OSError):  # a source checkout: its own version wins
+        found = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.M)
+        version = found.group(1) if found else version
+    python = ".".join(str(v) for v in sys.version_info[:3])
+    return f"{PROG} {version} (distkeras {version}, Python {python})"
 
 
 def _value_options(parser: argparse.ArgumentParser) -> set[str]:
@@ -229,7 +278,33 @@ def parse_args(argv: list[str]) -> Options:
         slurm_launcher=ns.slurm_launcher,
         wait=ns.wait,
         verbose=ns.verbose,
+        quiet=ns.quiet,
+        output=ns.output,
+        output_dir=ns.output_dir,
         command=command,
+    )
+
+
+def misplaced_options(opts: Options) -> list[str]:
+    """Launcher options written after the script name (passed to the script, not used)."""
+    words = opts.command[1:]
+    found = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        if name in _MISPLACED and name not in found:
+            found.append(name)
+    return found
+
+
+def misplaced_hint(opts: Options) -> str:
+    """A note naming launcher options that follow the script name, or ''."""
+    names = misplaced_options(opts)
+    if not names:
+        return ""
+    return (
+        f"{PROG}: note: {', '.join(names)} after the script name "
+        "go to the script, not to the launcher; put launcher options before it: "
+        f"{PROG} -np 2 python train.py --epochs 3"
     )
 
 

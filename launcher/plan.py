@@ -20,6 +20,7 @@ from pathlib import Path
 from distkeras._blas import BLAS_ENV
 from launcher import slurm
 from launcher.cli import Command, LauncherError, Options, parse_command
+from launcher.output import OUTPUT_ENV, TTY_ENV, tag_options
 from launcher.rankenv import devices_for
 
 MPI_EXTRA = "pip install 'distkeras[mpi]'"
@@ -86,6 +87,8 @@ class Context:
         find_mpirun: Finds the bundled mpirun (next to `python`, then on PATH).
         has_module: Whether a Python module is importable.
         mpi_flavor: 'openmpi' or 'mpich' for an mpirun path.
+        stdout_tty: Whether the launcher's stdout is a terminal (ranks then
+            draw live progress bars; otherwise one line per epoch).
     """
 
     environ: Mapping[str, str]
@@ -96,6 +99,7 @@ class Context:
     find_mpirun: Callable[[], str | None] | None = None
     has_module: Callable[[str], bool] = _has_module
     mpi_flavor: Callable[[str], str] = _mpi_flavor
+    stdout_tty: bool = False
 
     @classmethod
     def from_system(cls) -> Context:
@@ -105,6 +109,7 @@ class Context:
             python=sys.executable,
             euid=os.geteuid() if hasattr(os, "geteuid") else 1,
             cores=physical_cores(),
+            stdout_tty=bool(hasattr(sys.stdout, "isatty") and sys.stdout.isatty()),
         )
 
     def mpirun(self) -> str | None:
@@ -125,6 +130,10 @@ class Plan:
         stdin: Text fed to the command's standard input (the sbatch script).
         timeout: Wall-clock limit enforced by the launcher, or None.
         ray_call: Keyword arguments of `distkeras.distributed.ray.run_script`.
+        size: The number of ranks.
+        tags: How the job's output lines carry their rank ('openmpi', 'mpich',
+            'srun'), or None when they do not (see `launcher.output`).
+        where: Where the ranks run, in words (for the start line).
     """
 
     backend: str
@@ -133,6 +142,9 @@ class Plan:
     stdin: str | None = None
     timeout: float | None = None
     ray_call: dict | None = None
+    size: int = 1
+    tags: str | None = None
+    where: str = "this machine"
 
 
 def parse_hosts(hosts: str) -> list[tuple[str, int]]:
@@ -297,6 +309,32 @@ def _exports(env: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
     return sorted(names)
 
 
+def _launcher_filters(opts: Options) -> bool:
+    """Whether the launcher reads the ranks' tagged lines (else rank != 0 drops its stdout)."""
+    return opts.output == "all" or opts.output_dir is not None
+
+
+def _output_env(opts: Options, ctx: Context, env: dict) -> None:
+    """Tells the ranks who prints (`DISTKERAS_RUN_OUTPUT`) and whether stdout is a terminal."""
+    filtered = _launcher_filters(opts)
+    env[OUTPUT_ENV] = "all" if filtered else "rank0"
+    live = ctx.stdout_tty and not filtered
+    env.setdefault(TTY_ENV, ctx.environ.get(TTY_ENV, "1" if live else "0"))
+
+
+def _with_tags(argv: list[str], flavor: str, opts: Options) -> list[str]:
+    """Inserts the rank-tagging options right after the launcher's name."""
+    return [argv[0], *tag_options(flavor), *argv[1:]] if _launcher_filters(opts) else argv
+
+
+def _where(opts: Options) -> str:
+    if opts.hosts:
+        return f"hosts {opts.hosts}"
+    if opts.hostfile:
+        return f"the hosts of {opts.hostfile}"
+    return "this machine"
+
+
 def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx: Context) -> Plan:
     remote = bool(opts.hosts or opts.hostfile)
     if backend == "local" and np == 1:
@@ -316,6 +354,7 @@ def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx
             env["OMP_NUM_THREADS"] = str(max(1, ctx.cores // np))
     if "PYTHONUNBUFFERED" not in ctx.environ and "PYTHONUNBUFFERED" not in env:
         env["PYTHONUNBUFFERED"] = "1"
+    _output_env(opts, ctx, env)
     argv = _mpirun_argv(
         mpirun,
         flavor,
@@ -327,7 +366,9 @@ def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx
         hosts=opts.hosts,
         hostfile=opts.hostfile,
     )
-    return Plan(backend, argv, env, timeout=opts.timeout)
+    argv = _with_tags(argv, flavor, opts)
+    tags = flavor if _launcher_filters(opts) else None
+    return Plan(backend, argv, env, timeout=opts.timeout, size=np, tags=tags, where=_where(opts))
 
 
 def _slurm_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -> Plan:
@@ -355,10 +396,14 @@ def _slurm_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -
         flavor = ctx.mpi_flavor(mpirun) if opts.mpirun else "openmpi"
         if "PYTHONUNBUFFERED" not in ctx.environ:
             env["PYTHONUNBUFFERED"] = "1"
+        _output_env(opts, ctx, env)
         argv = _mpirun_argv(
             mpirun, flavor, np, program, _exports(env, ctx.environ), root=ctx.euid == 0
         )
-        return Plan("slurm", argv, env, timeout=opts.timeout)
+        argv = _with_tags(argv, flavor, opts)
+        tags = flavor if _launcher_filters(opts) else None
+        return Plan("slurm", argv, env, timeout=opts.timeout, size=np, tags=tags,
+                    where="the Slurm allocation")  # fmt: skip
     if srun is None and not opts.dry_run:
         raise LauncherError(
             "srun not found inside the Slurm allocation; try --slurm-launcher mpirun"
@@ -369,7 +414,11 @@ def _slurm_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -
         argv.append(f"--cpus-per-task={cpus}")
     if opts.gpus_per_proc:
         argv.append(f"--gpus-per-task={opts.gpus_per_proc}")
-    return Plan("slurm", argv + program, env, timeout=opts.timeout)
+    _output_env(opts, ctx, env)
+    argv = _with_tags(argv, "srun", opts)
+    tags = "srun" if _launcher_filters(opts) else None
+    return Plan("slurm", argv + program, env, timeout=opts.timeout, size=np, tags=tags,
+                where="the Slurm allocation")  # fmt: skip
 
 
 def _ray_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -> Plan:
@@ -388,7 +437,10 @@ def _ray_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -> 
         "address": opts.address,
         "env": ray_env,
     }
-    return Plan("ray", [], {}, timeout=opts.timeout, ray_call=call)
+    where = f"the Ray cluster at {opts.address}" if opts.address else "a local Ray cluster"
+    return Plan(
+        "ray", [], {}, timeout=opts.timeout, ray_call=call, size=np, tags="ray", where=where
+    )
 
 
 def build_plan(opts: Options, ctx: Context | None = None) -> Plan:

@@ -134,6 +134,9 @@ class JobRunner:
         death_signal: Signal the job's first process gets when the launcher
             dies, even by SIGKILL (Linux `PR_SET_PDEATHSIG`), or None.
         exclude: Pids the job cleanup leaves alone (the launcher's watchdog).
+        router: Reads the job's stderr (and, when its lines carry ranks, its
+            stdout) through pipes (`launcher.output.OutputRouter`), or None
+            to let the job write to the launcher's own streams.
     """
 
     def __init__(
@@ -146,6 +149,7 @@ class JobRunner:
         subreaper: bool = False,
         death_signal: int | None = None,
         exclude: set[int] | None = None,
+        router=None,
     ):
         self.argv = list(argv)
         self.env = dict(env)
@@ -155,6 +159,7 @@ class JobRunner:
         self.subreaper = subreaper and become_subreaper()
         self.death_signal = death_signal
         self.exclude = set(exclude or ())
+        self.router = router
         self._signals: list[int] = []
 
     def _on_signal(self, signum: int, frame) -> None:
@@ -206,11 +211,15 @@ class JobRunner:
         for sig in FORWARDED:
             previous[sig] = signal.signal(sig, self._on_signal)
         preexec = None if self.death_signal is None else parent_death_preexec(self.death_signal)
+        router = self.router
+        pipe_out = router is not None and (router.flavor is not None or router.default_rank == 0)
         try:
             proc = subprocess.Popen(
                 self.argv,
                 env=self.env,
                 stdin=subprocess.PIPE if self.stdin is not None else None,
+                stdout=subprocess.PIPE if pipe_out else None,
+                stderr=subprocess.PIPE if router is not None else None,
                 start_new_session=True,
                 preexec_fn=preexec,
             )
@@ -218,11 +227,19 @@ class JobRunner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             raise
+        if router is not None:
+            if pipe_out:
+                router.pump(os.dup(proc.stdout.fileno()), "stdout")
+                proc.stdout.close()
+            router.pump(os.dup(proc.stderr.fileno()), "stderr")
+            proc.stderr.close()
         try:
             return self._supervise(proc)
         finally:
             if proc.poll() is None:
                 self._cleanup(proc, force=True)
+            if router is not None:
+                router.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

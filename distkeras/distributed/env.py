@@ -127,3 +127,58 @@ def default_timeout(environ: Mapping[str, str] | None = None) -> float | None:
     if TIMEOUT_ENV in env:
         return parse_timeout(env[TIMEOUT_ENV], TIMEOUT_ENV)
     return DEFAULT_COLLECTIVE_TIMEOUT
+
+
+OUTPUT_ENV = "DISTKERAS_RUN_OUTPUT"
+TTY_ENV = "DISTKERAS_STDOUT_TTY"
+
+
+def apply_output_mode(environ: Mapping[str, str] | None = None) -> bool:
+    """Silences this rank's stdout when `distkeras-run` shows rank 0's only.
+
+    `distkeras-run` sets `DISTKERAS_RUN_OUTPUT=rank0` (its default `--output`);
+    a rank other than 0 then sends its stdout (file descriptor 1) to the null
+    device, as torchrun and horovodrun show rank 0's output only. Its stderr
+    (warnings, tracebacks) still shows.
+
+    Args:
+        environ: The environment to read; defaults to `os.environ`.
+
+    Returns:
+        True when this rank's stdout was silenced.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(OUTPUT_ENV) != "rank0":
+        return False
+    info = detect_launch(env)
+    if info is None or info.rank in (None, 0):
+        return False
+    import sys  # noqa: PLC0415
+
+    with open(os.devnull, "wb") as null:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(null.fileno(), 1)
+    return True
+
+
+def stdout_is_terminal(stream=None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether output on `stream` (default stdout) reaches a terminal.
+
+    Under `distkeras-run` the answer comes from `DISTKERAS_STDOUT_TTY` (the
+    launcher's own stdout), since Open MPI hands its ranks a pseudo-terminal
+    even when the launcher's output goes to a file.
+    """
+    env = os.environ if environ is None else environ
+    told = env.get(TTY_ENV, "").strip()
+    if told in ("0", "1"):
+        return told == "1"
+    import sys  # noqa: PLC0415
+
+    stream = sys.stdout if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -19,8 +19,10 @@ class Progbar:
 
     Metrics are averaged over the steps seen unless listed in `stateful_metrics`
     (shown as given). On a terminal (or in Jupyter) verbose mode 1 redraws one
-    line in place; when stdout is not interactive (a log file, a pipe, a CI run)
-    it prints only the final line of each bar, newline-terminated. Verbose mode 2
+    line in place; when stdout is not interactive (a log file, a pipe, a CI run,
+    or `distkeras-run` whose own stdout is not a terminal: `DISTKERAS_STDOUT_TTY`)
+    it prints only the final line of each bar, newline-terminated, with no `\r`
+    or color codes. Verbose mode 2
     prints one summary line when the bar is finalized; mode 0 prints nothing.
 
     Args:
@@ -61,10 +63,10 @@ class Progbar:
             self.stateful_metrics, self.stateless_metrics = None, set(stateless_metrics)
         else:
             self.stateful_metrics, self.stateless_metrics = set(stateful_metrics or ()), None
+        from distkeras.distributed.env import stdout_is_terminal  # noqa: PLC0415 - loaded by fit
+
         self._dynamic_display = (
-            (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
-            or "ipykernel" in sys.modules
-            or "PYCHARM_HOSTED" in os.environ
+            stdout_is_terminal() or "ipykernel" in sys.modules or "PYCHARM_HOSTED" in os.environ
         )
         self._seen_so_far = 0
         self._values: dict[str, list[float]] = {}

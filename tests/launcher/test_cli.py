@@ -55,9 +55,12 @@ def script(tmp_path, monkeypatch):
     return "train.py"
 
 
-LOCAL_ENV = {"OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
-X_LOCAL = ["-x", "DISTKERAS_SEED", "-x", "OMP_NUM_THREADS", "-x", "PYTHONUNBUFFERED"]
-X_REMOTE = ["-x", "DISTKERAS_SEED", "-x", "PYTHONUNBUFFERED"]
+# Who prints (rank 0's stdout) and whether the launcher's stdout is a terminal (not here).
+OUT = {"DISTKERAS_RUN_OUTPUT": "rank0", "DISTKERAS_STDOUT_TTY": "0"}
+LOCAL_ENV = {"OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1", **OUT}
+X_OUT = ["-x", "DISTKERAS_RUN_OUTPUT", "-x", "DISTKERAS_SEED", "-x", "DISTKERAS_STDOUT_TTY"]
+X_LOCAL = [*X_OUT, "-x", "OMP_NUM_THREADS", "-x", "PYTHONUNBUFFERED"]
+X_REMOTE = [*X_OUT, "-x", "PYTHONUNBUFFERED"]
 ROOT_MPI = [MPIRUN, "-np", "2", "--allow-run-as-root", "--bind-to", "none"]
 SLURM_IN = {"SLURM_JOB_ID": "12", "SLURM_NTASKS": "6", "SLURM_CPUS_PER_TASK": "3"}
 
@@ -98,7 +101,7 @@ CASES = [
         [MPIRUN, "-np", "8", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
         + X_LOCAL
         + [PY, "train.py"],
-        {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
+        {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "user-omp-kept",
@@ -106,7 +109,7 @@ CASES = [
         {"environ": {"OMP_NUM_THREADS": "3"}},
         "local",
         ROOT_MPI + X_REMOTE + [PY, "train.py"],
-        {"PYTHONUNBUFFERED": "1"},
+        {"PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "gpus",
@@ -122,7 +125,7 @@ CASES = [
         {"environ": {"HOME": "/home/me"}},
         "local",
         ROOT_MPI
-        + ["-x", "A", "-x", "B", "-x", "DISTKERAS_SEED", "-x", "HOME"]
+        + ["-x", "A", "-x", "B", *X_OUT, "-x", "HOME"]
         + ["-x", "OMP_NUM_THREADS", "-x", "PYTHONUNBUFFERED", PY, "train.py"],
         {"A": "1", "HOME": "/home/me", "B": "x=y", **LOCAL_ENV},
     ),
@@ -152,7 +155,7 @@ CASES = [
         [MPIRUN, "-np", "4", "--allow-run-as-root", "-H", "node1:2,node2:2", "--bind-to", "none"]
         + X_REMOTE
         + [PY, "train.py"],
-        {"PYTHONUNBUFFERED": "1"},
+        {"PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "hostfile",
@@ -162,7 +165,7 @@ CASES = [
         [MPIRUN, "-np", "5", "--hostfile", "hosts.txt", "--bind-to", "none"]
         + X_REMOTE
         + [PY, "train.py"],
-        {"PYTHONUNBUFFERED": "1"},
+        {"PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "mpi-no-hosts",
@@ -178,8 +181,13 @@ CASES = [
         {},
         "mpi",
         [MPICH, "-n", "4", "-hosts", "a:2,b:2", "-bind-to", "none"]
-        + ["-genvlist", "A,DISTKERAS_SEED,PYTHONUNBUFFERED", PY, "train.py"],
-        {"A": "1", "PYTHONUNBUFFERED": "1"},
+        + [
+            "-genvlist",
+            "A,DISTKERAS_RUN_OUTPUT,DISTKERAS_SEED,DISTKERAS_STDOUT_TTY,PYTHONUNBUFFERED",
+            PY,
+            "train.py",
+        ],
+        {"A": "1", "PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "system-mpirun",
@@ -198,7 +206,7 @@ CASES = [
         + ["--gpus-per-task=1"]
         + WRAP
         + ["1", PY, "train.py", "--x"],
-        {},
+        OUT,
     ),
     (
         "slurm-srun-ntasks",
@@ -207,7 +215,7 @@ CASES = [
         "slurm",
         [SRUN, "--mpi=pmix", "--ntasks=6", "--kill-on-bad-exit=1", "--cpus-per-task=3"]
         + [PY, "train.py"],
-        {},
+        OUT,
     ),
     (
         "slurm-mpirun",
@@ -217,7 +225,7 @@ CASES = [
         [MPIRUN, "-np", "4", "--allow-run-as-root", "--bind-to", "none"]
         + X_REMOTE
         + [PY, "train.py"],
-        {"PYTHONUNBUFFERED": "1"},
+        {"PYTHONUNBUFFERED": "1", **OUT},
     ),
     (
         "slurm-auto-no-srun",
@@ -225,7 +233,7 @@ CASES = [
         {"environ": SLURM_IN, "tools": ()},
         "slurm",
         ROOT_MPI + ["-x", "A"] + X_REMOTE + [PY, "train.py"],
-        {"A": "1", "PYTHONUNBUFFERED": "1"},
+        {"A": "1", "PYTHONUNBUFFERED": "1", **OUT},
     ),
     ("sbatch", "--backend slurm -np 3 train.py", {}, "slurm", [SBATCH], {}),
     ("sbatch-wait", "--backend slurm -np 3 --wait train.py", {}, "slurm", [SBATCH, "--wait"], {}),

@@ -57,6 +57,7 @@ from distkeras.distributed.ray.communicator import (
     RANK_ENV,
     SIZE_ENV,
 )
+from distkeras.distributed.ray.connect import check_not_nested, ensure_ray
 from distkeras.distributed.ray.rendezvous import PeerFailedError, get_rendezvous
 
 PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
@@ -142,10 +143,14 @@ def get_context() -> WorkerContext:
 class _Worker:
     """One rank: an actor that runs a function with the Ray communicator initialized."""
 
-    def __init__(self, env: dict[str, str], use_gpu: bool):
+    def __init__(self, env: dict[str, str], use_gpu: bool, rank: int | None = None):
+        self.rank = rank
         os.environ.update(env)
         if use_gpu:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in ray.get_gpu_ids())
+
+    def __repr__(self) -> str:  # Ray prefixes the actor's log lines with it: (rank 0 pid=...)
+        return f"rank {self.rank}" if self.rank is not None else "distkeras worker"
 
     def info(self) -> dict:
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
@@ -168,7 +173,7 @@ class _Worker:
             result = fn(*args)
         except BaseException as e:
             if not isinstance(e, PeerFailedError):
-                report_failure(setup, rank, size, traceback.format_exc(), 1)
+                report_failure(setup, rank, size, user_traceback(e), 1)
             raise
         finally:
             dist.shutdown()
@@ -176,6 +181,14 @@ class _Worker:
 
 
 _WorkerActor = ray.remote(_Worker)
+
+
+def user_traceback(error: BaseException) -> str:
+    """`error`'s traceback without the leading frames of the worker machinery (this module)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def report_failure(setup: dict[str, str], rank: int, size: int, reason: str, code: int) -> None:
@@ -266,7 +279,7 @@ class WorkerGroup:
             )
             if custom:
                 options["resources"] = custom
-            self.actors.append(_WorkerActor.options(**options).remote(env, use_gpu))
+            self.actors.append(_WorkerActor.options(**options).remote(env, use_gpu, i))
         infos = ray.get([a.info.remote() for a in self.actors])
         self.pids = [info["pid"] for info in infos]
         self.nodes = [info["node"] for info in infos]
@@ -393,23 +406,6 @@ def _check_args(num_workers: Any, placement_strategy: Any, max_failures: Any) ->
     return strategy
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Connects to Ray if this process is not yet connected; returns True if it connected.
-
-    Uses `address`, else `RAY_ADDRESS`, else starts a local cluster with
-    `num_cpus` CPUs (default: the machine's).
-    """
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address and address.lower() != "local":
-        ray.init(address=address)
-    else:
-        # 'local': a new cluster, even where `ray start` left an address file behind.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
-    return True
-
-
 def execute(
     fn: Callable,
     args: tuple,
@@ -431,6 +427,7 @@ def execute(
     """
     strategy = _check_args(num_workers, placement_strategy, max_failures)
     resources = _resources(resources_per_worker, use_gpu)
+    check_not_nested()
     ensure_ray()
     failures = 0
     while True:

@@ -12,6 +12,7 @@ import os
 import runpy
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 
 from distkeras.distributed.ray.driver import WorkerError, ensure_ray, execute, report_failure
@@ -32,6 +33,11 @@ def _run_in_worker(script: str, args: list[str], cwd: str, source: str) -> int:
             runpy.run_path(script, run_name="__main__")
         else:  # not on this node's filesystem: run the driver's copy
             exec(compile(source, script, "exec"), {"__name__": "__main__", "__file__": script})  # noqa: S102
+    except Exception as e:
+        # Report the script's own frames (not runpy's and ours); the first report wins.
+        ctx = get_context()
+        report_failure(dict(os.environ), ctx.rank, ctx.size, script_traceback(e, script), 1)
+        raise
     except SystemExit as e:
         if e.code is None:
             code = 0
@@ -49,6 +55,15 @@ def _run_in_worker(script: str, args: list[str], cwd: str, source: str) -> int:
             dict(os.environ), ctx.rank, ctx.size, f"the script exited with status {code}", code
         )
     return code
+
+
+def script_traceback(error: BaseException, script: str) -> str:
+    """The traceback of `error` from the script's first frame on (Python's format)."""
+    tb = error.__traceback__
+    frame = tb
+    while frame is not None and frame.tb_frame.f_code.co_filename != script:
+        frame = frame.tb_next
+    return "".join(traceback.format_exception(type(error), error, frame or tb))
 
 
 def run_script(
@@ -100,7 +115,8 @@ def run_script(
             keep_all=True,
         )
     except WorkerError as e:
-        sys.stderr.write(f"[distkeras] {e}\n")
+        text = e.traceback_text.rstrip("\n")
+        sys.stderr.write(f"[distkeras] rank {e.rank} failed:\n{text}\n")
         return e.exit_code or 1
     finally:
         # Workers' output reaches the driver through Ray's log monitor, a moment

@@ -16,6 +16,13 @@ from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, no_g
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
+from distkeras.layers.mask_propagation import (
+    concrete_mask,
+    set_output_masks,
+    symbolic_mask,
+)
+from distkeras.layers.mask_propagation import flat_values as _flat_values
+from distkeras.layers.mask_propagation import input_mask as _input_mask
 from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
@@ -27,33 +34,6 @@ def current_training(training: Any) -> bool:
     if training is None:
         training = _CALL_CONTEXT["training"]
     return bool(training) if training is not None else False
-
-
-def _input_mask(inputs: Any) -> Any:
-    """The `_keras_mask` carried by the inputs (a list for list inputs), or None."""
-    if isinstance(inputs, (list, tuple)):
-        masks = [getattr(x, "_keras_mask", None) for x in inputs]
-        return None if all(m is None for m in masks) else masks
-    return getattr(inputs, "_keras_mask", None)
-
-
-def _flat_values(x: Any) -> list:
-    """Leaves of nested lists/tuples/dicts."""
-    if isinstance(x, dict):
-        return [v for item in x.values() for v in _flat_values(item)]
-    if isinstance(x, (list, tuple)):
-        return [v for item in x for v in _flat_values(item)]
-    return [x]
-
-
-def _set_output_mask(outputs: Any, mask: Any) -> None:
-    if isinstance(outputs, (list, tuple)):
-        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
-        for o, m in zip(outputs, masks):
-            if isinstance(o, Tensor):
-                o._keras_mask = m
-    elif isinstance(outputs, Tensor):
-        outputs._keras_mask = mask
 
 
 class Layer:
@@ -102,7 +82,8 @@ class Layer:
         self._trainable = bool(trainable)
         self.autocast = autocast
         self.built = False
-        self.supports_masking = False
+        # As in Keras 3: a layer that defines `compute_mask` supports masking.
+        self.supports_masking = type(self).compute_mask is not Layer.compute_mask
         self.input_spec: InputSpec | list[InputSpec] | None = None
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
@@ -349,6 +330,9 @@ class Layer:
             _CALL_CONTEXT["depth"] -= 1
 
     def _eager_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = _input_mask(inputs)  # read before the inputs are converted (cast)
         if isinstance(inputs, dict):
             inputs = {k: self._convert_input(v) for k, v in inputs.items()}
             shapes: Any = {k: v.shape for k, v in inputs.items()}
@@ -365,9 +349,6 @@ class Layer:
         training = kwargs.pop("training", None)
         if takes_training:
             kwargs["training"] = current_training(training)
-        mask = kwargs.pop("mask", None)
-        if mask is None:
-            mask = _input_mask(inputs)
         if takes_mask:
             kwargs["mask"] = mask
         prev = _CALL_CONTEXT["training"]
@@ -381,31 +362,30 @@ class Layer:
             for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 n = o.shape[0] if o.ndim else 1
                 self._call_losses.append(self.activity_regularizer(o) / n)
-        if mask is not None or self._overrides_compute_mask():
-            _set_output_mask(outputs, self.compute_mask(inputs, mask))
+        set_output_masks(self, inputs, outputs, mask)
         return outputs
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
-        """The mask of the outputs: the input mask for layers that support masking, else None.
+        """The mask of the outputs; by default the inputs' mask, passed on unchanged.
+
+        Only used when `supports_masking` is True (set it in `__init__`, or define
+        `compute_mask`, as in Keras 3).
 
         Args:
             inputs: The call's inputs.
             previous_mask: The inputs' mask (a boolean array of shape
                 `inputs.shape[:-1]` for sequences, or a list for several inputs).
         """
-        if not self.supports_masking:
-            return None
         return previous_mask
-
-    def _overrides_compute_mask(self) -> bool:
-        return type(self).compute_mask is not Layer.compute_mask
 
     def _convert_input(self, x: Any) -> Tensor:
         if isinstance(x, Tensor):
             if self.autocast and x.data.dtype.kind == "f" and x.dtype != self.compute_dtype:
                 from distkeras.backend import primitives as P  # noqa: PLC0415
 
-                return P.cast(x, self.compute_dtype)
+                y = P.cast(x, self.compute_dtype)
+                y._keras_mask = x._keras_mask
+                return y
             return x
         xpm = current_module()
         if not hasattr(x, "dtype"):
@@ -453,58 +433,123 @@ class Layer:
         kwargs.pop("training", None)
         extra = [a for a in _flat_values((args, kwargs)) if isinstance(a, KerasTensor)]
         explicit = type(self).compute_output_shape is not Layer.compute_output_shape
+        traced_masks: Any = None
         if explicit and not extra and not isinstance(inputs, dict):
             shapes: Any = (
                 [x.shape for x in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
             )
             self._maybe_build(shapes)
             out_shapes = self.compute_output_shape(shapes)
+            if self.supports_masking:
+                traced_masks = self._trace_masks(inputs, kwargs.get("mask"))
         else:
-            out_shapes = self._trace_output_shapes(inputs, args, kwargs)
+            out_shapes, traced_masks = self._trace_output_shapes(inputs, args, kwargs)
         node = Node(self, inputs, args, kwargs)
         self._inbound_nodes.append(node)
+        index = len(self._inbound_nodes) - 1
         if isinstance(out_shapes, list):
             outs = [
-                KerasTensor(s, self.compute_dtype, history=(self, len(self._inbound_nodes) - 1, i))
+                KerasTensor(s, self.compute_dtype, history=(self, index, i))
                 for i, s in enumerate(out_shapes)
             ]
-            node.outputs = outs
-            return outs
-        out = KerasTensor(
-            out_shapes, self.compute_dtype, history=(self, len(self._inbound_nodes) - 1, 0)
-        )
-        node.outputs = [out]
-        return out
+        else:
+            outs = [KerasTensor(out_shapes, self.compute_dtype, history=(self, index, 0))]
+        node.outputs = outs
+        if traced_masks is not None:
+            first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
+            batch_unknown = len(first.shape) > 0 and first.shape[0] is None
+            if not isinstance(traced_masks, (list, tuple)):
+                traced_masks = [traced_masks] * len(outs)
+            for out, m in zip(outs, traced_masks):
+                if m is not None:
+                    out._keras_mask = symbolic_mask(out, m, batch_unknown)
+        return outs if isinstance(out_shapes, list) else outs[0]
 
-    def _trace_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
-        """Output shape(s) of a call on symbolic tensors, found by running it on zeros.
+    def _concrete(self, t: Any, unknown: int = 1) -> Any:
+        """Zeros standing for symbolic tensors (all-True masks for boolean ones).
 
-        Unknown sizes become 1 for the trace; the batch axis comes back as None.
+        Unknown sizes become `unknown` (the batch axis always 1).
         """
-        xpm = current_module()
+        if isinstance(t, KerasTensor):
+            shape = tuple(
+                (1 if i == 0 else unknown) if d is None else int(d) for i, d in enumerate(t.shape)
+            )
+            xpm = current_module()
+            fill = xpm.ones if t.dtype == "bool" else xpm.zeros
+            value = Tensor(fill(shape, dtype=t.dtype))
+            value._keras_mask = concrete_mask(t, unknown)
+            return value
+        if isinstance(t, dict):
+            return {k: self._concrete(v, unknown) for k, v in t.items()}
+        if isinstance(t, (list, tuple)):
+            return type(t)(self._concrete(v, unknown) for v in t)
+        return t
 
-        def concrete(t: Any) -> Any:
-            if isinstance(t, KerasTensor):
-                shape = tuple(1 if d is None else int(d) for d in t.shape)
-                return Tensor(xpm.zeros(shape, dtype=t.dtype))
-            if isinstance(t, dict):
-                return {k: concrete(v) for k, v in t.items()}
-            if isinstance(t, (list, tuple)):
-                return type(t)(concrete(v) for v in t)
-            return t
-
+    def _trace_masks(self, inputs: Any, mask: Any) -> Any:
+        """The output mask(s) of a call on symbolic inputs, computed on stand-ins."""
+        dummy = self._concrete(inputs)
+        prev = self._concrete(mask) if mask is not None else _input_mask(dummy)
         with no_grad():
-            out = self(concrete(inputs), *concrete(args), training=False, **concrete(kwargs))
+            return self.compute_mask(dummy, prev)
+
+    def _trace(self, inputs: Any, args: tuple, kwargs: dict, unknown: int) -> Any:
+        with no_grad():
+            return self(
+                self._concrete(inputs, unknown),
+                *self._concrete(args, unknown),
+                training=False,
+                **self._concrete(kwargs, unknown),
+            )
+
+    def _trace_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> tuple:
+        """Output shape(s) and mask(s) of a call on symbolic tensors, found by running it on zeros.
+
+        The batch axis is traced as 1 and comes back as None. Other unknown sizes
+        are traced as 1, then as 2 (when there are any): sizes that change are None.
+        """
+        out = self._trace(inputs, args, kwargs, 1)
+        flat_in = [x for x in _flat_values((inputs, args, kwargs)) if isinstance(x, KerasTensor)]
         first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
         batch_unknown = len(first.shape) > 0 and first.shape[0] is None
-
-        def spec(t: Any) -> tuple:
-            s = tuple(t.shape)
-            return (None, *s[1:]) if batch_unknown and s else s
-
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        shapes = [list(o.shape) for o in outs]
+        if any(None in x.shape[1:] for x in flat_in):
+            try:
+                again = self._trace(inputs, args, kwargs, 2)
+            except Exception:  # noqa: BLE001 - the sizes of the first trace stand
+                again = None
+            if again is not None:
+                again = list(again) if isinstance(again, (list, tuple)) else [again]
+                for s, o in zip(shapes, again):
+                    for i, (a, b) in enumerate(zip(s, o.shape)):
+                        if a != b:
+                            s[i] = None
+        for s in shapes:
+            if batch_unknown and s:
+                s[0] = None
+        masks = [getattr(o, "_keras_mask", None) for o in outs]
         if isinstance(out, (list, tuple)):
-            return [spec(o) for o in out]
-        return spec(out)
+            return [tuple(s) for s in shapes], masks
+        return tuple(shapes[0]), masks[0]
+
+    # ------------------------------------------------------------ introspection
+    def _first_node(self, attr: str) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {attr}."
+            )
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's first call on symbolic tensors (Keras 3)."""
+        return self._first_node("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's first call on symbolic tensors (Keras 3)."""
+        outs = self._first_node("output").outputs
+        return outs[0] if len(outs) == 1 else list(outs)
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict:

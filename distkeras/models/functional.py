@@ -6,9 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from distkeras import ops
+from distkeras.backend.autodiff import Tensor
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.layers.layer import Layer
+from distkeras.layers.mask_propagation import as_mask_tensor
 from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
 
@@ -125,6 +128,8 @@ class Functional(Model):
                 raise ValueError(f"The model graph has a cycle at layer {layer.name!r}.")
             state[key] = 1
             for parent in _flatten((node.inputs, node.args, node.kwargs)):
+                while isinstance(parent, KerasTensor) and parent._mask_of is not None:
+                    parent = parent._mask_of  # a symbolic mask: computed with its tensor
                 if isinstance(parent, KerasTensor):
                     visit(parent)
             state[key] = 2
@@ -166,14 +171,22 @@ class Functional(Model):
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         values: dict[int, Any] = {}
         flat_inputs = self._match_inputs(inputs)
-        for t, value in zip(self.inputs, flat_inputs):
+        masks = _flatten(mask) if mask is not None else [None] * len(flat_inputs)
+        for t, value, m in zip(self.inputs, flat_inputs, masks):
+            if m is not None and isinstance(value, Tensor):
+                value._keras_mask = as_mask_tensor(m)
             values[id(t)] = value
+
+        def resolve(x: Any) -> Any:
+            if not isinstance(x, KerasTensor):
+                return x
+            if id(x) not in values and x._mask_of is not None:  # `mask=t._keras_mask`
+                return getattr(resolve(x._mask_of), "_keras_mask", None)
+            return values[id(x)]
+
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-
-            def resolve(x: Any) -> Any:
-                return values[id(x)] if isinstance(x, KerasTensor) else x
 
             args = _map(resolve, node.args)
             kwargs = _map(resolve, node.kwargs)
@@ -196,23 +209,20 @@ class Functional(Model):
                     f"Missing data for input(s) {missing} of model {self.name!r}. "
                     f"Received: inputs with keys {sorted(inputs)}"
                 )
-            return [inputs[n] for n in names]
+            flat = [inputs[n] for n in names]
+            return [
+                _standardize_input(i, x, t, self.name)
+                for i, (x, t) in enumerate(zip(flat, expected))
+            ]
         flat = _flatten(inputs)
         if len(flat) != len(expected):
             raise ValueError(
                 f"Model {self.name!r} expects {len(expected)} input(s), but it received "
                 f"{len(flat)} input tensors. Received: inputs of length {len(flat)}"
             )
-        for i, (x, t) in enumerate(zip(flat, expected)):
-            got = tuple(getattr(x, "shape", ()))
-            if len(got) != len(t.shape) or any(
-                e is not None and e != g for e, g in zip(t.shape[1:], got[1:])
-            ):
-                raise ValueError(
-                    f'Input {i} of layer "{self.name}" is incompatible with the layer: '
-                    f"expected shape={t.shape}, found shape={got}"
-                )
-        return flat
+        return [
+            _standardize_input(i, x, t, self.name) for i, (x, t) in enumerate(zip(flat, expected))
+        ]
 
     def _convert_input(self, x: Any) -> Any:
         return x if not hasattr(x, "shape") else super()._convert_input(x)
@@ -358,6 +368,36 @@ class Functional(Model):
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+
+
+def _standardize_input(index: int, x: Any, ref: KerasTensor, model_name: str) -> Any:
+    """One model input fitted to its `Input`, as Keras 3 does.
+
+    A trailing axis of size 1 is squeezed or added when the ranks differ by one
+    that way, and the values are cast to the `Input`'s dtype (the mask is kept).
+    """
+    got = tuple(getattr(x, "shape", ()))
+    if not hasattr(x, "shape"):
+        return x
+    mask = getattr(x, "_keras_mask", None)
+    y = x
+    if len(got) == len(ref.shape) + 1 and got and got[-1] == 1:
+        y = ops.squeeze(x, axis=-1)
+    elif len(got) == len(ref.shape) - 1 and ref.shape and ref.shape[-1] == 1:
+        y = ops.expand_dims(x, axis=-1)
+    got = tuple(y.shape)
+    if len(got) != len(ref.shape) or any(
+        e is not None and e != g for e, g in zip(ref.shape[1:], got[1:])
+    ):
+        raise ValueError(
+            f"Input {index} with name '{ref.name}' of layer '{model_name}' is incompatible "
+            f"with the layer: expected shape={ref.shape}, found shape={tuple(x.shape)}"
+        )
+    if isinstance(y, Tensor) and y.data.dtype.kind in "biuf" and y.dtype != ref.dtype:
+        y = ops.cast(y, ref.dtype)
+    if y is not x and isinstance(y, Tensor):
+        y._keras_mask = mask
+    return y
 
 
 def encode_node_value(x: Any, tensor_cfg: Any, tuples: bool) -> Any:

@@ -36,6 +36,25 @@ class Model(Trainer, Layer):
         Layer.__init__(self, **kwargs)
         self._init_trainer()
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Builds a model from `get_config` output (a Functional graph or constructor args).
+
+        Args:
+            config: The config dict.
+            custom_objects: Names of custom layers and functions the config refers to.
+        """
+        from distkeras.saving.object_registration import custom_object_scope  # noqa: PLC0415
+
+        graph_keys = ("layers", "input_layers", "output_layers")
+        with custom_object_scope(custom_objects):
+            if all(k in config for k in graph_keys):
+                from distkeras.models.functional import Functional  # noqa: PLC0415
+
+                target = cls if issubclass(cls, Functional) else Functional
+                return target.from_config(config, custom_objects=custom_objects)
+            return cls(**config)
+
     @property
     def layers(self) -> list[Layer]:
         """The model's direct sublayers, in creation order."""

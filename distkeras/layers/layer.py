@@ -48,6 +48,8 @@ class Layer:
     """
 
     _CALL_SIGNATURE: dict[type, tuple[bool, bool]] = {}
+    # Models: output masks come out of the inner layers, so symbolic calls are traced.
+    _masks_from_call = False
 
     def __init__(
         self,
@@ -433,6 +435,7 @@ class Layer:
         kwargs.pop("training", None)
         extra = [a for a in _flat_values((args, kwargs)) if isinstance(a, KerasTensor)]
         explicit = type(self).compute_output_shape is not Layer.compute_output_shape
+        explicit = explicit and not self._masks_from_call
         traced_masks: Any = None
         if explicit and not extra and not isinstance(inputs, dict):
             shapes: Any = (

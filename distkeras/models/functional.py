@@ -252,6 +252,12 @@ class Functional(Model):
             return [layer.name, node_ids[id(node)], tensor_index]
 
         def tensor_cfg(x: Any) -> Any:
+            if isinstance(x, KerasTensor) and x._mask_of is not None:
+                # `mask=t._keras_mask`: a reference to `t`, marked as meaning its mask
+                cfg = tensor_cfg(x._mask_of)
+                cfg["config"] = {**cfg["config"], "shape": list(x.shape), "dtype": x.dtype}
+                cfg["config"]["keras_mask"] = True
+                return cfg
             if isinstance(x, KerasTensor):
                 return {
                     "class_name": "__keras_tensor__",
@@ -315,7 +321,8 @@ class Functional(Model):
         def resolve(x: Any) -> Any:
             if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
                 lname, nidx, tidx = x["config"]["keras_history"]
-                return outputs_of[(lname, nidx)][tidx]
+                t = outputs_of[(lname, nidx)][tidx]
+                return t._keras_mask if x["config"].get("keras_mask") else t
             return x
 
         def ready(x: Any) -> bool:

@@ -20,6 +20,8 @@ class Model(Trainer, Layer):
         dtype: Default dtype of its layers' computations.
     """
 
+    _masks_from_call = True
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from distkeras.models.functional import Functional  # noqa: PLC0415

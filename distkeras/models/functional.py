@@ -44,6 +44,9 @@ class Functional(Model):
         name: Model name.
     """
 
+    # A Sequential model built from its first call's shape runs on other sizes (Keras 3).
+    _check_input_shapes = True
+
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
         if "_inputs_struct" in self.__dict__:
             return  # `Model(inputs, outputs)` built it in `Model.__new__`; Python re-runs __init__
@@ -211,7 +214,7 @@ class Functional(Model):
                 )
             flat = [inputs[n] for n in names]
             return [
-                _standardize_input(i, x, t, self.name)
+                _standardize_input(i, x, t, self.name, self._check_input_shapes)
                 for i, (x, t) in enumerate(zip(flat, expected))
             ]
         flat = _flatten(inputs)
@@ -221,7 +224,8 @@ class Functional(Model):
                 f"{len(flat)} input tensors. Received: inputs of length {len(flat)}"
             )
         return [
-            _standardize_input(i, x, t, self.name) for i, (x, t) in enumerate(zip(flat, expected))
+            _standardize_input(i, x, t, self.name, self._check_input_shapes)
+            for i, (x, t) in enumerate(zip(flat, expected))
         ]
 
     def _convert_input(self, x: Any) -> Any:
@@ -377,7 +381,9 @@ class Functional(Model):
         )
 
 
-def _standardize_input(index: int, x: Any, ref: KerasTensor, model_name: str) -> Any:
+def _standardize_input(
+    index: int, x: Any, ref: KerasTensor, model_name: str, check: bool = True
+) -> Any:
     """One model input fitted to its `Input`, as Keras 3 does.
 
     A trailing axis of size 1 is squeezed or added when the ranks differ by one
@@ -393,8 +399,9 @@ def _standardize_input(index: int, x: Any, ref: KerasTensor, model_name: str) ->
     elif len(got) == len(ref.shape) - 1 and ref.shape and ref.shape[-1] == 1:
         y = ops.expand_dims(x, axis=-1)
     got = tuple(y.shape)
-    if len(got) != len(ref.shape) or any(
-        e is not None and e != g for e, g in zip(ref.shape[1:], got[1:])
+    if check and (
+        len(got) != len(ref.shape)
+        or any(e is not None and e != g for e, g in zip(ref.shape[1:], got[1:]))
     ):
         raise ValueError(
             f"Input {index} with name '{ref.name}' of layer '{model_name}' is incompatible "

@@ -182,7 +182,7 @@ class LossesAndMetrics:
                         f"Received: y without {names[idx]!r}"
                     )
                 data_sum, elements = c.weighted_sum(ys[idx], flat_pred[idx], sws[idx])
-                host_sum = float(to_numpy(data_sum.data)) * c.weight
+                host_sum = float(to_numpy(data_sum.data))
                 if c.reduction == "sum":
                     term = data_sum * c.weight
                     # Keras reports the batch's sum; the tracker weighs each shard by local_bs.
@@ -192,8 +192,8 @@ class LossesAndMetrics:
                     term = data_sum * (c.weight / max(global_bs * per_sample_elems, 1.0))
                     value = host_sum / max(local_bs * per_sample_elems, 1.0)
                 grad_loss = term if grad_loss is None else grad_loss + term
-                total_value += value
-                per_output.append(value)
+                total_value += value * c.weight
+                per_output.append(value)  # Keras 3 reports each output's loss unweighted
         extra = self.losses
         if extra:
             total = None

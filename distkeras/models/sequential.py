@@ -142,6 +142,8 @@ class Sequential(Model):
             layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
         # Unnamed, as in Keras 3: each (re)build takes the next `functional` name.
         self._functional = Functional(source.output, x) if self._stack else None
+        if self._functional is not None and self._input_layer is None:
+            self._functional._check_input_shapes = False  # built from a call's shape
         self.built = True
         self._build_shapes = tuple(input_shape)
 

@@ -364,7 +364,8 @@ class Layer:
             for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 n = o.shape[0] if o.ndim else 1
                 self._call_losses.append(self.activity_regularizer(o) / n)
-        set_output_masks(self, inputs, outputs, mask)
+        if mask is not None or type(self).compute_mask is not Layer.compute_mask:
+            set_output_masks(self, inputs, outputs, mask)  # (the default has nothing to add)
         return outputs
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:

@@ -411,3 +411,28 @@ def test_compute_mask_set_in_call_wins_and_list_masks_split():
     np.testing.assert_array_equal(first._keras_mask.numpy(), padded[:, :3] != 0)
     np.testing.assert_array_equal(second._keras_mask.numpy(), padded[:, 3:] != 0)
     assert Split().supports_masking  # defining compute_mask opts in, as in Keras 3
+
+
+def test_masking_layer_feeds_rnns_in_a_functional_model():
+    rng = np.random.default_rng(5)
+    seqs = [rng.normal(size=(n, 2)).astype("float32") for n in LENGTHS]
+    padded = np.zeros((3, T, 2), "float32")
+    for i, s in enumerate(seqs):
+        padded[i, T - len(s) :] = s
+    inp = keras.Input((None, 2))
+    x = layers.Masking(mask_value=0.0)(inp)
+    assert x._keras_mask is not None and x._keras_mask.shape == (None, None)
+    model = keras.Model(inp, layers.GRU(3)(layers.LSTM(3, return_sequences=True)(x)))
+    out = model(padded).numpy()
+    ref = np.concatenate([model(s[None]).numpy() for s in seqs])
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_global_max_pooling_ignores_masks_as_in_keras():
+    # Keras 3's GlobalMaxPooling1D takes no mask: padded steps (embedding of 0) count.
+    _, padded = _batch("post")
+    emb = layers.Embedding(VOCAB, 4, mask_zero=True)
+    x = emb(padded)
+    pooled = layers.GlobalMaxPooling1D()(x).numpy()
+    np.testing.assert_allclose(pooled, x.numpy().max(axis=1))
+    assert not layers.GlobalMaxPooling1D().supports_masking

@@ -509,7 +509,7 @@ class Layer:
         """Output shape(s) and mask(s) of a call on symbolic tensors, found by running it on zeros.
 
         The batch axis is traced as 1 and comes back as None. Other unknown sizes
-        are traced as 1, then as 2 (when there are any): sizes that change are None.
+        are traced as 1, then as 7 (when there are any): sizes that change are None.
         """
         out = self._trace(inputs, args, kwargs, 1)
         flat_in = [x for x in _flat_values((inputs, args, kwargs)) if isinstance(x, KerasTensor)]
@@ -519,7 +519,7 @@ class Layer:
         shapes = [list(o.shape) for o in outs]
         if any(None in x.shape[1:] for x in flat_in):
             try:
-                again = self._trace(inputs, args, kwargs, 2)
+                again = self._trace(inputs, args, kwargs, 7)
             except Exception:  # noqa: BLE001 - the sizes of the first trace stand
                 again = None
             if again is not None:

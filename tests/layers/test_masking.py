@@ -349,6 +349,8 @@ def test_symbolic_masks_follow_keras_propagation_rules():
     x = layers.Embedding(VOCAB, 4, mask_zero=True)(inp)
     assert x._keras_mask.shape == (None, None) and x._keras_mask.dtype == "bool"
     assert layers.Dense(3)(x)._keras_mask is not None  # supports masking
+    scaled = Scale()(x)  # traced on stand-ins: unknown sizes stay unknown
+    assert scaled.shape == (None, None, 4) and scaled._keras_mask.shape == (None, None)
     assert layers.Conv1D(2, 1)(x)._keras_mask is None  # does not: the mask is dropped
     assert layers.LSTM(2)(x)._keras_mask is None
     seq, h, c = layers.LSTM(2, return_sequences=True, return_state=True)(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
+_SECOND_TRACE_ELEMENTS = 1 << 16  # stand-in elements up to which unknown axes are traced twice
 
 
 def current_training(training: Any) -> bool:
@@ -490,11 +492,20 @@ class Layer:
         return t
 
     def _trace_masks(self, inputs: Any, mask: Any) -> Any:
-        """The output mask(s) of a call on symbolic inputs, computed on stand-ins."""
+        """The output mask(s) of a call on symbolic inputs.
+
+        The default `compute_mask` passes the symbolic mask on; an overridden one
+        runs on stand-ins (zeros with all-True masks) of the inputs.
+        """
+        prev = mask if mask is not None else _input_mask(inputs)
+        if type(self).compute_mask is Layer.compute_mask:
+            return prev
+        for x in _flat_values(inputs):
+            if isinstance(x, KerasTensor):
+                check_trace(x.shape, self.name)  # a no-op unless loading a file
         dummy = self._concrete(inputs)
-        prev = self._concrete(mask) if mask is not None else _input_mask(dummy)
         with no_grad():
-            return self.compute_mask(dummy, prev)
+            return self.compute_mask(dummy, self._concrete(prev))
 
     def _trace(self, inputs: Any, args: tuple, kwargs: dict, unknown: int) -> Any:
         with no_grad():
@@ -509,7 +520,7 @@ class Layer:
         """Output shape(s) and mask(s) of a call on symbolic tensors, found by running it on zeros.
 
         The batch axis is traced as 1 and comes back as None. Other unknown sizes
-        are traced as 1, then as 7 (when there are any): sizes that change are None.
+        are traced as 1, then as 7 (when there are a few): sizes that change are None.
         """
         out = self._trace(inputs, args, kwargs, 1)
         flat_in = [x for x in _flat_values((inputs, args, kwargs)) if isinstance(x, KerasTensor)]
@@ -517,7 +528,10 @@ class Layer:
         batch_unknown = len(first.shape) > 0 and first.shape[0] is None
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         shapes = [list(o.shape) for o in outs]
-        if any(None in x.shape[1:] for x in flat_in):
+        unknown = sum(x.shape[1:].count(None) for x in flat_in)
+        stand_in = sum(math.prod(7 if d is None else d for d in x.shape[1:]) for x in flat_in)
+        # A second, bounded trace: at most 3 unknown axes, small stand-ins.
+        if 0 < unknown <= 3 and stand_in <= _SECOND_TRACE_ELEMENTS:
             try:
                 again = self._trace(inputs, args, kwargs, 7)
             except Exception:  # noqa: BLE001 - the sizes of the first trace stand

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,18 +16,14 @@ from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, no_g
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
-from distkeras.layers.mask_propagation import (
-    concrete_mask,
-    set_output_masks,
-    symbolic_mask,
-)
 from distkeras.layers.mask_propagation import flat_values as _flat_values
 from distkeras.layers.mask_propagation import input_mask as _input_mask
+from distkeras.layers.mask_propagation import set_output_masks, symbolic_mask
+from distkeras.layers.symbolic_trace import trace_masks, trace_output_shapes
 from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
-_SECOND_TRACE_ELEMENTS = 1 << 16  # stand-in elements up to which unknown axes are traced twice
 
 
 def current_training(training: Any) -> bool:
@@ -447,9 +442,10 @@ class Layer:
             self._maybe_build(shapes)
             out_shapes = self.compute_output_shape(shapes)
             if self.supports_masking:
-                traced_masks = self._trace_masks(inputs, kwargs.get("mask"))
+                default = type(self).compute_mask is Layer.compute_mask
+                traced_masks = trace_masks(self, inputs, kwargs.get("mask"), default)
         else:
-            out_shapes, traced_masks = self._trace_output_shapes(inputs, args, kwargs)
+            out_shapes, traced_masks = trace_output_shapes(self, inputs, args, kwargs)
         node = Node(self, inputs, args, kwargs)
         self._inbound_nodes.append(node)
         index = len(self._inbound_nodes) - 1
@@ -470,85 +466,6 @@ class Layer:
                 if m is not None:
                     out._keras_mask = symbolic_mask(out, m, batch_unknown)
         return outs if isinstance(out_shapes, list) else outs[0]
-
-    def _concrete(self, t: Any, unknown: int = 1) -> Any:
-        """Zeros standing for symbolic tensors (all-True masks for boolean ones).
-
-        Unknown sizes become `unknown` (the batch axis always 1).
-        """
-        if isinstance(t, KerasTensor):
-            shape = tuple(
-                (1 if i == 0 else unknown) if d is None else int(d) for i, d in enumerate(t.shape)
-            )
-            xpm = current_module()
-            fill = xpm.ones if t.dtype == "bool" else xpm.zeros
-            value = Tensor(fill(shape, dtype=t.dtype))
-            value._keras_mask = concrete_mask(t, unknown)
-            return value
-        if isinstance(t, dict):
-            return {k: self._concrete(v, unknown) for k, v in t.items()}
-        if isinstance(t, (list, tuple)):
-            return type(t)(self._concrete(v, unknown) for v in t)
-        return t
-
-    def _trace_masks(self, inputs: Any, mask: Any) -> Any:
-        """The output mask(s) of a call on symbolic inputs.
-
-        The default `compute_mask` passes the symbolic mask on; an overridden one
-        runs on stand-ins (zeros with all-True masks) of the inputs.
-        """
-        prev = mask if mask is not None else _input_mask(inputs)
-        if type(self).compute_mask is Layer.compute_mask:
-            return prev
-        for x in _flat_values(inputs):
-            if isinstance(x, KerasTensor):
-                check_trace(x.shape, self.name)  # a no-op unless loading a file
-        dummy = self._concrete(inputs)
-        with no_grad():
-            return self.compute_mask(dummy, self._concrete(prev))
-
-    def _trace(self, inputs: Any, args: tuple, kwargs: dict, unknown: int) -> Any:
-        with no_grad():
-            return self(
-                self._concrete(inputs, unknown),
-                *self._concrete(args, unknown),
-                training=False,
-                **self._concrete(kwargs, unknown),
-            )
-
-    def _trace_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> tuple:
-        """Output shape(s) and mask(s) of a call on symbolic tensors, found by running it on zeros.
-
-        The batch axis is traced as 1 and comes back as None. Other unknown sizes
-        are traced as 1, then as 7 (when there are a few): sizes that change are None.
-        """
-        out = self._trace(inputs, args, kwargs, 1)
-        flat_in = [x for x in _flat_values((inputs, args, kwargs)) if isinstance(x, KerasTensor)]
-        first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
-        batch_unknown = len(first.shape) > 0 and first.shape[0] is None
-        outs = list(out) if isinstance(out, (list, tuple)) else [out]
-        shapes = [list(o.shape) for o in outs]
-        unknown = sum(x.shape[1:].count(None) for x in flat_in)
-        stand_in = sum(math.prod(7 if d is None else d for d in x.shape[1:]) for x in flat_in)
-        # A second, bounded trace: at most 3 unknown axes, small stand-ins.
-        if 0 < unknown <= 3 and stand_in <= _SECOND_TRACE_ELEMENTS:
-            try:
-                again = self._trace(inputs, args, kwargs, 7)
-            except Exception:  # noqa: BLE001 - the sizes of the first trace stand
-                again = None
-            if again is not None:
-                again = list(again) if isinstance(again, (list, tuple)) else [again]
-                for s, o in zip(shapes, again):
-                    for i, (a, b) in enumerate(zip(s, o.shape)):
-                        if a != b:
-                            s[i] = None
-        for s in shapes:
-            if batch_unknown and s:
-                s[0] = None
-        masks = [getattr(o, "_keras_mask", None) for o in outs]
-        if isinstance(out, (list, tuple)):
-            return [tuple(s) for s in shapes], masks
-        return tuple(shapes[0]), masks[0]
 
     # ------------------------------------------------------------ introspection
     def _first_node(self, attr: str) -> Node:

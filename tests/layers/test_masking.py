@@ -438,3 +438,16 @@ def test_global_max_pooling_ignores_masks_as_in_keras():
     pooled = layers.GlobalMaxPooling1D()(x).numpy()
     np.testing.assert_allclose(pooled, x.numpy().max(axis=1))
     assert not layers.GlobalMaxPooling1D().supports_masking
+
+
+def test_compute_mask_on_symbolic_inputs_builds_a_mask_op():
+    inp = keras.Input((None,), dtype="int32")
+    mask = layers.Embedding(VOCAB, 4, mask_zero=True).compute_mask(inp)
+    assert mask.shape == (None, None) and mask.dtype == "bool"
+    assert layers.Masking().compute_mask(keras.Input((None, 3))).shape == (None, None)
+    x = layers.Embedding(VOCAB, 4)(inp)  # no mask of its own: the op's mask is passed
+    model = keras.Model(inp, layers.GRU(3)(x, mask=mask))
+    _assert_padded_matches(model, "pre")
+    loaded = keras.models.model_from_json(model.to_json())
+    loaded.set_weights(model.get_weights())
+    _assert_padded_matches(loaded, "pre")

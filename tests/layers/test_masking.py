@@ -71,6 +71,11 @@ BODIES = {
         layers.GRU(2),
     ],
     "dense_dropout_lstm": lambda: [layers.Dense(3), layers.Dropout(0.5), layers.LSTM(2)],
+    "lstm_go_backwards": lambda: [layers.LSTM(3, go_backwards=True)],
+    "gru_go_backwards": lambda: [layers.GRU(3, go_backwards=True)],
+    "stacked_cells_rnn": lambda: [layers.RNN([layers.GRUCell(2), layers.LSTMCell(3)])],
+    "bidirectional_sum": lambda: [layers.Bidirectional(layers.SimpleRNN(2), merge_mode="sum")],
+    "layer_norm_lstm": lambda: [layers.LayerNormalization(), layers.LSTM(2)],
 }
 
 

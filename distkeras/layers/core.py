@@ -76,11 +76,9 @@ class InputLayer(Layer):
                 )
         self.batch_shape = tuple(batch_shape)
         self.built = True
-        self.output = KerasTensor(
-            self.batch_shape, self.dtype, history=(self, 0, 0), name=self.name
-        )
+        out = KerasTensor(self.batch_shape, self.dtype, history=(self, 0, 0), name=self.name)
         node = Node(self, [])
-        node.outputs = [self.output]
+        node.outputs = [out]  # `self.output` (Layer.output reads the first node)
         self._inbound_nodes.append(node)
 
     def get_config(self) -> dict:

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from distkeras import constraints, initializers, regularizers
+from distkeras import constraints, initializers, ops, regularizers
+from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor
+from distkeras.layers.keras_tensor import KerasTensor
 from distkeras.layers.layer import Layer
 from distkeras.ops.rnn import embedding_lookup
 
@@ -81,7 +83,9 @@ class Embedding(Layer):
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
         if not self.mask_zero:
             return None
-        data = inputs.data if isinstance(inputs, Tensor) else inputs
+        if isinstance(inputs, KerasTensor):  # a symbolic mask, recorded as an op
+            return ops.not_equal(inputs, 0)
+        data = inputs.data if isinstance(inputs, Tensor) else current_module().asarray(inputs)
         return Tensor(data != 0)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple:

@@ -45,6 +45,8 @@ class KerasTensor:
         self.dtype = standardize_dtype(dtype)
         self._keras_history = history
         self.name = name or _auto_tensor_name()
+        self._keras_mask: KerasTensor | None = None  # the symbolic mask (mask_propagation.py)
+        self._mask_of: KerasTensor | None = None  # set on a mask: the tensor it masks
 
     @property
     def ndim(self) -> int:

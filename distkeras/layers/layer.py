@@ -16,6 +16,10 @@ from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, no_g
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
+from distkeras.layers.mask_propagation import flat_values as _flat_values
+from distkeras.layers.mask_propagation import input_mask as _input_mask
+from distkeras.layers.mask_propagation import set_output_masks, symbolic_mask
+from distkeras.layers.symbolic_trace import trace_masks, trace_output_shapes
 from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
@@ -27,33 +31,6 @@ def current_training(training: Any) -> bool:
     if training is None:
         training = _CALL_CONTEXT["training"]
     return bool(training) if training is not None else False
-
-
-def _input_mask(inputs: Any) -> Any:
-    """The `_keras_mask` carried by the inputs (a list for list inputs), or None."""
-    if isinstance(inputs, (list, tuple)):
-        masks = [getattr(x, "_keras_mask", None) for x in inputs]
-        return None if all(m is None for m in masks) else masks
-    return getattr(inputs, "_keras_mask", None)
-
-
-def _flat_values(x: Any) -> list:
-    """Leaves of nested lists/tuples/dicts."""
-    if isinstance(x, dict):
-        return [v for item in x.values() for v in _flat_values(item)]
-    if isinstance(x, (list, tuple)):
-        return [v for item in x for v in _flat_values(item)]
-    return [x]
-
-
-def _set_output_mask(outputs: Any, mask: Any) -> None:
-    if isinstance(outputs, (list, tuple)):
-        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
-        for o, m in zip(outputs, masks):
-            if isinstance(o, Tensor):
-                o._keras_mask = m
-    elif isinstance(outputs, Tensor):
-        outputs._keras_mask = mask
 
 
 class Layer:
@@ -68,6 +45,8 @@ class Layer:
     """
 
     _CALL_SIGNATURE: dict[type, tuple[bool, bool]] = {}
+    # Models: output masks come out of the inner layers, so symbolic calls are traced.
+    _masks_from_call = False
 
     def __init__(
         self,
@@ -102,7 +81,8 @@ class Layer:
         self._trainable = bool(trainable)
         self.autocast = autocast
         self.built = False
-        self.supports_masking = False
+        # As in Keras 3: a layer that defines `compute_mask` supports masking.
+        self.supports_masking = type(self).compute_mask is not Layer.compute_mask
         self.input_spec: InputSpec | list[InputSpec] | None = None
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
@@ -349,6 +329,9 @@ class Layer:
             _CALL_CONTEXT["depth"] -= 1
 
     def _eager_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = _input_mask(inputs)  # read before the inputs are converted (cast)
         if isinstance(inputs, dict):
             inputs = {k: self._convert_input(v) for k, v in inputs.items()}
             shapes: Any = {k: v.shape for k, v in inputs.items()}
@@ -365,9 +348,6 @@ class Layer:
         training = kwargs.pop("training", None)
         if takes_training:
             kwargs["training"] = current_training(training)
-        mask = kwargs.pop("mask", None)
-        if mask is None:
-            mask = _input_mask(inputs)
         if takes_mask:
             kwargs["mask"] = mask
         prev = _CALL_CONTEXT["training"]
@@ -381,31 +361,31 @@ class Layer:
             for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 n = o.shape[0] if o.ndim else 1
                 self._call_losses.append(self.activity_regularizer(o) / n)
-        if mask is not None or self._overrides_compute_mask():
-            _set_output_mask(outputs, self.compute_mask(inputs, mask))
+        if mask is not None or type(self).compute_mask is not Layer.compute_mask:
+            set_output_masks(self, inputs, outputs, mask)  # (the default has nothing to add)
         return outputs
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
-        """The mask of the outputs: the input mask for layers that support masking, else None.
+        """The mask of the outputs; by default the inputs' mask, passed on unchanged.
+
+        Only used when `supports_masking` is True (set it in `__init__`, or define
+        `compute_mask`, as in Keras 3).
 
         Args:
             inputs: The call's inputs.
             previous_mask: The inputs' mask (a boolean array of shape
                 `inputs.shape[:-1]` for sequences, or a list for several inputs).
         """
-        if not self.supports_masking:
-            return None
         return previous_mask
-
-    def _overrides_compute_mask(self) -> bool:
-        return type(self).compute_mask is not Layer.compute_mask
 
     def _convert_input(self, x: Any) -> Tensor:
         if isinstance(x, Tensor):
             if self.autocast and x.data.dtype.kind == "f" and x.dtype != self.compute_dtype:
                 from distkeras.backend import primitives as P  # noqa: PLC0415
 
-                return P.cast(x, self.compute_dtype)
+                y = P.cast(x, self.compute_dtype)
+                y._keras_mask = x._keras_mask
+                return y
             return x
         xpm = current_module()
         if not hasattr(x, "dtype"):
@@ -453,58 +433,58 @@ class Layer:
         kwargs.pop("training", None)
         extra = [a for a in _flat_values((args, kwargs)) if isinstance(a, KerasTensor)]
         explicit = type(self).compute_output_shape is not Layer.compute_output_shape
+        explicit = explicit and not self._masks_from_call
+        traced_masks: Any = None
         if explicit and not extra and not isinstance(inputs, dict):
             shapes: Any = (
                 [x.shape for x in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
             )
             self._maybe_build(shapes)
             out_shapes = self.compute_output_shape(shapes)
+            if self.supports_masking:
+                default = type(self).compute_mask is Layer.compute_mask
+                traced_masks = trace_masks(self, inputs, kwargs.get("mask"), default)
         else:
-            out_shapes = self._trace_output_shapes(inputs, args, kwargs)
+            out_shapes, traced_masks = trace_output_shapes(self, inputs, args, kwargs)
         node = Node(self, inputs, args, kwargs)
         self._inbound_nodes.append(node)
+        index = len(self._inbound_nodes) - 1
         if isinstance(out_shapes, list):
             outs = [
-                KerasTensor(s, self.compute_dtype, history=(self, len(self._inbound_nodes) - 1, i))
+                KerasTensor(s, self.compute_dtype, history=(self, index, i))
                 for i, s in enumerate(out_shapes)
             ]
-            node.outputs = outs
-            return outs
-        out = KerasTensor(
-            out_shapes, self.compute_dtype, history=(self, len(self._inbound_nodes) - 1, 0)
-        )
-        node.outputs = [out]
-        return out
+        else:
+            outs = [KerasTensor(out_shapes, self.compute_dtype, history=(self, index, 0))]
+        node.outputs = outs
+        if traced_masks is not None:
+            first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
+            batch_unknown = len(first.shape) > 0 and first.shape[0] is None
+            if not isinstance(traced_masks, (list, tuple)):
+                traced_masks = [traced_masks] * len(outs)
+            for out, m in zip(outs, traced_masks):
+                if m is not None:
+                    out._keras_mask = symbolic_mask(out, m, batch_unknown)
+        return outs if isinstance(out_shapes, list) else outs[0]
 
-    def _trace_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
-        """Output shape(s) of a call on symbolic tensors, found by running it on zeros.
+    # ------------------------------------------------------------ introspection
+    def _first_node(self, attr: str) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {attr}."
+            )
+        return self._inbound_nodes[0]
 
-        Unknown sizes become 1 for the trace; the batch axis comes back as None.
-        """
-        xpm = current_module()
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's first call on symbolic tensors (Keras 3)."""
+        return self._first_node("input").inputs
 
-        def concrete(t: Any) -> Any:
-            if isinstance(t, KerasTensor):
-                shape = tuple(1 if d is None else int(d) for d in t.shape)
-                return Tensor(xpm.zeros(shape, dtype=t.dtype))
-            if isinstance(t, dict):
-                return {k: concrete(v) for k, v in t.items()}
-            if isinstance(t, (list, tuple)):
-                return type(t)(concrete(v) for v in t)
-            return t
-
-        with no_grad():
-            out = self(concrete(inputs), *concrete(args), training=False, **concrete(kwargs))
-        first = next(x for x in _flat_values(inputs) if isinstance(x, KerasTensor))
-        batch_unknown = len(first.shape) > 0 and first.shape[0] is None
-
-        def spec(t: Any) -> tuple:
-            s = tuple(t.shape)
-            return (None, *s[1:]) if batch_unknown and s else s
-
-        if isinstance(out, (list, tuple)):
-            return [spec(o) for o in out]
-        return spec(out)
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's first call on symbolic tensors (Keras 3)."""
+        outs = self._first_node("output").outputs
+        return outs[0] if len(outs) == 1 else list(outs)
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict:

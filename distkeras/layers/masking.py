@@ -6,6 +6,7 @@ from typing import Any
 
 from distkeras import ops
 from distkeras.backend.autodiff import Tensor
+from distkeras.layers.keras_tensor import KerasTensor
 from distkeras.layers.layer import Layer
 
 
@@ -37,7 +38,9 @@ class Masking(Layer):
         keep = self._keep(inputs)[..., None].astype(inputs.dtype)
         return ops.multiply(inputs, keep)
 
-    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor:
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        if isinstance(inputs, KerasTensor):  # a symbolic mask, recorded as ops
+            return ops.any(ops.not_equal(inputs, self.mask_value), axis=-1)
         return Tensor(self._keep(inputs))
 
     def compute_output_shape(self, input_shape: Any) -> tuple:

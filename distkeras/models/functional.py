@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from distkeras import ops
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.layers.layer import Layer
+from distkeras.layers.mask_propagation import as_mask_tensor
 from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
 
@@ -41,6 +43,9 @@ class Functional(Model):
         outputs: A symbolic tensor, or a list or dict of them.
         name: Model name.
     """
+
+    # A Sequential model built from its first call's shape runs on other sizes (Keras 3).
+    _check_input_shapes = True
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
         if "_inputs_struct" in self.__dict__:
@@ -126,6 +131,8 @@ class Functional(Model):
                 raise ValueError(f"The model graph has a cycle at layer {layer.name!r}.")
             state[key] = 1
             for parent in _flatten((node.inputs, node.args, node.kwargs)):
+                while isinstance(parent, KerasTensor) and parent._mask_of is not None:
+                    parent = parent._mask_of  # a symbolic mask: computed with its tensor
                 if isinstance(parent, KerasTensor):
                     visit(parent)
             state[key] = 2
@@ -167,14 +174,22 @@ class Functional(Model):
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         values: dict[int, Any] = {}
         flat_inputs = self._match_inputs(inputs)
-        for t, value in zip(self.inputs, flat_inputs):
-            values[id(t)] = _to_input_dtype(value, t.dtype)
+        masks = _flatten(mask) if mask is not None else [None] * len(flat_inputs)
+        for t, value, m in zip(self.inputs, flat_inputs, masks):
+            if m is not None and isinstance(value, Tensor):
+                value._keras_mask = as_mask_tensor(m)
+            values[id(t)] = value
+
+        def resolve(x: Any) -> Any:
+            if not isinstance(x, KerasTensor):
+                return x
+            if id(x) not in values and x._mask_of is not None:  # `mask=t._keras_mask`
+                return getattr(resolve(x._mask_of), "_keras_mask", None)
+            return values[id(x)]
+
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-
-            def resolve(x: Any) -> Any:
-                return values[id(x)] if isinstance(x, KerasTensor) else x
 
             args = _map(resolve, node.args)
             kwargs = _map(resolve, node.kwargs)
@@ -197,23 +212,21 @@ class Functional(Model):
                     f"Missing data for input(s) {missing} of model {self.name!r}. "
                     f"Received: inputs with keys {sorted(inputs)}"
                 )
-            return [inputs[n] for n in names]
+            flat = [inputs[n] for n in names]
+            return [
+                _standardize_input(i, x, t, self.name, self._check_input_shapes)
+                for i, (x, t) in enumerate(zip(flat, expected))
+            ]
         flat = _flatten(inputs)
         if len(flat) != len(expected):
             raise ValueError(
                 f"Model {self.name!r} expects {len(expected)} input(s), but it received "
                 f"{len(flat)} input tensors. Received: inputs of length {len(flat)}"
             )
-        for i, (x, t) in enumerate(zip(flat, expected)):
-            got = tuple(getattr(x, "shape", ()))
-            if len(got) != len(t.shape) or any(
-                e is not None and e != g for e, g in zip(t.shape[1:], got[1:])
-            ):
-                raise ValueError(
-                    f'Input {i} of layer "{self.name}" is incompatible with the layer: '
-                    f"expected shape={t.shape}, found shape={got}"
-                )
-        return flat
+        return [
+            _standardize_input(i, x, t, self.name, self._check_input_shapes)
+            for i, (x, t) in enumerate(zip(flat, expected))
+        ]
 
     def _convert_input(self, x: Any) -> Any:
         return x if not hasattr(x, "shape") else super()._convert_input(x)
@@ -243,6 +256,12 @@ class Functional(Model):
             return [layer.name, node_ids[id(node)], tensor_index]
 
         def tensor_cfg(x: Any) -> Any:
+            if isinstance(x, KerasTensor) and x._mask_of is not None:
+                # `mask=t._keras_mask`: a reference to `t`, marked as meaning its mask
+                cfg = tensor_cfg(x._mask_of)
+                cfg["config"] = {**cfg["config"], "shape": list(x.shape), "dtype": x.dtype}
+                cfg["config"]["keras_mask"] = True
+                return cfg
             if isinstance(x, KerasTensor):
                 return {
                     "class_name": "__keras_tensor__",
@@ -306,7 +325,8 @@ class Functional(Model):
         def resolve(x: Any) -> Any:
             if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
                 lname, nidx, tidx = x["config"]["keras_history"]
-                return outputs_of[(lname, nidx)][tidx]
+                t = outputs_of[(lname, nidx)][tidx]
+                return t._keras_mask if x["config"].get("keras_mask") else t
             return x
 
         def ready(x: Any) -> bool:
@@ -359,6 +379,39 @@ class Functional(Model):
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+
+
+def _standardize_input(
+    index: int, x: Any, ref: KerasTensor, model_name: str, check: bool = True
+) -> Any:
+    """One model input fitted to its `Input`, as Keras 3 does.
+
+    A trailing axis of size 1 is squeezed or added when the ranks differ by one
+    that way, and the values are cast to the `Input`'s dtype (the mask is kept).
+    """
+    got = tuple(getattr(x, "shape", ()))
+    if not hasattr(x, "shape"):
+        return x
+    mask = getattr(x, "_keras_mask", None)
+    y = x
+    if len(got) == len(ref.shape) + 1 and got and got[-1] == 1:
+        y = ops.squeeze(x, axis=-1)
+    elif len(got) == len(ref.shape) - 1 and ref.shape and ref.shape[-1] == 1:
+        y = ops.expand_dims(x, axis=-1)
+    got = tuple(y.shape)
+    if check and (
+        len(got) != len(ref.shape)
+        or any(e is not None and e != g for e, g in zip(ref.shape[1:], got[1:]))
+    ):
+        raise ValueError(
+            f"Input {index} with name '{ref.name}' of layer '{model_name}' is incompatible "
+            f"with the layer: expected shape={ref.shape}, found shape={tuple(x.shape)}"
+        )
+    if isinstance(y, Tensor) and y.data.dtype.kind in "biuf" and y.dtype != ref.dtype:
+        y = ops.cast(y, ref.dtype)
+    if y is not x and isinstance(y, Tensor):
+        y._keras_mask = mask
+    return y
 
 
 def encode_node_value(x: Any, tensor_cfg: Any, tuples: bool) -> Any:
@@ -434,21 +487,3 @@ def _resolve_struct(resolve: Any, x: Any) -> Any:
     if isinstance(x, list):
         return [_resolve_struct(resolve, v) for v in x]
     return x
-
-
-def _to_input_dtype(value: Any, dtype: str) -> Any:
-    """Casts bool/integer data to a float Input (and numbers to an integer Input), as Keras.
-
-    Values computed with gradients, and text, are left as they are.
-    """
-    if not isinstance(value, Tensor) or value.requires_grad or dtype == "string":
-        return value
-    data = value.data
-    if not hasattr(data, "dtype"):
-        return value
-    kind, want = data.dtype.kind, np.dtype(dtype).kind
-    if data.dtype.name == dtype or kind not in "biuf" or want not in "biuf":
-        return value
-    if kind in "biu" or want in "biu":
-        return Tensor(data.astype(dtype))
-    return value

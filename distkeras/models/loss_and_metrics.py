@@ -153,6 +153,9 @@ class LossesAndMetrics:
         return loss
 
     def _output_names(self, n: int) -> list[str]:
+        struct = getattr(self, "_outputs_struct", None)
+        if isinstance(struct, dict) and len(struct) == n:
+            return [str(k) for k in struct]  # dict outputs: losses/metrics/y keyed as the dict
         names = getattr(self, "output_names", None)
         if names and len(names) == n:
             return list(names)

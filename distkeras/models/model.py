@@ -20,6 +20,8 @@ class Model(Trainer, Layer):
         dtype: Default dtype of its layers' computations.
     """
 
+    _masks_from_call = True
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from distkeras.models.functional import Functional  # noqa: PLC0415
@@ -43,13 +45,22 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
-        """Builds a model from `get_config` output; a functional graph's config on `Model`
-        gives a `Functional`, as in Keras."""
-        if cls is Model and {"layers", "input_layers", "output_layers"} <= set(config):
-            from distkeras.models.functional import Functional  # noqa: PLC0415
+        """Builds a model from `get_config` output (a Functional graph or constructor args).
 
-            return Functional.from_config(config, custom_objects=custom_objects)
-        return cls(**config)
+        Args:
+            config: The config dict.
+            custom_objects: Names of custom layers and functions the config refers to.
+        """
+        from distkeras.saving.object_registration import custom_object_scope  # noqa: PLC0415
+
+        graph_keys = ("layers", "input_layers", "output_layers")
+        with custom_object_scope(custom_objects):
+            if all(k in config for k in graph_keys):
+                from distkeras.models.functional import Functional  # noqa: PLC0415
+
+                target = cls if issubclass(cls, Functional) else Functional
+                return target.from_config(config, custom_objects=custom_objects)
+            return cls(**config)
 
     @property
     def layers(self) -> list[Layer]:

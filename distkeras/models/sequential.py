@@ -95,14 +95,23 @@ class Sequential(Model):
 
     @property
     def inputs(self) -> list[KerasTensor] | None:
+        # Once traced, the graph's own inputs (as Keras 3): the layers' `input`/`output`
+        # belong to that graph, so `Model(model.inputs, [l.output for l in ...])` connects.
+        functional = getattr(self, "_functional", None)
+        if functional is not None and self._input_layer is not None:
+            return list(functional.inputs)
         return None if self._input_layer is None else [self._input_layer.output]
 
     @property
     def input(self) -> KerasTensor | None:
-        return None if self._input_layer is None else self._input_layer.output
+        inputs = self.inputs
+        return None if inputs is None else inputs[0]
 
     @property
     def outputs(self) -> list[KerasTensor] | None:
+        functional = getattr(self, "_functional", None)
+        if functional is not None and self._input_layer is not None:
+            return list(functional.outputs)
         if self._input_layer is None or not self._stack:
             return None
         shape = getattr(self._stack[-1], "_output_shape", None)
@@ -142,6 +151,8 @@ class Sequential(Model):
             layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
         # Unnamed, as in Keras 3: each (re)build takes the next `functional` name.
         self._functional = Functional(source.output, x) if self._stack else None
+        if self._functional is not None and self._input_layer is None:
+            self._functional._check_input_shapes = False  # built from a call's shape
         self.built = True
         self._build_shapes = tuple(input_shape)
 

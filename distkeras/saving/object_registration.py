@@ -57,12 +57,21 @@ def get_registered_object(
 
 
 @contextlib.contextmanager
-def custom_object_scope(custom_objects: dict) -> Iterator[None]:
-    """Makes `custom_objects` visible to deserialization inside the `with` block."""
+def custom_object_scope(custom_objects: dict | None = None) -> Iterator[None]:
+    """Makes `custom_objects` visible to deserialization inside the `with` block.
+
+    Args:
+        custom_objects: Names mapped to classes or functions (None: an empty scope).
+    """
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(
+            "`custom_objects` must be a dict mapping names to classes or functions. "
+            f"Received: custom_objects={custom_objects!r}"
+        )
     stack = getattr(_SCOPE, "stack", None)
     if stack is None:
         stack = _SCOPE.stack = []
-    stack.append(dict(custom_objects))
+    stack.append(dict(custom_objects or {}))
     try:
         yield
     finally:

@@ -1,10 +1,14 @@
 """Utilities, as `keras.utils`: labels, normalization, progress bar, seeding."""
 
 from distkeras.saving.object_registration import (
+    CustomObjectScope,
     custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
     get_registered_object,
     register_keras_serializable,
 )
+from distkeras.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 from distkeras.utils.naming import clear_session
 from distkeras.utils.numerical_utils import normalize, to_categorical
 from distkeras.utils.progbar import Progbar

@@ -5,7 +5,8 @@
     python examples/distributed_mpi.py                       # one process, same result
 
 `distkeras.distributed.initialize()` finds the MPI launch by itself (one
-process without a launcher). Every rank prints its rank and the world size;
+process without a launcher). Every rank prints its rank and the world size
+(under `distkeras-run`, only rank 0's line shows unless `--output all`);
 then `model.fit` does the rest: all ranks start from rank 0's weights, each
 takes its contiguous slice of every global batch of 64 bundled 8x8 UCI digits,
 gradients are averaged with an all-reduce, and every rank applies the same

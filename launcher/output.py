@@ -172,6 +172,11 @@ class OutputRouter:
             target.write(text)
             target.flush()
             return
+        # prterun writes a NUL byte after its banners; it can land at the start of the
+        # next line of output, so it is dropped from every launcher line.
+        text = text.replace("\x00", "")
+        if not text:
+            return
         if self._banner is not None:
             self._banner.append(text)
             if _DASHES.match(text) or len(self._banner) > _BANNER_MAX_LINES:

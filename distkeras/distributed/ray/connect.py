@@ -94,9 +94,12 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address and address.lower() != "local":
         if address.lower() != "auto":
             use_cluster_token()
+        # A missing or wrong token is a ConnectionError, or Ray's AuthenticationError when
+        # token mode is already on in the environment (RAY_AUTH_MODE=token).
+        refused = (ConnectionError, getattr(ray.exceptions, "AuthenticationError", ConnectionError))
         try:
             ray.init(address=address, logging_level=level)
-        except ConnectionError as e:
+        except refused as e:
             raise connect_error(address, e) from None
     else:
         # 'local': a new cluster, even where `ray start` left an address file behind.

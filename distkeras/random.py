@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from distkeras import ops
-from distkeras.backend import current_module, floatx, standardize_dtype
+from distkeras.backend import current_module, floatx, standardize_dtype, to_numpy
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
-from distkeras.backend.random import SeedGenerator, global_seed_generator
+from distkeras.backend.random import SeedGenerator, global_seed_generator, in_sample_stream
 
 __all__ = [
     "SeedGenerator",
@@ -45,6 +45,22 @@ def _rng(seed: Any) -> np.random.Generator:
         "`seed` must be an integer, a `distkeras.random.SeedGenerator` or None. "
         f"Received: seed={seed!r}"
     )
+
+
+def _stream_generator(seed: Any) -> SeedGenerator | None:
+    """The generator to draw per global sample with, inside a deterministic data-parallel step.
+
+    There (`backend.random.sample_stream`), a `SeedGenerator` seed (or None, the
+    global one) draws each sample's numbers from the sample's global index, so a
+    custom layer's `dropout(x, rate, seed=self.seed_generator)` gives the same
+    noise on any number of workers, as the built-in random layers do. Integer
+    seeds keep Keras's meaning (the same numbers at every call) and are not keyed.
+    """
+    if not in_sample_stream():
+        return None
+    if seed is None:
+        return global_seed_generator()
+    return seed if isinstance(seed, SeedGenerator) else None
 
 
 def _shape(shape: Any) -> tuple:
@@ -84,6 +100,9 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> Tensor:
         seed: Integer, `SeedGenerator` or None (see the module docstring).
     """
     dtype = _float_dtype(dtype)
+    gen = _stream_generator(seed)
+    if gen is not None:
+        return _tensor(to_numpy(gen.normal(_shape(shape), mean, stddev, "float64")), dtype)
     return _tensor(_rng(seed).normal(mean, stddev, size=_shape(shape)), dtype)
 
 
@@ -98,6 +117,9 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None) -> Tensor:
         seed: Integer, `SeedGenerator` or None.
     """
     dtype = _float_dtype(dtype)
+    gen = _stream_generator(seed)
+    if gen is not None:
+        return _tensor(gen.host_uniform(_shape(shape), minval, maxval), dtype)
     return _tensor(_rng(seed).uniform(minval, maxval, size=_shape(shape)), dtype)
 
 
@@ -160,7 +182,11 @@ def dropout(inputs, rate, noise_shape=None, seed=None) -> Tensor:
     else:
         noise_shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(noise_shape))
     keep_prob = 1.0 - rate
-    keep = _rng(seed).uniform(size=_shape(noise_shape)) < keep_prob
+    gen = _stream_generator(seed)
+    if gen is not None:
+        keep = gen.host_uniform(_shape(noise_shape)) < keep_prob
+    else:
+        keep = _rng(seed).uniform(size=_shape(noise_shape)) < keep_prob
     scale = _tensor(keep / keep_prob, x.dtype)
     return ops.multiply(x, scale)
 

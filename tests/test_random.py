@@ -158,3 +158,40 @@ def test_a_layer_streams_is_saved_and_restored_with_its_rng_states():
     assert not np.array_equal(first, second)
     layer.set_rng_states(states)
     np.testing.assert_array_equal(np.asarray(layer(x, training=True)), first)
+
+
+# ------------------------------------------------------------ deterministic data-parallel
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda gen, n: random.uniform((n, 3), seed=gen),
+        lambda gen, n: random.normal((n, 3), seed=gen),
+        lambda gen, n: random.dropout(np.ones((n, 3), "float32"), 0.5, seed=gen),
+    ],
+    ids=["uniform", "normal", "dropout"],
+)
+def test_seed_generator_draws_per_global_sample_inside_a_deterministic_step(draw):
+    """Inside `sample_stream` (a deterministic step), a custom layer's draws with its
+    SeedGenerator depend on the sample's global index: two ranks holding rows 0-2 and
+    3-7 get the rows of the whole batch, whatever the generators' own states."""
+    from distkeras.backend.random import sample_stream
+
+    with sample_stream(seed=11, step=3, offset=0, rows=8):
+        whole = random_values(draw(random.SeedGenerator(5), 8))
+
+    def part(offset, rows, state_seed):
+        gen = random.SeedGenerator(5)
+        gen.numpy_rng.random(state_seed)  # a rank's own stream state does not matter
+        with sample_stream(seed=11, step=3, offset=offset, rows=rows):
+            out = random_values(draw(gen, rows))
+        return out
+
+    first, second = part(0, 3, 1), part(3, 5, 7)
+    np.testing.assert_array_equal(np.concatenate([first, second]), whole)
+    with sample_stream(seed=11, step=4, offset=0, rows=8):
+        other_step = random_values(draw(random.SeedGenerator(5), 8))
+    assert not np.array_equal(other_step, whole)
+
+
+def random_values(t):
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)

@@ -131,6 +131,11 @@ def sample_stream(seed: int, step: int, offset: int, rows: int) -> Iterator[Samp
         _SCOPE["stream"] = previous
 
 
+def in_sample_stream() -> bool:
+    """True inside `sample_stream` (a deterministic data-parallel step's forward pass)."""
+    return _SCOPE["stream"] is not None
+
+
 class SeedGenerator:
     """A random stream with a saveable state, like `keras.random.SeedGenerator`.
 

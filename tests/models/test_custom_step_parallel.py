@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.models import custom_steps
+from tests.ray_harness import local_ray
 
 SCRIPT = Path(__file__).parent / "scripts" / "custom_step_train.py"
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,24 +88,8 @@ def test_custom_step_is_what_trains(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("msgpack")
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), old) if p)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=100 * 1024 * 1024,
-        log_to_driver=False,
-    )
-    try:
+    with local_ray(num_cpus=2, object_store_mb=100) as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def _single(kind: str, det: bool) -> dict:

@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from launcher import horovodrun
+
 PROG = "distkeras-run"
 BACKENDS = ("local", "mpi", "ray", "slurm")
 SLURM_LAUNCHERS = ("auto", "srun", "mpirun")
@@ -53,6 +55,13 @@ class Options:
         output: 'rank0' (rank 0's stdout, every rank's stderr) or 'all' (every
             line, prefixed with `[rank N]`).
         output_dir: Also write each rank's output to `DIR/rank.N.log`.
+        ssh_port: horovodrun's `-p`: the ssh port mpirun uses on every host.
+        ssh_identity_file: horovodrun's `-i`: the ssh key mpirun uses.
+        network_interfaces: horovodrun's `--network-interface(s)`.
+        mpi_args: horovodrun's `--mpi-args`: extra mpirun arguments (one string).
+        binding_args: horovodrun's `--binding-args`: replace `--bind-to none`.
+        tcp: horovodrun's `--tcp`: Open MPI's TCP transport only.
+        horovodrun: The command line was `distkeras-run horovodrun ...`.
         command: The command after the options: `[python] script.py args...`.
     """
 
@@ -72,6 +81,13 @@ class Options:
     quiet: bool = False
     output: str = "rank0"
     output_dir: str | None = None
+    ssh_port: int | None = None
+    ssh_identity_file: str | None = None
+    network_interfaces: list[str] = dataclasses.field(default_factory=list)
+    mpi_args: str | None = None
+    binding_args: str | None = None
+    tcp: bool = False
+    horovodrun: bool = False
     command: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -134,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
             f"  {PROG} -np 2 python examples/mnist_mlp.py\n"
             f"  {PROG} -np 8 -H node1:4,node2:4 python train.py\n"
             f"  {PROG} --backend ray -np 4 --address ray://head:10001 python train.py\n"
-            f"  {PROG} --backend slurm -np 16 --gpus-per-proc 1 python train.py"
+            f"  {PROG} --backend slurm -np 16 --gpus-per-proc 1 python train.py\n"
+            f"  {PROG} horovodrun -np 4 -H node1:2,node2:2 -p 2222 python train.py"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=True,
@@ -155,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="local (default; this machine), mpi (default with -H/--hostfile), ray, slurm",
     )
     p.add_argument("-H", "--hosts", dest="hosts", help="hosts and slots: host1:4,host2:4")
-    p.add_argument("--hostfile", help="an MPI hostfile ('host slots=4' or 'host:4' per line)")
+    p.add_argument(
+        "-hostfile", "--hostfile", help="an MPI hostfile ('host slots=4' or 'host:4' per line)"
+    )
     p.add_argument(
         "--gpus-per-proc",
         type=_positive_int("--gpus-per-proc"),
@@ -205,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no start line")
     p.add_argument("--version", action="version", version=version_text())
+    horovodrun.add_flags(p)
     return p
 
 
@@ -249,6 +269,7 @@ def split_argv(argv: list[str], parser: argparse.ArgumentParser | None = None):
             return argv[:i], argv[i + 1 :]
         if not word.startswith("-") or word == "-":
             return argv[:i], argv[i:]
+        horovodrun.refuse(argv, i)
         if "=" not in word and word in takes_value:
             i += 1
         i += 1
@@ -264,13 +285,31 @@ def parse_args(argv: list[str]) -> Options:
     parser = build_parser()
     own, command = split_argv(list(argv), parser)
     ns = parser.parse_args(own)
+    is_horovodrun = bool(command) and Path(command[0]).name == "horovodrun"
+    if is_horovodrun:  # distkeras-run [options] horovodrun [horovodrun flags] command
+        hv_parser = horovodrun.build_parser(_Parser)
+        hv_own, command = split_argv(command[1:], hv_parser)
+        _merge(ns, hv_parser.parse_args(hv_own), parser)
+    backend = ns.backend
+    if ns.use_mpi:
+        if backend not in (None, "local", "mpi"):
+            raise LauncherError(f"--mpi asks for the MPI backend. Received: --backend={backend}")
+        backend = backend or "mpi"
+    output_dir = ns.output_dir
+    if ns.output_filename is not None:
+        if output_dir is not None and output_dir != ns.output_filename:
+            raise LauncherError(
+                "--output-filename and --output-dir name two folders; give one. "
+                f"Received: --output-filename={ns.output_filename!r}"
+            )
+        output_dir = ns.output_filename
     return Options(
         np=ns.np,
-        backend=ns.backend,
+        backend=backend,
         hosts=ns.hosts,
         hostfile=ns.hostfile,
         gpus_per_proc=ns.gpus_per_proc,
-        env=list(ns.env),
+        env=list(ns.env) + horovodrun.env_entries(ns),
         address=ns.address,
         timeout=ns.timeout,
         dry_run=ns.dry_run,
@@ -280,9 +319,37 @@ def parse_args(argv: list[str]) -> Options:
         verbose=ns.verbose,
         quiet=ns.quiet,
         output=ns.output,
-        output_dir=ns.output_dir,
+        output_dir=output_dir,
+        ssh_port=ns.ssh_port,
+        ssh_identity_file=ns.ssh_identity_file,
+        network_interfaces=list(ns.network_interfaces or []),
+        mpi_args=ns.mpi_args,
+        binding_args=ns.binding_args,
+        tcp=ns.tcp,
+        horovodrun=is_horovodrun,
         command=command,
     )
+
+
+def _merge(ns: argparse.Namespace, hv: argparse.Namespace, parser: argparse.ArgumentParser):
+    """Adds the flags given after `horovodrun` to the launcher's own (`ns`, in place).
+
+    Raises:
+        LauncherError: when a flag is given on both sides with different values.
+    """
+    for dest in ("np", "hosts", "hostfile", "verbose", *horovodrun.MAPPED_DESTS):
+        value = getattr(hv, dest, None)
+        if value is None or value is False:
+            continue
+        mine = getattr(ns, dest, None)
+        if mine is not None and mine is not False and mine != value:
+            names = [n for a in parser._actions if a.dest == dest for n in a.option_strings]  # noqa: SLF001
+            flag = "-np" if dest == "np" else max(names, key=len, default=dest)
+            raise LauncherError(
+                f"{flag} is given before horovodrun and after it, with different values. "
+                f"Received: {flag}={mine!r} and {flag}={value!r}"
+            )
+        setattr(ns, dest, value)
 
 
 def misplaced_options(opts: Options) -> list[str]:

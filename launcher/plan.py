@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from distkeras._blas import BLAS_ENV
-from launcher import slurm
+from launcher import horovodrun, slurm
 from launcher.cli import Command, LauncherError, Options, parse_command
 from launcher.output import OUTPUT_ENV, TTY_ENV, tag_options
 from launcher.rankenv import devices_for
@@ -220,6 +220,21 @@ def _validate(opts: Options, backend: str) -> None:
         )
     if opts.mpirun and backend == "ray":
         raise LauncherError("--mpirun does not apply to --backend ray.")
+    if backend not in ("local", "mpi"):
+        mpi_only = {
+            "--ssh-port": opts.ssh_port,
+            "--ssh-identity-file": opts.ssh_identity_file,
+            "--network-interface": ",".join(opts.network_interfaces) or None,
+            "--mpi-args": opts.mpi_args,
+            "--binding-args": opts.binding_args,
+            "--tcp": opts.tcp or None,
+        }
+        for flag, value in mpi_only.items():
+            if value is not None:
+                raise LauncherError(
+                    f"{flag} applies to the MPI backends (local, mpi), where distkeras-run "
+                    f"starts mpirun. Received: --backend={backend}"
+                )
 
 
 def _num_procs(opts: Options, backend: str, ctx: Context) -> int:
@@ -278,6 +293,8 @@ def _mpirun_argv(
     oversubscribe: bool = False,
     hosts: str | None = None,
     hostfile: str | None = None,
+    binding: list[str] | None = None,
+    extra: list[str] = (),
 ) -> list[str]:
     if flavor == "mpich":
         argv = [mpirun, "-n", str(np)]
@@ -285,10 +302,10 @@ def _mpirun_argv(
             argv += ["-hosts", hosts]
         if hostfile:
             argv += ["-f", hostfile]
-        argv += ["-bind-to", "none"]
+        argv += ["-bind-to", "none"] if binding is None else binding
         if exports:
             argv += ["-genvlist", ",".join(exports)]
-        return argv + program
+        return argv + list(extra) + program
     argv = [mpirun, "-np", str(np)]
     if root:
         argv.append("--allow-run-as-root")
@@ -298,10 +315,10 @@ def _mpirun_argv(
         argv += ["-H", hosts]
     if hostfile:
         argv += ["--hostfile", hostfile]
-    argv += ["--bind-to", "none"]
+    argv += ["--bind-to", "none"] if binding is None else binding
     for key in exports:
         argv += ["-x", key]
-    return argv + program
+    return argv + list(extra) + program
 
 
 def _exports(env: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
@@ -355,6 +372,9 @@ def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx
     if "PYTHONUNBUFFERED" not in ctx.environ and "PYTHONUNBUFFERED" not in env:
         env["PYTHONUNBUFFERED"] = "1"
     _output_env(opts, ctx, env)
+    binding, extra, hvd_env = horovodrun.mpirun_options(opts, flavor)
+    for key, value in hvd_env.items():
+        env.setdefault(key, value)
     argv = _mpirun_argv(
         mpirun,
         flavor,
@@ -365,6 +385,8 @@ def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx
         oversubscribe=not remote and np > ctx.cores,
         hosts=opts.hosts,
         hostfile=opts.hostfile,
+        binding=binding,
+        extra=extra,
     )
     argv = _with_tags(argv, flavor, opts)
     tags = flavor if _launcher_filters(opts) else None

@@ -6,6 +6,7 @@ Modelled on horovodrun and torchrun:
     distkeras-run -np 8 -H node1:4,node2:4 python train.py   # mpirun across hosts
     distkeras-run --backend ray -np 4 --address ray://head:10001 python train.py
     distkeras-run --backend slurm -np 16 --gpus-per-proc 1 python train.py
+    distkeras-run horovodrun -np 4 -H node1:2,node2:2 python train.py  # a horovodrun line
 
 `--dry-run` prints the exact command instead of running it. The launcher lives
 outside the `distkeras` package (the top floor of the design) and imports

@@ -72,7 +72,7 @@ ALREADY_TESTED = {
     "text_classification": "test_preprocessing_examples.py",
     "image_folder": "test_preprocessing_examples.py",
     "custom_train_step": "test_custom_train_step.py",
-    "horovod_mnist": "../horovod/test_horovod_mpi.py",
+    "horovod_keras_mnist": "../horovod/test_horovod_mpi.py",
 }
 FAST = ["--epochs", "5"]  # for the distributed comparisons
 

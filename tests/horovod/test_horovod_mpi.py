@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from distkeras.saving.file_format import read_container
 from tests.distributed.test_mpi import MPIRUN, REPO, run_mpi
 
 pytest.importorskip("mpi4py")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
 
 SCRIPTS = Path(__file__).parent / "scripts"
-EXAMPLE = REPO / "examples" / "horovod_mnist.py"
+EXAMPLE = REPO / "examples" / "horovod_keras_mnist.py"
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -44,9 +45,10 @@ def _weights(folder: Path, rank: int) -> list[np.ndarray]:
 def test_horovod_script_two_ranks_equals_one_process(tmp_path):
     # Same global batch (2 x 16 = 32) and rate (0.01 x 2 = 0.02 x 1): the same steps.
     common = ["--epochs", "2", "--warmup-epochs", "0", "--no-shuffle"]
-    one, two = tmp_path / "one", tmp_path / "two"
+    one, two, ckpt = tmp_path / "one", tmp_path / "two", tmp_path / "ckpt"
     one.mkdir()
     two.mkdir()
+    ckpt.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env = {k: v for k, v in env.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_"))}
     proc = subprocess.run(
@@ -69,13 +71,23 @@ def test_horovod_script_two_ranks_equals_one_process(tmp_path):
         "0.01",
         "--dump",
         str(two),
+        "--checkpoint-dir",
+        str(ckpt),
         timeout=240,
     )
     assert rc == 0, out
+    # `if hvd.rank() == 0:` checkpointing: one weights file per epoch, the last one
+    # holding the trained weights.
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names == ["checkpoint-1.weights.h5", "checkpoint-2.weights.h5"], names
     w0, w1, ref = _weights(two, 0), _weights(two, 1), _weights(one, 0)
     for a, b, c in zip(w0, w1, ref):
         np.testing.assert_array_equal(a, b)  # replicas identical
         np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)  # = one process, global batch
+    saved = list(read_container(ckpt / "checkpoint-2.weights.h5")[1].values())
+    assert len(saved) == len(w0)
+    for a in w0:
+        assert any(s.shape == a.shape and np.array_equal(s, a) for s in saved)
     # The run trained (weights moved from the broadcast initial state) and its logs,
     # averaged by MetricAverageCallback, match the one-process logs.
     h_two = json.loads((two / "history_rank1.json").read_text())

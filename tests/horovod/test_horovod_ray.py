@@ -1,5 +1,5 @@
 """A Horovod-style script on Ray workers: `distkeras-run --backend ray -np 2` runs
-examples/horovod_mnist.py unchanged, and it trains the weights of one process."""
+examples/horovod_keras_mnist.py unchanged, and it trains the weights of one process."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def test_horovod_script_on_ray_workers_equals_one_process(tmp_path):
     one.mkdir()
     two.mkdir()
     ref = run_example(
-        "horovod_mnist", *COMMON, "--batch-size", "32", "--lr", "0.02", "--dump", str(one)
+        "horovod_keras_mnist", *COMMON, "--batch-size", "32", "--lr", "0.02", "--dump", str(one)
     )
     assert ref.returncode == 0, output(ref)
     proc = run_example(
-        "horovod_mnist",
+        "horovod_keras_mnist",
         *COMMON,
         "--batch-size",
         "16",

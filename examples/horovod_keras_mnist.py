@@ -6,12 +6,14 @@ trains on its own shard of the data (`x[rank::size]`) with its own batch size;
 `hvd.DistributedOptimizer` averages the gradients, so `-n 2 --batch-size 16`
 takes the same steps as one process with `--batch-size 32` (same learning rate).
 Runs on the bundled 8x8 digits (about 97% test accuracy with the defaults, on 1
-or 2 ranks); `--mnist DIR` reads the MNIST IDX files in DIR. Tested by
-tests/horovod/test_horovod_mpi.py.
+or 2 ranks); `--mnist DIR` reads the MNIST IDX files in DIR (no downloads).
+Tested by tests/horovod/test_horovod_mpi.py (2 ranks equal 1 process; rank 0's
+checkpoints) and tests/horovod/test_horovod_ray.py.
 
-    mpirun -n 2 python examples/horovod_mnist.py
-    distkeras-run -np 2 python examples/horovod_mnist.py
-    distkeras-run --backend ray -np 2 python examples/horovod_mnist.py
+    mpirun -n 2 python examples/horovod_keras_mnist.py
+    distkeras-run -np 2 python examples/horovod_keras_mnist.py
+    distkeras-run horovodrun -np 2 -H localhost:2 python examples/horovod_keras_mnist.py
+    distkeras-run --backend ray -np 2 python examples/horovod_keras_mnist.py
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     scaled_lr = args.lr * hvd.size()
     opt = keras.optimizers.SGD(scaled_lr, momentum=0.9)
     # Horovod: add the Horovod DistributedOptimizer.
-    opt = hvd.DistributedOptimizer(opt)
+    opt = hvd.DistributedOptimizer(
+        opt, backward_passes_per_step=1, average_aggregated_gradients=True
+    )
     model.compile(
         loss="sparse_categorical_crossentropy",
         optimizer=opt,
@@ -106,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         callbacks.append(keras.callbacks.ModelCheckpoint(path, save_weights_only=True))
 
     # Horovod: write logs on worker 0 only.
-    verbose = 2 if hvd.rank() == 0 else 0
+    verbose = 1 if hvd.rank() == 0 else 0
     history = model.fit(
         x_shard,
         y_shard,

@@ -73,6 +73,7 @@ ALREADY_TESTED = {
     "image_folder": "test_preprocessing_examples.py",
     "custom_train_step": "test_custom_train_step.py",
     "horovod_keras_mnist": "../horovod/test_horovod_mpi.py",
+    "ray_train_tune": "test_ray_train_tune.py",
 }
 FAST = ["--epochs", "5"]  # for the distributed comparisons
 

@@ -54,7 +54,7 @@ def _random_data(n_samples: int):
     return rng.random((n_samples, IN), dtype=np.float32), rng.integers(0, OUT, n_samples)
 
 
-def _fit_call(model, x, y, overlap: bool | None = None, shard: bool | None = None):
+def _fit_call(model, x, y, overlap: bool | None = None, shard: bool | None = None, callbacks=None):
     """One whole-epoch `fit` over `x` (global batches of 256), after a warm-up fit."""
 
     def call() -> None:
@@ -62,7 +62,9 @@ def _fit_call(model, x, y, overlap: bool | None = None, shard: bool | None = Non
             model.overlap_allreduce = overlap
         if shard is not None:
             model.shard_update = shard
-        model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, verbose=0, shuffle=True)
+        model.fit(
+            x, y, batch_size=GLOBAL_BATCH, epochs=1, verbose=0, shuffle=True, callbacks=callbacks
+        )
 
     model.fit(x[: 2 * GLOBAL_BATCH], y[: 2 * GLOBAL_BATCH], batch_size=GLOBAL_BATCH, verbose=0)
     return call, len(x)

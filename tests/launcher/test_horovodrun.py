@@ -9,6 +9,7 @@ import shlex
 
 import pytest
 
+from launcher import __main__ as cli_main
 from launcher import build_plan, horovodrun, parse_args
 from launcher.cli import LauncherError
 from tests.launcher.test_cli import MPICH, MPIRUN, PY, make_context, script  # noqa: F401
@@ -167,3 +168,12 @@ def test_horovod_script_through_the_horovodrun_form(tmp_path):
         text = (logs / f"rank.{rank}.log").read_text()
         assert f"ALL OK rank {rank}" in text, text
     assert "ALL OK rank 0" in proc.stdout and "ALL OK rank 1" not in proc.stdout
+
+
+def test_version_and_help_in_horovodrun_spelling(capsys):
+    # horovodrun's -v is --version (distkeras-run's own -v is --verbose).
+    assert cli_main.main(["horovodrun", "-v"]) == 0
+    assert capsys.readouterr().out.startswith("distkeras-run ")
+    assert cli_main.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "horovodrun flags" in text and "--ssh-port" in text and "horovodrun -np 4" in text

@@ -25,7 +25,15 @@ from distkeras.backend import to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.random import global_seed_generator
 from distkeras.layers.layer import Layer
-from distkeras.models.saving import _check_and_assign, load_optimizer_arrays, weight_paths
+from distkeras.models.saving import (
+    LAYER_ORDER,
+    _check_and_assign,
+    is_legacy_order,
+    load_optimizer_arrays,
+    set_rng_states_in_order,
+    trainable_variables_in_order,
+    weight_paths,
+)
 from distkeras.optimizers import Optimizer
 from distkeras.saving.checkpoint_manager import CheckpointManager
 from distkeras.saving.file_format import FileFormatError
@@ -77,7 +85,7 @@ def save(state: dict, directory: str | os.PathLike, step: int | None = None, kee
     if step is None:
         existing = manager.checkpoints()
         step = existing[-1][0] + 1 if existing else 0
-    meta = {"kinds": kinds, "values": json.dumps(values), "rng": json.dumps(rng)}
+    meta = {"kinds": kinds, "values": json.dumps(values), "rng": json.dumps(rng), **LAYER_ORDER}
     return manager.save(int(step), arrays, meta)
 
 
@@ -113,6 +121,7 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
             rng["global"] = RNG_STATE.check(rng["global"], "rng.global")
     except FileFormatError as e:
         raise FileFormatError(f"{path!r} is not a valid distkeras checkpoint: {e}") from e
+    legacy = is_legacy_order(header)
     out: dict[str, Any] = {}
     for name, kind in kinds.items():
         prefix = f"{name}/"
@@ -122,9 +131,10 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
             out[name] = np.array(arrays[name])
         elif name in state and kind == "layer":
             sub = {k[len(prefix) :]: a for k, a in arrays.items() if k.startswith(prefix)}
-            _check_and_assign(weight_paths(state[name]), sub, path, f"{name!r}")
+            pairs = weight_paths(state[name], legacy=legacy)
+            _check_and_assign(pairs, sub, path, f"{name!r}")
             if name in rng:
-                state[name].set_rng_states(rng[name])  # checked above
+                set_rng_states_in_order(state[name], rng[name], legacy)  # checked above
             out[name] = state[name]
         elif name in state and kind == "optimizer":
             opt = state[name]
@@ -138,8 +148,24 @@ def restore(directory: str | os.PathLike, state: dict | None = None) -> dict | N
                 for k, a in arrays.items()
                 if k.startswith(prefix + "vars/")
             }
-            load_optimizer_arrays(opt, None, store, path)
+            load_optimizer_arrays(opt, None, store, path, _file_order(opt, state, legacy))
             out[name] = opt
     if "global" in rng:
         global_seed_generator().set_state(rng["global"])
     return out
+
+
+def _file_order(optimizer: Any, state: dict, legacy: bool) -> list | None:
+    """The variable order a legacy file saved `optimizer`'s slots in, or None.
+
+    An optimizer built on a checkpointed model's `trainable_variables` was, in
+    files written before functional models followed Keras 3's layer order,
+    built on them in the earlier order.
+    """
+    if not legacy:
+        return None
+    built = [id(v) for v in optimizer._trainable_variables]
+    for obj in state.values():
+        if isinstance(obj, Layer) and [id(v) for v in obj.trainable_variables] == built:
+            return trainable_variables_in_order(obj, legacy=True)
+    return None

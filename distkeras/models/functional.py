@@ -24,6 +24,15 @@ def _flatten(struct: Any) -> list:
     return [struct]
 
 
+def _flatten_sorted(struct: Any) -> list:
+    """`_flatten` with dict keys sorted, as Keras 3's `tree.flatten`."""
+    if isinstance(struct, dict):
+        return [v for k in sorted(struct) for v in _flatten_sorted(struct[k])]
+    if isinstance(struct, (list, tuple)):
+        return [v for item in struct for v in _flatten_sorted(item)]
+    return [struct]
+
+
 def _map(fn: Any, struct: Any) -> Any:
     if isinstance(struct, dict):
         return {k: _map(fn, v) for k, v in struct.items()}
@@ -69,6 +78,7 @@ class Functional(Model):
         self._inputs_struct = inputs
         self._outputs_struct = outputs
         self._nodes = self._toposort()
+        self._operations = self._keras_order()
         names = [layer.name for layer in self._graph_layers()]
         for name in names:
             if names.count(name) > 1:  # the config would not tell them apart
@@ -76,6 +86,7 @@ class Functional(Model):
                     f'The name "{name}" is used {names.count(name)} times in the model. '
                     f"All operation names should be unique. Received: names={names}"
                 )
+        self._tracked_before_graph = len(self._tracked_layers)  # (a subclass's own layers)
         for layer in self._graph_layers():
             if layer not in self._tracked_layers:
                 self._tracked_layers.append(layer)
@@ -150,21 +161,86 @@ class Functional(Model):
                 )
         return order
 
+    def _keras_order(self) -> list[Layer]:
+        """The graph's layers in Keras 3's order (`keras.src.ops.function.map_graph`).
+
+        A depth-first walk from the outputs (dicts by sorted key, as `tree.flatten`)
+        numbers each layer when first reached and lists the nodes inputs-first.
+        Walking that list back from the outputs gives every node a depth (an output
+        node 0, a node one more than the deepest node that reads it; a shared layer
+        takes its deepest call's depth before its inputs are deepened). Layers
+        come deepest first, ties by their number; an input no output reads comes
+        at depth 0 before the others.
+        """
+        number: dict[int, int] = {}
+        layers: dict[int, Layer] = {}
+        post: list[Node] = []
+        done: set[int] = set()
+
+        def node_of(t: KerasTensor) -> Node:
+            while t._mask_of is not None:
+                t = t._mask_of  # a symbolic mask: computed with its tensor
+            layer, node_index, _ = t._keras_history
+            return layer._inbound_nodes[node_index]
+
+        def parents(node: Node) -> list[Node]:
+            if isinstance(node.layer, InputLayer):
+                return []
+            flat = _flatten_sorted((node.inputs, node.args, node.kwargs))
+            return [node_of(t) for t in flat if isinstance(t, KerasTensor)]
+
+        def visit(node: Node) -> None:  # (_toposort has refused cycles)
+            if id(node) in done:
+                return
+            number.setdefault(id(node.layer), len(number))
+            layers[id(node.layer)] = node.layer
+            for parent in parents(node):
+                visit(parent)
+            done.add(id(node))
+            post.append(node)
+
+        for t in _flatten_sorted(self._outputs_struct):
+            visit(node_of(t))
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        for node in reversed(post):
+            depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+            for parent in parents(node):
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        for t in _flatten_sorted(self._inputs_struct):
+            layer = t._keras_history[0]
+            if id(layer) not in layer_depth:  # an input no output reads
+                layer_depth[id(layer)], number[id(layer)] = 0, -1
+                layers[id(layer)] = layer
+                self._nodes.insert(0, node_of(t))
+        order = sorted(layer_depth, key=lambda k: (-layer_depth[k], number[k]))
+        return [layers[k] for k in order]
+
     def _graph_layers(self) -> list[Layer]:
-        out: list[Layer] = []
+        return list(self._operations)
+
+    def _legacy_layers(self) -> list[Layer]:
+        """`_layers` in the order of earlier distkeras releases: graph layers in call order.
+
+        Files written then (no `layer_order` in their metadata) are keyed by it;
+        `distkeras.models.saving` reads them with it.
+        """
+        pre = self._tracked_layers[: self._tracked_before_graph]
+        out = list(pre)
         for node in self._nodes:
             if node.layer not in out:
                 out.append(node.layer)
-        return out
+        return out + [layer for layer in self._tracked_layers if layer not in out]
 
     @property
     def operations(self) -> list[Layer]:
-        """Every layer and op call of the graph, in call order (Keras 3's `operations`)."""
+        """Every layer and op call of the graph, in Keras 3's order (deepest first)."""
         return self._graph_layers()
 
     @property
     def layers(self) -> list[Layer]:
-        """Every layer of the graph (InputLayers included, as in Keras 3), in call order.
+        """Every layer of the graph (InputLayers included), in Keras 3's order.
 
         Calls of `distkeras.ops` functions are graph nodes but not layers, as in Keras 3.
         """

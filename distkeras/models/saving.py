@@ -21,23 +21,126 @@ from distkeras.saving.limits import allocation_budget, check_nesting
 from distkeras.saving.state_schema import check_rng_states, loads_json
 from distkeras.utils.naming import to_snake_case
 
+# In the metadata of every file written since functional models hold their layers in
+# Keras 3's order. Files without it were keyed by the earlier (call) order.
+LAYER_ORDER = {"layer_order": "keras3"}
 
-def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Any]]:
-    """(structural path, variable) for every weight of `layer` and its sublayers."""
+
+def is_legacy_order(header: dict) -> bool:
+    """Whether a file's weights, slots and random streams follow the earlier layer order."""
+    meta = header.get("metadata") or {}
+    return meta.get("layer_order") != LAYER_ORDER["layer_order"]
+
+
+def _children(layer: Layer, legacy: bool) -> list[Layer]:
+    if legacy and hasattr(layer, "_legacy_layers"):
+        return layer._legacy_layers()
+    return layer._layers
+
+
+def weight_paths(layer: Layer, prefix: str = "", legacy: bool = False) -> list[tuple[str, Any]]:
+    """(structural path, variable) for every weight of `layer` and its sublayers.
+
+    Args:
+        layer: The layer or model.
+        prefix: Prepended to every path.
+        legacy: Number the sublayers of functional models in the order of
+            files written before they followed Keras 3's order.
+    """
     out: list[tuple[str, Any]] = []
     own = layer._trainable_variables + layer._non_trainable_variables
     for i, v in enumerate(own):
         out.append((f"{prefix}vars/{i}", v))
     used: dict[str, int] = {}
-    for child in layer._layers:
+    for child in _children(layer, legacy):
         if isinstance(child, InputLayer):
             continue
         base = to_snake_case(type(child).__name__)
         n = used.get(base, 0)
         used[base] = n + 1
         name = base if n == 0 else f"{base}_{n}"
-        out.extend(weight_paths(child, f"{prefix}layers/{name}/"))
+        out.extend(weight_paths(child, f"{prefix}layers/{name}/", legacy))
     return out
+
+
+def _flatten_layers(layer: Layer, legacy: bool) -> list[Layer]:
+    """`layer._flatten_layers()`, optionally in the earlier order."""
+    if not legacy:
+        return layer._flatten_layers()
+    out, seen, stack = [], set(), [layer]
+    while stack:
+        item = stack.pop()
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+            stack.extend(reversed(_children(item, legacy)))
+    return out
+
+
+def trainable_variables_in_order(model: Layer, legacy: bool) -> list:
+    """`model.trainable_variables`, optionally in the earlier order."""
+    if not legacy:
+        return model.trainable_variables
+    if not model.trainable:
+        return []
+    out, seen = [], set()
+    for layer in _flatten_layers(model, legacy):
+        for v in layer._trainable_variables + layer._non_trainable_variables:
+            if id(v) not in seen and v.trainable:
+                seen.add(id(v))
+                out.append(v)
+    return out
+
+
+def set_rng_states_in_order(model: Layer, states: list, legacy: bool) -> None:
+    """`model.set_rng_states(states)`, for states listed in the earlier order when `legacy`."""
+    if not legacy:
+        model.set_rng_states(states)
+        return
+    gens = [g for layer in _flatten_layers(model, legacy) for g in layer._seed_generators]
+    for g, state in zip(gens, states):
+        g.set_state(state)
+
+
+def reorder_optimizer_store(optimizer: Any, file_order: list, variables: list, store: dict) -> dict:
+    """The saved optimizer variables of `file_order`'s slot layout, in `variables`' layout.
+
+    An optimizer lays its slots out in the order of the variables it was built
+    on. Two throwaway copies built on stand-ins of `file_order` and of
+    `variables` tell, by slot name, where each saved variable goes. A
+    custom optimizer whose slot names don't tell them apart keeps the store as
+    it is, with a warning.
+    """
+    if [id(v) for v in file_order] == [id(v) for v in variables]:
+        return store
+    if sorted(id(v) for v in file_order) != sorted(id(v) for v in variables):
+        return store  # not the same variables: the positional checks decide
+    from distkeras.backend.autodiff import Variable  # noqa: PLC0415
+
+    stand_in = {}
+    for k, v in enumerate(variables):
+        probe = Variable(np.zeros(v.shape, dtype=v.dtype), dtype=v.dtype, name=f"v{k}")
+        probe.path = f"distkeras_order_probe_{k}"
+        stand_in[id(v)] = probe
+    names = []
+    try:
+        for order in (file_order, variables):
+            copy = type(optimizer).from_config(optimizer.get_config())
+            copy.build([stand_in[id(v)] for v in order])
+            names.append([str(v.name) for v in copy._variables])
+    except Exception as e:  # noqa: BLE001 - a custom optimizer that cannot be copied
+        names = [[], [repr(e)]]
+    old, new = names
+    if len(set(old)) != len(old) or sorted(old) != sorted(new) or len(old) != len(store):
+        warnings.warn(
+            f"Optimizer '{optimizer.name}': its state was saved before functional models "
+            "followed Keras 3's layer order, and its slots cannot be matched to the "
+            "variables by name; they are loaded by position.",
+            stacklevel=3,
+        )
+        return store
+    where = {name: i for i, name in enumerate(old)}
+    return {str(j): store[str(where[name])] for j, name in enumerate(new)}
 
 
 def _check_and_assign(
@@ -97,7 +200,7 @@ def save_weights(
             path,
             [(p, v.numpy()) for p, v in weight_paths(model)],
             kind="weights",
-            metadata={"model_class": type(model).__name__},
+            metadata={"model_class": type(model).__name__, **LAYER_ORDER},
         )
 
     _write_once(model, communicator, write, f"save_weights({path!r})")
@@ -151,7 +254,8 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     model_arrays = {k[len("model/") :]: a for k, a in arrays.items() if k.startswith("model/")}
     if header.get("kind") == "weights":
         model_arrays = arrays
-    _check_and_assign(weight_paths(model), model_arrays, os.fspath(path), "weights")
+    pairs = weight_paths(model, legacy=is_legacy_order(header))
+    _check_and_assign(pairs, model_arrays, os.fspath(path), "weights")
 
 
 def _ensure_built(model: Any, what: str) -> None:
@@ -204,7 +308,7 @@ def save_model(
             arrays,
             kind="model",
             config=config,
-            metadata={"rng_states": json.dumps(model.rng_states())},
+            metadata={"rng_states": json.dumps(model.rng_states()), **LAYER_ORDER},
         )
 
     _write_once(model, communicator, write, f"save({path!r})")
@@ -263,7 +367,8 @@ def load_model(
         raise FileFormatError(
             f"{path!r} holds a model config that cannot be rebuilt: {type(e).__name__}: {e}"
         ) from e
-    _check_and_assign(weight_paths(model), model_arrays, path, "weights")
+    legacy = is_legacy_order(header)
+    _check_and_assign(weight_paths(model, legacy=legacy), model_arrays, path, "weights")
     states = (header.get("metadata") or {}).get("rng_states")
     if states is not None:  # JSON: PCG64 states are 128-bit integers
         try:
@@ -272,7 +377,7 @@ def load_model(
             )
         except FileFormatError as e:
             raise FileFormatError(f"{path!r} is not a valid model file: {e}") from e
-        model.set_rng_states(checked)
+        set_rng_states_in_order(model, checked, legacy)
     if compile and compile_config:
         try:
             model.compile_from_config(compile_config, custom_objects=custom_objects)
@@ -286,18 +391,39 @@ def load_model(
             if k.startswith("optimizer/vars/")
         }
         if opt_arrays:
-            load_optimizer_arrays(model.optimizer, model.trainable_variables, opt_arrays, path)
+            file_order = trainable_variables_in_order(model, legacy)
+            load_optimizer_arrays(
+                model.optimizer, model.trainable_variables, opt_arrays, path, file_order
+            )
     return model
 
 
-def load_optimizer_arrays(optimizer: Any, variables: list | None, store: dict, path: str) -> None:
+def load_optimizer_arrays(
+    optimizer: Any,
+    variables: list | None,
+    store: dict,
+    path: str,
+    file_order: list | None = None,
+) -> None:
     """Builds `optimizer` for `variables` (unless None) and loads its saved variables.
 
     A file whose optimizer variables are not named 0..n-1, or whose shapes or
     dtypes differ from the optimizer's, is refused naming the file.
+
+    Args:
+        optimizer: The optimizer.
+        variables: What to build it on (None: it is built already).
+        store: The saved variables, '0', '1', ...
+        path: The file (for errors).
+        file_order: The trainable variables in the order the saving optimizer
+            was built on, when it differs from the optimizer's (files written
+            before functional models followed Keras 3's layer order).
     """
     if variables is not None:
         optimizer.build(variables)
+    if file_order is not None and optimizer._trainable_variables:
+        built_on = optimizer._trainable_variables
+        store = reorder_optimizer_store(optimizer, file_order, built_on, store)
     own = list(optimizer._variables)  # (the public property refuses sharded optimizers)
     if len(store) != len(own):
         optimizer.load_own_variables(store)  # Keras warns and skips on a count mismatch

@@ -17,7 +17,15 @@ import numpy as np
 
 from distkeras.backend import to_numpy
 from distkeras.backend.random import global_seed_generator
-from distkeras.models.saving import _check_and_assign, load_optimizer_arrays, weight_paths
+from distkeras.models.saving import (
+    LAYER_ORDER,
+    _check_and_assign,
+    is_legacy_order,
+    load_optimizer_arrays,
+    set_rng_states_in_order,
+    trainable_variables_in_order,
+    weight_paths,
+)
 from distkeras.saving.file_format import FileFormatError
 from distkeras.saving.state_schema import (
     RNG_STATE,
@@ -131,6 +139,7 @@ def capture(model: Any, callbacks: list, epoch: int, step: int, seed: int, comm:
         # and big integers that msgpack cannot.
         "callbacks": json.dumps(cb_states),
         "num_metric_vars": len(metric_vars),
+        **LAYER_ORDER,
     }
     return arrays, meta
 
@@ -147,20 +156,25 @@ def restore(model: Any, callbacks: list, header: dict, arrays: dict, comm: Any, 
     meta = dict(header.get("metadata") or {})
     meta.update(cursor(header, path))
     model_arrays = {k[len("model/") :]: a for k, a in arrays.items() if k.startswith("model/")}
-    _check_and_assign(weight_paths(model), model_arrays, path, "checkpoint", assign=False)
+    legacy = is_legacy_order(header)
+    pairs = weight_paths(model, legacy=legacy)
+    _check_and_assign(pairs, model_arrays, path, "checkpoint", assign=False)
     try:
         rng, cb_states, metric_flat = _check_state(model, callbacks, meta, arrays, comm)
     except FileFormatError as e:
         raise FileFormatError(f"{path!r} is not a valid distkeras checkpoint: {e}") from e
-    _check_and_assign(weight_paths(model), model_arrays, path, "checkpoint")
+    _check_and_assign(pairs, model_arrays, path, "checkpoint")
     opt_arrays = {
         k[len("optimizer/vars/") :]: a for k, a in arrays.items() if k.startswith("optimizer/vars/")
     }
     if opt_arrays:
-        load_optimizer_arrays(model.optimizer, model.trainable_variables, opt_arrays, path)
+        file_order = trainable_variables_in_order(model, legacy)
+        load_optimizer_arrays(
+            model.optimizer, model.trainable_variables, opt_arrays, path, file_order
+        )
     if rng is not None:
         global_seed_generator().set_state(rng["global"])
-        model.set_rng_states(rng["layers"])
+        set_rng_states_in_order(model, rng["layers"], legacy)
     for cb, state in cb_states:
         cb.set_state(state)
     meta["metric_flat"] = metric_flat

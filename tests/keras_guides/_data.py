@@ -144,22 +144,3 @@ def initial_weights(weights, seed: int = 0, keep_vectors: bool = False):
         limit = np.sqrt(6.0 / ((shape[-2] + shape[-1]) * receptive))
         out.append(rng.uniform(-limit, limit, size=shape).astype("float32"))
     return out
-
-
-def set_initial_weights_by_path(model, seed: int = 0) -> None:
-    """Sets `initial_weights` drawn per variable path (e.g. "lstm/lstm_cell/kernel").
-
-    For graphs whose weight order differs between Keras and distkeras: each
-    variable gets the same values in both, whatever the order of `model.weights`.
-    """
-    import re
-    import zlib
-
-    values = []
-    for w in model.weights:
-        # Without the automatic-name counters ("lstm_3" -> "lstm"), which depend
-        # on how many layers the process made before.
-        key = re.sub(r"_\d+(?=/|$)", "", w.path)
-        path_seed = zlib.crc32(key.encode())
-        values.append(initial_weights([np.zeros(tuple(w.shape))], seed=seed + path_seed)[0])
-    model.set_weights(values)

@@ -72,3 +72,9 @@ def check_shares(prefix: str, mode: str) -> None:
         for key in ("evaluate_loader", "evaluate_tfdata", "evaluate_one_batch"):
             np.testing.assert_allclose(c[key], c["evaluate_arrays"], rtol=1e-5)
         np.testing.assert_allclose(c["predict_loader"], c["predict_arrays"], rtol=1e-6)
+
+
+def ids_regression(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of n samples in a fixed order: x = id / n, y = cos(id), both (n, 1) float32."""
+    ids = np.arange(n, dtype=np.float32)[:, None]
+    return ids / n, np.cos(ids).astype(np.float32)

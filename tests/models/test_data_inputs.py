@@ -126,6 +126,7 @@ def test_pydataset_without_super_init_warns_and_works():
 
 
 def test_tf_dataset_stand_in_trains_like_arrays():
+    # real tf.data: tests/models/test_tf_data.py (TensorFlow runs in a subprocess there)
     ds = FakeTFDataset(_batches())
     _assert_same(_weights_after(ds), _reference())
     assert ds.shard_calls == []  # one process: nothing to shard
@@ -266,12 +267,6 @@ def test_class_weight_on_pydataset_and_tf_dataset():
     _assert_same(m2.get_weights(), ref)
     with pytest.raises(ValueError, match="class_weight"):
         _model().fit((b for b in batches), class_weight=cw, verbose=0)
-
-
-def test_real_tf_data_dataset_if_installed():
-    tf = pytest.importorskip("tensorflow")
-    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(6)
-    _assert_same(_weights_after(ds), _reference())
 
 
 def test_stream_batches_are_checked_like_arrays():

@@ -15,6 +15,7 @@ Contenders run round-robin; each figure is the best (and median) of the rounds.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -23,7 +24,6 @@ import numpy as np  # before distkeras (imported in the contender), as in a user
 sys.path.insert(0, os.path.dirname(__file__))
 from common import (  # noqa: E402
     import_time,
-    optional,
     process_rates,
     report,
     serve,
@@ -196,7 +196,13 @@ def main() -> None:
     env = dict(os.environ, KERAS_BACKEND="torch")
     print(f"\nimport distkeras: {import_time('distkeras', env):.3f} s")
     print(f"import numpy, distkeras: {import_time('numpy, distkeras', env):.3f} s")
-    if optional("keras") is not None:
+    # Not imported here: this process has no KERAS_BACKEND, and Keras's default backend
+    # (TensorFlow, installed with the dev extra) would take seconds to load for nothing.
+    if args.no_keras:
+        pass
+    elif importlib.util.find_spec("keras") is None:
+        print("[peer missing] keras: not installed")
+    else:
         print(f"import keras (torch backend): {import_time('keras', env):.3f} s")
 
 

@@ -6,13 +6,20 @@ model JSON for the graph plugin's conceptual graph. The protos, the plugin
 metadata and the file writer are TensorBoard's own (`tensorboard.compat.proto`,
 `tensorboard.plugins.*.metadata`, `EventFileWriter`), so what TensorBoard reads
 is what it wrote. `tensorboard` is an optional extra, imported on first use.
+
+TensorBoard's file I/O goes through `tensorboard.compat.tf`, which imports
+TensorFlow when it is installed (seconds, and TensorFlow's thread pools in the
+training process). Unless the user has imported TensorFlow already, the writer
+selects TensorBoard's own stub instead, through the switch TensorBoard provides
+for that (a `tensorboard.compat.notf` module).
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import time
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,6 +39,8 @@ def tensorboard_modules() -> SimpleNamespace:
     """The `tensorboard` modules the writer needs; ImportError naming the extra if absent."""
     global _TB
     if _TB is None:
+        if "tensorflow" not in sys.modules:  # TensorBoard's stub, not a TensorFlow import
+            sys.modules.setdefault("tensorboard.compat.notf", ModuleType("tensorboard.compat.notf"))
         try:
             from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
             from tensorboard.plugins.histogram import (  # noqa: PLC0415

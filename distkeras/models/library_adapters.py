@@ -241,7 +241,26 @@ def tf_dataset_adapter(
     class_weight: dict | None,
     deterministic: bool,
 ) -> Any:
-    """The adapter of a tf.data-like dataset: `shard(size, rank)` in a data-parallel run."""
+    """The adapter of a tf.data-like dataset: `shard(size, rank)` in a data-parallel run.
+
+    Each rank keeps elements (batches) rank, rank + size, ... of the dataset,
+    as `tf.distribute`'s DATA auto-sharding does; a dataset whose options set
+    `AutoShardPolicy.OFF` is taken as this rank's share already. An unseeded
+    `shuffle()` before the batches shuffles differently on each rank, so seed
+    it (`shuffle(n, seed=...)`), as `tf.distribute` asks too.
+    """
+    if steps is None and ds.raw_cardinality(dataset) == ds.INFINITE_CARDINALITY:
+        raise ValueError(
+            "An infinite tf.data.Dataset (e.g. after `.repeat()`) needs `steps_per_epoch` "
+            "(or `steps`). Received: steps=None"
+        )
+    presharded = comm.size > 1 and ds.auto_shard_off(dataset)
+    if presharded and deterministic:
+        raise ValueError(
+            "Deterministic mode needs data every rank can read in the same order; a dataset "
+            "with AutoShardPolicy.OFF is each rank's own share. Leave auto-sharding on. "
+            "Received: a tf.data.Dataset with auto_shard_policy=OFF"
+        )
     if comm.size == 1 or deterministic:
 
         class _Batches:
@@ -260,7 +279,7 @@ def tf_dataset_adapter(
         if steps is None:
             adapter.steps = ds.cardinality(dataset)
         return adapter
-    shard = dataset.shard(comm.size, comm.rank)
+    shard = dataset if presharded else dataset.shard(comm.size, comm.rank)
     return RankLocalAdapter(
         lambda epoch: ds.numpy_batches(shard),
         comm,

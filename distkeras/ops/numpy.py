@@ -44,7 +44,6 @@ from distkeras.backend.primitives import (  # noqa: F401
     square,
     stack,
     subtract,
-    sum,
     take,
     take_along_axis,
     tanh,
@@ -175,6 +174,24 @@ def tensordot(x, y, axes=2) -> Tensor:
     yt = P.reshape(P.transpose(y, ax_y + free_y), (k, -1))
     out_shape = tuple(x.shape[a] for a in free_x) + tuple(y.shape[a] for a in free_y)
     return P.reshape(P.matmul(xt, yt), out_shape)
+
+
+def _stacked(x: Any) -> Any:
+    """A (nested) list/tuple as one tensor, stacked so gradients reach Tensor elements."""
+    if not isinstance(x, (list, tuple)):
+        return x
+    if not any(isinstance(v, (Tensor, list, tuple)) for v in x):
+        return convert_to_tensor(x)
+    return P.stack([convert_to_tensor(_stacked(v)) for v in x])
+
+
+def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Sum over `axis` (all axes when None).
+
+    As in Keras, `x` may be a list or tuple (of arrays, tensors or numbers):
+    it is stacked into one tensor first, so `sum([a, b], axis=0)` is `a + b`.
+    """
+    return P.sum(_stacked(x), axis=axis, keepdims=keepdims)
 
 
 def _as_list(a):

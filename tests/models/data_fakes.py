@@ -9,10 +9,12 @@ import numpy as np
 
 
 class FakeTFDataset:
-    """Behaves like a batched `tf.data.Dataset` for the API the adapters use.
+    """Behaves like a batched `tf.data.Dataset` for the API the adapters use, no more.
 
     `as_numpy_iterator()`, `shard(num_shards, index)` (elements index,
-    index + num_shards, ...), `cardinality()` (-2 when unknown), iteration.
+    index + num_shards, ...), `cardinality()` (a 0-d int64, -2 when unknown, as
+    TensorFlow's scalar tensor), iteration. tests/models/test_tf_data.py checks
+    shard and cardinality against real tf.data (`stand_in_matches_tf`).
     """
 
     def __init__(self, batches: list, known_cardinality: bool = True):
@@ -30,8 +32,8 @@ class FakeTFDataset:
         self.shard_calls.append((num_shards, index))
         return FakeTFDataset(self.batches[index::num_shards], self.known)
 
-    def cardinality(self) -> int:
-        return len(self.batches) if self.known else -2
+    def cardinality(self) -> np.ndarray:
+        return np.asarray(len(self.batches) if self.known else -2, dtype=np.int64)
 
 
 def id_batches(n: int, batch_size: int) -> list:
@@ -72,3 +74,9 @@ def check_shares(prefix: str, mode: str) -> None:
         for key in ("evaluate_loader", "evaluate_tfdata", "evaluate_one_batch"):
             np.testing.assert_allclose(c[key], c["evaluate_arrays"], rtol=1e-5)
         np.testing.assert_allclose(c["predict_loader"], c["predict_arrays"], rtol=1e-6)
+
+
+def ids_regression(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of n samples in a fixed order: x = id / n, y = cos(id), both (n, 1) float32."""
+    ids = np.arange(n, dtype=np.float32)[:, None]
+    return ids / n, np.cos(ids).astype(np.float32)

@@ -126,11 +126,42 @@ def test_pydataset_without_super_init_warns_and_works():
 
 
 def test_tf_dataset_stand_in_trains_like_arrays():
+    # real tf.data: tests/models/test_tf_data.py (TensorFlow runs in a subprocess there)
     ds = FakeTFDataset(_batches())
     _assert_same(_weights_after(ds), _reference())
     assert ds.shard_calls == []  # one process: nothing to shard
     with pytest.raises(ValueError, match="`y` should not be passed"):
         _model().fit(ds, Y, verbose=0)
+
+
+class _OffOptions:
+    """`options().experimental_distribute.auto_shard_policy` of tf.data, set to OFF."""
+
+    class experimental_distribute:  # noqa: N801 - tf.data's attribute name
+        class auto_shard_policy:  # noqa: N801 - an enum member: only its name is read
+            name = "OFF"
+
+
+def test_tf_dataset_auto_shard_off_and_infinite_cardinality():
+    from types import SimpleNamespace
+
+    from distkeras.models.library_adapters import tf_dataset_adapter
+
+    rank1 = SimpleNamespace(rank=1, size=2)
+    presharded = FakeTFDataset(_batches())
+    presharded.options = _OffOptions
+    adapter = tf_dataset_adapter(presharded, rank1, None, True, None, deterministic=False)
+    # AutoShardPolicy.OFF: the user sharded it; this rank reads all of it, no second shard
+    assert len(list(adapter.open_epoch(0))) == 4 and presharded.shard_calls == []
+    plain = FakeTFDataset(_batches())
+    adapter = tf_dataset_adapter(plain, rank1, None, True, None, deterministic=False)
+    assert plain.shard_calls == [(2, 1)] and len(list(adapter.open_epoch(0))) == 2
+    with pytest.raises(ValueError, match="Received: a tf.data.Dataset with auto_shard_policy=OFF"):
+        tf_dataset_adapter(presharded, rank1, None, True, None, deterministic=True)
+    infinite = FakeTFDataset(_batches())
+    infinite.cardinality = lambda: np.int64(-1)  # tf.data.INFINITE_CARDINALITY
+    with pytest.raises(ValueError, match=r"steps_per_epoch.*Received: steps=None"):
+        _model().fit(infinite, verbose=0)
 
 
 def test_tf_dataset_unknown_cardinality_runs_to_its_end():
@@ -266,12 +297,6 @@ def test_class_weight_on_pydataset_and_tf_dataset():
     _assert_same(m2.get_weights(), ref)
     with pytest.raises(ValueError, match="class_weight"):
         _model().fit((b for b in batches), class_weight=cw, verbose=0)
-
-
-def test_real_tf_data_dataset_if_installed():
-    tf = pytest.importorskip("tensorflow")
-    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(6)
-    _assert_same(_weights_after(ds), _reference())
 
 
 def test_stream_batches_are_checked_like_arrays():

@@ -208,3 +208,22 @@ def test_cast_gradient_is_cast_back():
     (g,) = tape.gradient(y, [v])
     assert g.dtype == "float64"
     np.testing.assert_array_equal(np.asarray(g), w.astype(np.float64))
+
+
+def test_sum_of_a_list_stacks_it_as_keras():
+    # Keras 3.15 (jax): ops.sum([a, b]) on two (2, 3) arrays of 1 and 2 -> 18.0; with axis=0
+    # the elementwise sum; ops.sum([1.0, 2.0, 3.0]) -> 6.0; a tuple with keepdims -> (1, 1).
+    from distkeras.backend import GradientTape, Variable
+
+    a, b = np.ones((2, 3), "float32"), np.full((2, 3), 2.0, "float32")
+    assert float(ops.sum([a, b])) == 18.0
+    np.testing.assert_array_equal(np.asarray(ops.sum([a, b], axis=0)), a + b)
+    assert float(ops.sum([1.0, 2.0, 3.0])) == 6.0
+    assert ops.sum((a[0], a[0]), keepdims=True).shape == (1, 1)
+    assert float(ops.sum([[1.0, 2.0], [3.0, 4.0]])) == 10.0
+    # d/dv sum([v, 3 v]) = 4 for every element of v
+    v = Variable(np.array([1.0, -2.0], dtype="float32"))
+    with GradientTape() as tape:
+        y = ops.sum([v, ops.multiply(v, 3.0)])
+    (g,) = tape.gradient(y, [v])
+    np.testing.assert_array_equal(np.asarray(g), [4.0, 4.0])

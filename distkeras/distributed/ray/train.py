@@ -184,8 +184,11 @@ class DistkerasTrainer(DataParallelTrainer):
         distkeras_config: A `DistkerasConfig` (default: `DistkerasConfig()`).
         scaling_config: Ray Train's `ScalingConfig` (number of workers, resources).
         run_config: Ray Train's `RunConfig` (name, storage, `FailureConfig`, ...).
-        datasets: Ray Data datasets, read in the loop with `ray.train.get_dataset_shard`.
-        dataset_config: Ray Train's `DataConfig`.
+        datasets: Ray Data datasets, {name: Dataset}. In the loop,
+            `ray.train.get_dataset_shard(name)` is this worker's share: pass it
+            to `fit` as it is, or through `dataset_batches` (see there).
+        dataset_config: Ray Train's `DataConfig` (default: every dataset split
+            into equal shares between the workers).
         metadata: Stored with every checkpoint.
         resume_from_checkpoint: A checkpoint `ray.train.get_checkpoint()` returns first.
     """
@@ -244,9 +247,11 @@ class ReportCallback(BackupAndRestore):
       epoch, so the run ends bitwise where an uninterrupted one would.
       The loop needs no resume code of its own: build, compile, `fit`.
 
-    Arrays, PyDatasets and sequences resume at the exact sample; a Ray Data
-    shard resumes by skipping the batches already trained on in that epoch
-    (the same rows only where Ray's split of the dataset is reproducible).
+    Give `fit` either this or a `BackupAndRestore`, not both (the first of
+    them restores). Arrays, PyDatasets and sequences resume at the exact
+    sample; a Ray Data shard resumes by skipping the batches already trained
+    on in that epoch (the same rows where Ray's split of the dataset is
+    reproducible, as for a dataset of one node's blocks).
 
     Args:
         metrics: Log keys to report (None: all), or a dict {reported name: log key}.

@@ -23,7 +23,9 @@ A batch is a dict of columns. Unless `RayBatches` names them, the columns
 `sample_weight`; other columns (ids, metadata) are ignored. A whole Ray
 `Dataset` is read in full by each worker, so it is refused in a run of more
 than one rank. Deterministic mode, which reads every source identically on
-every rank, refuses a shard (each rank holds other rows).
+every rank, refuses a shard (each rank holds other rows). `fit`'s `shuffle`
+does not apply: shuffle with Ray (`Dataset.random_shuffle()`, or
+`local_shuffle_buffer_size` in `iter_batches`/`dataset_batches`).
 """
 
 from __future__ import annotations

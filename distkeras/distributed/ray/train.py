@@ -251,7 +251,7 @@ class ReportCallback(BackupAndRestore):
     them restores). Arrays, PyDatasets and sequences resume at the exact
     sample; a Ray Data shard resumes by skipping the batches already trained
     on in that epoch (the same rows where Ray's split of the dataset is
-    reproducible, as for a dataset of one node's blocks).
+    reproducible; on one node it was, in a check with `from_items`).
 
     Args:
         metrics: Log keys to report (None: all), or a dict {reported name: log key}.

@@ -209,8 +209,9 @@ def test_report_callback_checks_its_arguments():
 
 
 # ------------------------------------------------------------------ Ray Data
-ROWS = 60
-SEEN: list = []  # per worker process: [epoch, [row ids]] of every train step
+ROWS = 60  # 30 rows a worker: 4 steps an epoch of 8, 8, 8 and 6 rows
+SEEN: list = []  # per worker process: [epoch, global step, row ids] of every train step
+LOG: list = []  # [open file] to which the steps are also written, or empty
 
 
 def id_data():
@@ -228,7 +229,12 @@ class Recording(keras.Sequential):
     def train_step(self, data):
         x = np.asarray(getattr(data[0], "data", data[0]))
         epoch = getattr(self, "_fit_cursor", (-1, 0))[0]  # -1: train_on_batch
-        SEEN.append([int(epoch), np.rint(x[:, 0] * 64).astype(int).tolist()])
+        step = getattr(self, "_global_step", -1)
+        entry = [int(epoch), int(step), np.rint(x[:, 0] * 64).astype(int).tolist()]
+        SEEN.append(entry)
+        for f in LOG:  # survives the worker's end
+            f.write(json.dumps(entry) + "\n")
+            f.flush()
         return super().train_step(data)
 
 
@@ -242,12 +248,16 @@ def build_recording():
 
 
 DATA_MODES = ("shard", "iter_batches", "dataset_batches")
+DATA_CRASH_AT = 7  # global step of the dataset_batches fit; checkpoints every 3 steps
 
 
 def data_loop(config):
     import ray.train
+    from ray.train import CheckpointConsistencyMode
 
     rank = ray.train.get_context().get_world_rank()
+    marker = config["marker"]
+    attempt = 2 if os.path.exists(marker) else 1
     shard = ray.train.get_dataset_shard("train")
     out = {}
     for mode in DATA_MODES:  # 8 rows per worker and step in each
@@ -257,35 +267,77 @@ def data_loop(config):
             model.fit(shard, batch_size=16, epochs=2, verbose=0)
         elif mode == "iter_batches":
             model.fit(shard.iter_batches(batch_size=8), epochs=2, verbose=0)
-        else:
-            model.fit(dataset_batches(shard, "x", "y", batch_size=8), epochs=2, verbose=0)
+        else:  # with mid-epoch checkpoints, and a worker lost once
+
+            def crash(batch, logs, model=model):
+                if rank == 1 and model._global_step == DATA_CRASH_AT and attempt == 1:
+                    ray.train.get_all_reported_checkpoints(
+                        consistency_mode=CheckpointConsistencyMode.COMMITTED
+                    )
+                    open(marker, "w").close()
+                    os._exit(1)
+
+            report = ReportCallback(checkpoint=True, save_freq=3)
+            path = os.path.join(config["out"], f"steps_rank{rank}_attempt{attempt}.jsonl")
+            with open(path, "w") as f:
+                LOG.append(f)
+                try:
+                    model.fit(
+                        dataset_batches(shard, "x", "y", batch_size=8),
+                        epochs=2,
+                        verbose=0,
+                        callbacks=[
+                            report,
+                            keras.callbacks.LambdaCallback(on_train_batch_end=crash),
+                        ],
+                    )
+                finally:
+                    LOG.clear()
+            out["restored_from"] = report.restored_from
         out[mode] = {"seen": list(SEEN), "weights": [w.numpy().tolist() for w in model.weights]}
     with open(os.path.join(config["out"], f"rank{rank}.json"), "w") as f:
         json.dump(out, f)
-    ray.train.report({"done": 1})
 
 
-def test_ray_data_shards_feed_fit_without_sharding_again(ray_cluster, tmp_path):
+def _steps_before_and_after_the_loss(tmp_path, rank: int, resumed_at: int) -> list:
+    """[epoch, global step, ids] of the steps the resumed run is made of, in order."""
+    attempts = [
+        [json.loads(line) for line in (tmp_path / f"steps_rank{rank}_attempt{a}.jsonl").open()]
+        for a in (1, 2)
+    ]
+    return [e for e in attempts[0] if e[1] < resumed_at] + attempts[1]
+
+
+def test_ray_data_shards_feed_fit_once_per_row_and_resume_mid_epoch(ray_cluster, tmp_path):
     import ray.data
 
     x, y = id_data()
     dataset = ray.data.from_items([{"x": x[i], "y": y[i], "id": i} for i in range(ROWS)])
     trainer = DistkerasTrainer(
         data_loop,
-        train_loop_config={"out": str(tmp_path)},
+        train_loop_config={"out": str(tmp_path), "marker": str(tmp_path / "crashed")},
         scaling_config=ScalingConfig(num_workers=2),
-        run_config=RunConfig(name="dk_data", storage_path=str(tmp_path)),
+        run_config=RunConfig(
+            name="dk_data",
+            storage_path=str(tmp_path),
+            failure_config=FailureConfig(max_failures=1),
+        ),
         datasets={"train": dataset},
     )
     result = trainer.fit()
-    assert result.error is None
+    assert result.error is None and (tmp_path / "crashed").exists()
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    # dataset_batches resumed from its checkpoint of global step 6: epoch 1, step 2 of 4.
+    resumed = {"epoch": 1, "step": 2, "global_step": 6}
+    assert ranks[0]["restored_from"] == ranks[1]["restored_from"] == resumed
     for mode in DATA_MODES:
         seen = [ranks[r][mode]["seen"] for r in range(2)]
-        assert len(seen[0]) == len(seen[1])  # every global step has both workers
+        if mode == "dataset_batches":  # the steps kept from before the loss, then the rest
+            seen = [_steps_before_and_after_the_loss(tmp_path, r, 6) for r in range(2)]
+        assert [e[1] for e in seen[0]] == [e[1] for e in seen[1]] == list(range(8))
         ref = build_recording()
         for epoch in range(2):
-            steps = [[ids for e, ids in seen[r] if e == epoch] for r in range(2)]
+            steps = [[ids for e, _, ids in seen[r] if e == epoch] for r in range(2)]
             per_rank = [sum(len(ids) for ids in steps[r]) for r in range(2)]
             assert per_rank == [ROWS // 2, ROWS // 2], (mode, epoch, per_rank)
             every = sorted(i for r in range(2) for ids in steps[r] for i in ids)

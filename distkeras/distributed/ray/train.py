@@ -97,7 +97,11 @@ from distkeras.saving.checkpoint_manager import CheckpointManager
 
 _MODEL = "model.keras"  # the model, as `model.save` writes it
 _STATE = "state"  # the training state, as `BackupAndRestore` writes it
-_INFO = "checkpoint_info.json"  # {"epoch", "step", "global_step"}: the cursor
+_INFO = "checkpoint_info.json"  # {"epoch", "step", "global_step", "fit"}: the cursor
+# Per worker process: the checkpoint its run (re)started from, and how many checkpointing
+# fits the loop has begun. Ray Train updates `get_checkpoint()` on rank 0 after each of
+# its reports, so every rank restores from the one the attempt started with.
+_ATTEMPT: dict = {}
 _ENV_KEYS = (GROUP_ENV, NAMESPACE_ENV, RANK_ENV, SIZE_ENV, LOCAL_RANK_ENV, LOCAL_SIZE_ENV)
 
 
@@ -291,7 +295,8 @@ class ReportCallback(BackupAndRestore):
         self._writer = None
         self._pending = None
         self._lock = None
-        self.restored_from: dict | None = None
+        self.restored_from: dict | None = None  # the cursor `fit` resumed from, if any
+        self._fit_index = 0
 
     @property
     def manager(self) -> None:
@@ -318,18 +323,35 @@ class ReportCallback(BackupAndRestore):
 
     # BackupAndRestore's hooks, on Ray Train's checkpoints.
     def load(self) -> tuple[str, dict, dict] | None:
-        """The training state of `ray.train.get_checkpoint()` as (path, header, arrays), or None."""
+        """The training state to resume this `fit` from, as (path, header, arrays), or None.
+
+        It comes from the checkpoint this attempt of the run started with
+        (`ray.train.get_checkpoint()` when the loop began) and only if that
+        checkpoint was written by the same checkpointing `fit` of the loop (the
+        first, the second, ...): a loop of several fits restarts the earlier
+        ones afresh (they run again to the same result) and resumes the one
+        that was running.
+        """
         import ray.train  # noqa: PLC0415
 
         self.restored_from = None
         if not self.checkpoint:
             return None
-        ckpt = ray.train.get_checkpoint()
+        context = _attempt_key()
+        old = _ATTEMPT.get("context")
+        if old is None or old[0] != context[0] or old[1] is not context[1]:
+            _ATTEMPT.clear()
+            _ATTEMPT.update(context=context, checkpoint=ray.train.get_checkpoint(), fits=0)
+        self._fit_index = _ATTEMPT["fits"]
+        _ATTEMPT["fits"] += 1
+        ckpt = _ATTEMPT["checkpoint"]
         if ckpt is None:
             return None
         with ckpt.as_directory() as folder:
-            found = CheckpointManager(os.path.join(folder, _STATE)).restore()
             info = _read_info(folder)
+            if info is None or info.get("fit", 0) != self._fit_index:
+                return None
+            found = CheckpointManager(os.path.join(folder, _STATE)).restore()
         if found is not None:
             self.restored_from = info
         return found
@@ -354,7 +376,12 @@ class ReportCallback(BackupAndRestore):
             if rank == 0:
                 number = int(meta["global_step"])
                 CheckpointManager(os.path.join(folder, _STATE), keep=1).save(number, arrays, meta)
-                info = {"epoch": epoch, "step": next_step, "global_step": number}
+                info = {
+                    "epoch": epoch,
+                    "step": next_step,
+                    "global_step": number,
+                    "fit": self._fit_index,
+                }
                 with open(os.path.join(folder, _INFO), "w") as f:
                     json.dump(info, f)
             self.model.save(os.path.join(folder, _MODEL))  # collective: rank 0 writes
@@ -385,6 +412,19 @@ class ReportCallback(BackupAndRestore):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         return  # nothing in flight, no folder of its own
+
+
+def _attempt_key() -> Any:
+    """What tells this attempt of the run from another in the same process (if ever)."""
+    import ray.train  # noqa: PLC0415
+
+    try:  # the worker's train context, set anew for every attempt (Ray Train V2)
+        from ray.train.v2._internal.execution.context import get_train_context  # noqa: PLC0415
+
+        inner = get_train_context()
+    except (ImportError, RuntimeError, AssertionError):
+        inner = None
+    return (ray.train.get_context().get_experiment_name(), inner)
 
 
 def _read_info(folder: str) -> dict | None:

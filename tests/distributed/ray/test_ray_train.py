@@ -136,6 +136,12 @@ def resumable_loop(config):
     from ray.train import CheckpointConsistencyMode
 
     rank = ray.train.get_context().get_world_rank()
+    x, y = data()
+    # A first checkpointing fit: run again after the loss, afresh (its checkpoint is not
+    # the newest); the second, the one that was running, resumes.
+    warmup, warm_report = build(config["lr"]), ReportCallback(checkpoint=True)
+    warmup.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, callbacks=[warm_report])
+
     model = build(config["lr"])  # no resume code: ReportCallback restores inside fit
     report = ReportCallback(checkpoint=True, save_freq=3)
     marker = config["marker"]
@@ -149,7 +155,6 @@ def resumable_loop(config):
             open(marker, "w").close()
             os._exit(1)  # a lost worker, mid-epoch
 
-    x, y = data()
     model.fit(
         x,
         y,
@@ -161,7 +166,7 @@ def resumable_loop(config):
     )
     if rank == 0:
         with open(config["out"], "w") as f:
-            json.dump({"restored_from": report.restored_from}, f)
+            json.dump({"warmup": warm_report.restored_from, "main": report.restored_from}, f)
 
 
 def test_lost_worker_resumes_mid_epoch_from_the_reported_checkpoint(ray_cluster, tmp_path):
@@ -185,7 +190,10 @@ def test_lost_worker_resumes_mid_epoch_from_the_reported_checkpoint(ray_cluster,
     assert result.error is None and result.metrics["epoch"] == 2
     # The restarted run went on from the checkpoint of global step 6: epoch 0, step 6 of 8.
     resumed = json.loads((tmp_path / "resumed.json").read_text())
-    assert resumed["restored_from"] == {"epoch": 0, "step": 6, "global_step": 6}
+    assert resumed == {
+        "warmup": None,
+        "main": {"epoch": 0, "step": 6, "global_step": 6, "fit": 1},
+    }
 
     ref, hist = _reference_run(batch_size=8, epochs=2, shuffle=True)
     model, done = load_checkpoint(result.checkpoint)
@@ -328,7 +336,7 @@ def test_ray_data_shards_feed_fit_once_per_row_and_resume_mid_epoch(ray_cluster,
     assert result.error is None and (tmp_path / "crashed").exists()
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     # dataset_batches resumed from its checkpoint of global step 6: epoch 1, step 2 of 4.
-    resumed = {"epoch": 1, "step": 2, "global_step": 6}
+    resumed = {"epoch": 1, "step": 2, "global_step": 6, "fit": 0}
     assert ranks[0]["restored_from"] == ranks[1]["restored_from"] == resumed
     for mode in DATA_MODES:
         seen = [ranks[r][mode]["seen"] for r in range(2)]

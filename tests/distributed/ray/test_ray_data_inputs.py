@@ -182,3 +182,17 @@ def test_each_rank_reads_its_share_of_the_global_batch_size():
         comm = SimpleNamespace(rank=rank, size=2)
         ray_data_adapter(shard, comm, 15, None, True, None, False).open_epoch(0)
     assert [s.calls[0]["batch_size"] for s in shards] == [8, 7]
+
+
+def test_evaluate_and_validation_data_read_a_shard_too():
+    x, y = data()
+    shard = DataIterator({"x": x, "y": y})
+    model = build()
+    want = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert model.evaluate(shard, batch_size=16, verbose=0) == want
+    hist = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, validation_data=shard, verbose=0)
+    ref = build()
+    ref_hist = ref.fit(
+        x, y, batch_size=16, epochs=1, shuffle=False, validation_data=(x, y), verbose=0
+    )
+    np.testing.assert_allclose(hist.history["val_loss"], ref_hist.history["val_loss"], rtol=1e-6)

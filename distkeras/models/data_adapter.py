@@ -224,11 +224,12 @@ def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
 
 def is_iterable_data(x: Any) -> bool:
     """True for batch streams and sample datasets: generators, iterators, PyDatasets,
-    torch DataLoaders/Datasets, tf.data datasets (not arrays, not pandas)."""
-    from distkeras.models import stream_adapters  # noqa: PLC0415 - it builds on this module
+    torch DataLoaders/Datasets, tf.data datasets, Ray Data shards (not arrays, not pandas)."""
+    from distkeras.models import ray_data, stream_adapters  # noqa: PLC0415 - built on this one
 
     return (
         stream_adapters.is_stream(x)
+        or ray_data.is_ray_input(x)
         or data_sources.is_torch_dataloader(x)
         or data_sources.is_torch_dataset(x)
         or data_sources.is_tf_dataset(x)

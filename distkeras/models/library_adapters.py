@@ -9,6 +9,8 @@ recognising torch and TensorFlow objects by their types' modules (see
   batch, the batch order drawn under a seed shared by all ranks;
 - torch map-style `Dataset`: batched like arrays (`SampleDatasetAdapter`);
 - tf.data-like datasets: `shard(num_workers, index)`;
+- Ray Data shards (`ray.train.get_dataset_shard`) and their batches: each
+  rank's own rows, not sharded again (`ray_data`);
 - PyDatasets, sequences, generators: `IterableDataAdapter`.
 
 In deterministic mode every source is read identically on every rank (its
@@ -28,6 +30,7 @@ import numpy as np
 
 from distkeras.models import data_sources as ds
 from distkeras.models.data_adapter import Sampler, map_struct, rank_bounds
+from distkeras.models.ray_data import is_ray_input, ray_data_adapter
 from distkeras.models.stream_adapters import (
     IterableDataAdapter,
     RankLocalAdapter,
@@ -316,11 +319,17 @@ def stream_adapter(
 ) -> Any:
     """The adapter of a batch stream or sample dataset `x`, or None for arrays.
 
-    Recognises (without importing their libraries) torch DataLoaders and
-    Datasets and tf.data datasets, then PyDatasets, sequences and generators.
+    Recognises (without importing their libraries) Ray Data shards, torch
+    DataLoaders and Datasets and tf.data datasets, then PyDatasets, sequences
+    and generators.
     """
     deterministic = micro_shards is not None
     rank, size = comm.rank, comm.size
+    if is_ray_input(x):
+        _refuse_y("Ray Data shard", y, sample_weight)
+        return ray_data_adapter(
+            x, comm, batch_size, steps, allow_strings, class_weight, deterministic
+        )
     if ds.is_torch_dataloader(x):
         _refuse_y("torch DataLoader", y, sample_weight)
         if class_weight is not None:

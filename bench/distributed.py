@@ -183,6 +183,14 @@ def _ddp_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
 
 def role_torch_ddp(args) -> dict:
     """PyTorch DDP over gloo, `args.n` processes x 1 thread, spawned here."""
+    return _spawn_torch(_ddp_worker, args)
+
+
+def _spawn_torch(worker, args) -> dict:
+    """Runs `worker(rank, world, port, args, out_path)` in `args.n` processes; rank 0's JSON.
+
+    Each process has 1 thread; {} when PyTorch is missing.
+    """
     pin_threads(1)
     torch = optional("torch")
     if torch is None:
@@ -193,8 +201,8 @@ def role_torch_ddp(args) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as d:
-        out_path = os.path.join(d, "ddp.json")
-        tmp.spawn(_ddp_worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
+        out_path = os.path.join(d, "out.json")
+        tmp.spawn(worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
         with open(out_path) as f:
             return json.load(f)
 
@@ -301,20 +309,8 @@ def _gloo_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
 
 def role_torch_allreduce(args) -> dict:
     """(d) torch.distributed gloo all-reduce, `args.n` processes, spawned here."""
-    pin_threads(1)
-    torch = optional("torch")
-    if torch is None:
-        return {}
-    import torch.multiprocessing as tmp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as d:
-        out_path = os.path.join(d, "gloo.json")
-        tmp.spawn(_gloo_worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
-        with open(out_path) as f:
-            return {"allreduce_ms": json.load(f)}
+    gloo = _spawn_torch(_gloo_worker, args)
+    return {"allreduce_ms": gloo} if gloo else {}
 
 
 # ------------------------------------------------------------------ driver (parent)

@@ -58,13 +58,7 @@ class GRUCell(BaseCell):
 
     def _build_bias(self) -> Any:
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-        return self.add_weight(
-            shape=shape,
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-            name="bias",
-        )
+        return self._add_bias(shape, self.bias_initializer)
 
     def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple:
         nested = isinstance(states, (list, tuple))
@@ -159,11 +153,7 @@ class GRU(CellLayer):
 
     def _fused_loop(self, sequences: Tensor, states: Any, mask: Any, training: bool) -> Any:
         cell = self.cell
-        if not (
-            self._fusable(training)
-            and cell.activation is activations.tanh
-            and cell.recurrent_activation is activations.sigmoid
-        ):
+        if not self._gates_fusable(training):
             return None
         x = self._dropped_inputs(sequences, training)
         seq = ops.gru(

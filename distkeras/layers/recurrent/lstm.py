@@ -69,13 +69,7 @@ class LSTMCell(BaseCell):
                 return value
 
             init = init_with_forget_ones
-        return self.add_weight(
-            shape=(4 * self.units,),
-            initializer=init,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-            name="bias",
-        )
+        return self._add_bias((4 * self.units,), init)
 
     def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple:
         h_prev, c_prev = states[0], states[1]
@@ -154,11 +148,7 @@ class LSTM(CellLayer):
 
     def _fused_loop(self, sequences: Tensor, states: Any, mask: Any, training: bool) -> Any:
         cell = self.cell
-        if not (
-            self._fusable(training)
-            and cell.activation is activations.tanh
-            and cell.recurrent_activation is activations.sigmoid
-        ):
+        if not self._gates_fusable(training):
             return None
         x = self._dropped_inputs(sequences, training)
         steps = x.shape[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from distkeras import ops
+from distkeras import activations, ops
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor
 from distkeras.layers.input_spec import InputSpec
@@ -450,6 +450,15 @@ class CellLayer(RNN):
         """Whether the fused loop computes exactly what the cell would."""
         cell = self.cell
         return not (training and cell.recurrent_dropout > 0) and type(cell) is self.cell_class
+
+    def _gates_fusable(self, training: bool) -> bool:
+        """`_fusable` with the default activations of a gated cell ('tanh', 'sigmoid')."""
+        cell = self.cell
+        return (
+            self._fusable(training)
+            and cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid
+        )
 
     def _dropped_inputs(self, x: Tensor, training: bool) -> Tensor:
         mask = self.cell.get_dropout_mask(x.data[:, 0]) if training else None

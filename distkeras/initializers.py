@@ -10,7 +10,6 @@ integer seed gives the same values at every call, as in Keras 3; with
 
 from __future__ import annotations
 
-import inspect
 import math
 from numbers import Real
 from typing import Any
@@ -22,6 +21,7 @@ from distkeras.backend.autodiff import Tensor
 from distkeras.backend.random import SeedGenerator, global_seed_generator
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
+    get_from_identifier,
     serialize_keras_object,
 )
 
@@ -514,16 +514,8 @@ def get(identifier: Any) -> Any:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
-    elif isinstance(identifier, (Tensor, np.ndarray, np.generic)) or type(
+    if isinstance(identifier, (Tensor, np.ndarray, np.generic)) or type(
         identifier
     ).__module__.startswith("cupy"):
-        obj = _from_value(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+        return _from_value(identifier)
+    return get_from_identifier(identifier, ALL_OBJECTS_DICT, "initializer")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import current_module, standardize_dtype
-from distkeras.backend.autodiff import Tensor
+from distkeras.backend.autodiff import Tensor, Variable
 from distkeras.backend.random import SeedGenerator, global_seed_generator
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
@@ -466,6 +466,25 @@ ALL_OBJECTS_DICT.update(
         "zero": Zeros,
     }
 )
+
+
+def state_variable(initializer: Any, shape: tuple, dtype: str, name: str | None) -> Variable:
+    """A non-trainable Variable (metric or optimizer state) of `shape` and `dtype`.
+
+    Args:
+        initializer: A callable `(shape, dtype)`, 'zeros', 'ones', another
+            initializer name, or a number to fill with.
+        shape: Shape of the variable.
+        dtype: Its dtype.
+        name: Its name.
+    """
+    if callable(initializer):
+        return Variable(initializer, shape=shape, dtype=dtype, trainable=False, name=name)
+    fill = {"zeros": 0, "ones": 1}.get(initializer, initializer)
+    if isinstance(fill, str):
+        return Variable(get(fill), shape=shape, dtype=dtype, trainable=False, name=name)
+    value = current_module().full(shape, fill, dtype=dtype)
+    return Variable(value, dtype=dtype, trainable=False, name=name)
 
 
 def serialize(initializer: Initializer) -> dict:

@@ -280,6 +280,24 @@ def torch_threads() -> int:
         return os.cpu_count() or 1
 
 
+def ray_run(worker: Callable[[dict], Any], num_workers: int, config: dict) -> Any:
+    """`distkeras.distributed.ray.run` on a local Ray cluster started (and shut down) here.
+
+    Returns:
+        What `run` returns (each worker's result, or rank 0's), or {} without Ray.
+    """
+    ray = optional("ray")
+    if ray is None:
+        return {}
+    from distkeras.distributed.ray import run  # noqa: PLC0415
+
+    ray.init(num_cpus=num_workers, include_dashboard=False, log_to_driver=False)
+    try:
+        return run(worker, num_workers=num_workers, config=config)
+    finally:
+        ray.shutdown()
+
+
 # ------------------------------------------------------------ the step benches
 def repeat(step: Callable[[], None], steps: int) -> Callable[[], None]:
     """A call that runs `step` `steps` times."""

@@ -35,7 +35,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved_rates, optional, pin_threads  # noqa: E402
+from common import interleaved_rates, optional, pin_threads, ray_run  # noqa: E402
 
 GLOBAL_BATCH = 256
 BIG_FLOATS = 4 * 1024 * 1024  # 16 MiB of float32
@@ -254,18 +254,9 @@ def _ray_worker(config: dict) -> dict:
 
 def role_ray(args) -> dict:
     """(d) the Ray backend: 2 actors on a local Ray cluster started here."""
-    ray = optional("ray")
-    if ray is None:
-        return {}
-    from distkeras.distributed.ray import run
-
-    ray.init(num_cpus=args.n, include_dashboard=False, log_to_driver=False)
-    try:
-        config = {k: getattr(args, k) for k in ("iters", "rounds", "steps", "repeats")}
-        config["bench_dir"] = os.path.dirname(os.path.abspath(__file__))
-        return run(_ray_worker, num_workers=args.n, config=config)
-    finally:
-        ray.shutdown()
+    config = {k: getattr(args, k) for k in ("iters", "rounds", "steps", "repeats")}
+    config["bench_dir"] = os.path.dirname(os.path.abspath(__file__))
+    return ray_run(_ray_worker, args.n, config)
 
 
 def _gloo_worker(rank: int, world: int, port: int, args, out_path: str) -> None:

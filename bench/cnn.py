@@ -20,7 +20,7 @@ import sys
 import numpy as np  # before distkeras (imported in the contender), as in a user's script
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import process_rates, report, serve, torch_threads, with_variants  # noqa: E402
+from common import framework_contender, step_bench_main, torch_adam_step  # noqa: E402
 
 BATCH, SIDE, CLASSES = 128, 28, 10
 
@@ -58,18 +58,9 @@ def torch_step(torch, x, y):
         nn.ReLU(),
         nn.Linear(128, CLASSES),
     )
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     yt = torch.from_numpy(y.astype("int64"))
-    lossf = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(net(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return torch_adam_step(torch, net, nn.CrossEntropyLoss(), xt, yt)
 
 
 def keras_model(keras):
@@ -95,66 +86,24 @@ def build(name: str, args: argparse.Namespace):
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, SIDE, SIDE, 1), dtype=np.float32)
     y = rng.integers(0, CLASSES, BATCH)
-    steps = args.steps
-    samples = BATCH * steps
-    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
-
-    def repeat(step):
-        def run():
-            for _ in range(steps):
-                step()
-
-        return run
-
-    if name == "distkeras train_on_batch":
-        model = distkeras_model()
-        return repeat(lambda: model.train_on_batch(x, y)), samples
-    if name == "distkeras fit":
-        model = distkeras_model()
-        return (
-            lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-            samples,
-        )
-    if name == "pytorch eager":
-        import torch  # noqa: PLC0415
-
-        torch.set_num_threads(torch_threads())
-        return repeat(torch_step(torch, x, y)), samples
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras  # noqa: PLC0415
-
-    km = keras_model(keras)
-    if name == "keras3[torch] train_on_batch":
-        return repeat(lambda: km.train_on_batch(x, y)), samples
-    return (
-        lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-        samples,
+    return framework_contender(
+        name, x, y, args.steps, BATCH, distkeras_model, torch_step, keras_model, shuffle=False
     )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument(
-        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    step_bench_main(
+        __file__,
+        build,
+        ["distkeras train_on_batch", "distkeras fit", "pytorch eager"],
+        ["keras3[torch] train_on_batch", "keras3[torch] fit"],
+        f"CNN conv32-pool-conv64-pool-dense128-dense10, {SIDE}x{SIDE}x1, batch {BATCH}, "
+        "Adam, float32",
+        ("pytorch eager", "keras3[torch] fit", "keras3[torch] train_on_batch"),
+        steps=10,
+        rounds=5,
+        warmup=1,
     )
-    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        serve(lambda name: build(name, args), args.worker, warmup=1)
-        return
-    names = ["distkeras train_on_batch", "distkeras fit", "pytorch eager"]
-    if not args.no_keras:
-        names += ["keras3[torch] train_on_batch", "keras3[torch] fit"]
-    variants = [v for v in args.variants.split(",") if v]
-    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
-    print(
-        f"\nCNN conv32-pool-conv64-pool-dense128-dense10, {SIDE}x{SIDE}x1, batch {BATCH}, "
-        f"Adam, float32, {torch_threads()} threads (NumPy first, one process per contender)"
-    )
-    report(rates, ("pytorch eager", "keras3[torch] fit", "keras3[torch] train_on_batch"))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def pin_threads(n: int) -> None:
@@ -276,3 +278,138 @@ def torch_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def ray_run(worker: Callable[[dict], Any], num_workers: int, config: dict) -> Any:
+    """`distkeras.distributed.ray.run` on a local Ray cluster started (and shut down) here.
+
+    Returns:
+        What `run` returns (each worker's result, or rank 0's), or {} without Ray.
+    """
+    ray = optional("ray")
+    if ray is None:
+        return {}
+    from distkeras.distributed.ray import run  # noqa: PLC0415
+
+    ray.init(num_cpus=num_workers, include_dashboard=False, log_to_driver=False)
+    try:
+        return run(worker, num_workers=num_workers, config=config)
+    finally:
+        ray.shutdown()
+
+
+# ------------------------------------------------------------ the step benches
+def repeat(step: Callable[[], None], steps: int) -> Callable[[], None]:
+    """A call that runs `step` `steps` times."""
+
+    def run() -> None:
+        for _ in range(steps):
+            step()
+
+    return run
+
+
+def torch_adam_step(torch: Any, net: Any, lossf: Any, xt: Any, yt: Any) -> Callable[[], None]:
+    """One PyTorch training step of `net` on (xt, yt): Adam (lr 1e-3, eps 1e-7, as Keras)."""
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(net(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def framework_contender(
+    name: str,
+    x: Any,
+    y: Any,
+    steps: int,
+    batch: int,
+    distkeras_model: Callable[[], Any],
+    torch_step: Callable[[Any, Any, Any], Callable[[], None]],
+    keras_model: Callable[[Any], Any],
+    **fit_kwargs: Any,
+) -> tuple[Callable[[], None], int]:
+    """A step bench's distkeras, PyTorch or Keras 3 contender as (call, samples per call).
+
+    Args:
+        name: "distkeras train_on_batch", "distkeras fit", "pytorch eager",
+            "keras3[torch] train_on_batch" or "keras3[torch] fit".
+        x: One batch of inputs.
+        y: Its targets.
+        steps: Batches per timed call (`fit` runs one epoch of `steps` batches).
+        batch: The batch size.
+        distkeras_model: Builds the compiled distkeras model.
+        torch_step: `(torch, x, y)` -> one PyTorch training step.
+        keras_model: `(keras)` -> the compiled Keras 3 model.
+        **fit_kwargs: Further arguments of both frameworks' `fit` calls.
+    """
+    samples = batch * steps
+    if name == "pytorch eager":
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(torch_threads())
+        return repeat(torch_step(torch, x, y), steps), samples
+    if name.startswith("distkeras"):
+        model = distkeras_model()
+    else:
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras  # noqa: PLC0415
+
+        model = keras_model(keras)
+    if name.endswith("train_on_batch"):
+        return repeat(lambda: model.train_on_batch(x, y), steps), samples
+    import numpy as np  # noqa: PLC0415 - after pin_threads in the benches that call it
+
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
+    return lambda: model.fit(xs, ys, batch_size=batch, epochs=1, verbose=0, **fit_kwargs), samples
+
+
+def step_bench_main(
+    script: str,
+    build: Callable[[str, argparse.Namespace], tuple[Callable[[], None], int]],
+    names: Sequence[str],
+    keras_names: Sequence[str],
+    title: str,
+    peers: tuple[str, ...],
+    steps: int = 10,
+    rounds: int = 7,
+    warmup: int = 3,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """The command line of a step bench (mlp, cnn, lstm): parent or `--worker` child.
+
+    Args:
+        script: The bench file (its `__file__`), run again for each contender.
+        build: `(name, args)` -> contender `name` as (call, samples per call).
+        names: The contenders.
+        keras_names: The Keras 3 contenders (left out with `--no-keras`).
+        title: What was benched, printed before the table with the thread count.
+        peers: The contenders the distkeras variants are divided by.
+        steps: Default of `--steps`.
+        rounds: Default of `--rounds`.
+        warmup: Untimed calls in each child before its first round.
+        after: Runs after the report (in the parent).
+    """
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument(
+        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    )
+    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        serve(lambda name: build(name, args), args.worker, warmup=warmup)
+        return
+    names = list(names) if args.no_keras else [*names, *keras_names]
+    variants = [v for v in args.variants.split(",") if v]
+    rates = process_rates(script, with_variants(names, variants), rounds=args.rounds)
+    print(f"\n{title}, {torch_threads()} threads (NumPy first, one process per contender)")
+    report(rates, peers)
+    if after is not None:
+        after()

@@ -35,7 +35,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved_rates, optional, pin_threads  # noqa: E402
+from common import interleaved_rates, optional, pin_threads, ray_run  # noqa: E402
 
 GLOBAL_BATCH = 256
 BIG_FLOATS = 4 * 1024 * 1024  # 16 MiB of float32
@@ -183,6 +183,14 @@ def _ddp_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
 
 def role_torch_ddp(args) -> dict:
     """PyTorch DDP over gloo, `args.n` processes x 1 thread, spawned here."""
+    return _spawn_torch(_ddp_worker, args)
+
+
+def _spawn_torch(worker, args) -> dict:
+    """Runs `worker(rank, world, port, args, out_path)` in `args.n` processes; rank 0's JSON.
+
+    Each process has 1 thread; {} when PyTorch is missing.
+    """
     pin_threads(1)
     torch = optional("torch")
     if torch is None:
@@ -193,8 +201,8 @@ def role_torch_ddp(args) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as d:
-        out_path = os.path.join(d, "ddp.json")
-        tmp.spawn(_ddp_worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
+        out_path = os.path.join(d, "out.json")
+        tmp.spawn(worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
         with open(out_path) as f:
             return json.load(f)
 
@@ -246,18 +254,9 @@ def _ray_worker(config: dict) -> dict:
 
 def role_ray(args) -> dict:
     """(d) the Ray backend: 2 actors on a local Ray cluster started here."""
-    ray = optional("ray")
-    if ray is None:
-        return {}
-    from distkeras.distributed.ray import run
-
-    ray.init(num_cpus=args.n, include_dashboard=False, log_to_driver=False)
-    try:
-        config = {k: getattr(args, k) for k in ("iters", "rounds", "steps", "repeats")}
-        config["bench_dir"] = os.path.dirname(os.path.abspath(__file__))
-        return run(_ray_worker, num_workers=args.n, config=config)
-    finally:
-        ray.shutdown()
+    config = {k: getattr(args, k) for k in ("iters", "rounds", "steps", "repeats")}
+    config["bench_dir"] = os.path.dirname(os.path.abspath(__file__))
+    return ray_run(_ray_worker, args.n, config)
 
 
 def _gloo_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
@@ -301,20 +300,8 @@ def _gloo_worker(rank: int, world: int, port: int, args, out_path: str) -> None:
 
 def role_torch_allreduce(args) -> dict:
     """(d) torch.distributed gloo all-reduce, `args.n` processes, spawned here."""
-    pin_threads(1)
-    torch = optional("torch")
-    if torch is None:
-        return {}
-    import torch.multiprocessing as tmp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as d:
-        out_path = os.path.join(d, "gloo.json")
-        tmp.spawn(_gloo_worker, args=(args.n, port, args, out_path), nprocs=args.n, join=True)
-        with open(out_path) as f:
-            return {"allreduce_ms": json.load(f)}
+    gloo = _spawn_torch(_gloo_worker, args)
+    return {"allreduce_ms": gloo} if gloo else {}
 
 
 # ------------------------------------------------------------------ driver (parent)

@@ -21,7 +21,7 @@ import sys
 import numpy as np  # before distkeras (imported in the contender), as in a user's script
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import process_rates, report, serve, torch_threads, with_variants  # noqa: E402
+from common import framework_contender, step_bench_main, torch_adam_step  # noqa: E402
 
 VOCAB, EMBED, UNITS, SEQ, BATCH = 10000, 64, 64, 80, 64
 
@@ -56,18 +56,9 @@ def torch_step(torch, x, y):
             return torch.sigmoid(self.out(h[-1]))
 
     net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     xt = torch.from_numpy(x.astype("int64"))
     yt = torch.from_numpy(y.astype("float32"))
-    lossf = nn.BCELoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(net(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return torch_adam_step(torch, net, nn.BCELoss(), xt, yt)
 
 
 def keras_model(keras):
@@ -88,60 +79,24 @@ def build(name: str, args: argparse.Namespace):
     rng = np.random.default_rng(0)
     x = rng.integers(0, VOCAB, (BATCH, SEQ)).astype("int32")
     y = rng.integers(0, 2, (BATCH, 1)).astype("float32")
-    steps = args.steps
-    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
-
-    def repeat(step):
-        def run():
-            for _ in range(steps):
-                step()
-
-        return run
-
-    if name == "distkeras train_on_batch":
-        model = distkeras_model()
-        return repeat(lambda: model.train_on_batch(x, y)), BATCH * steps
-    if name == "distkeras fit":
-        model = distkeras_model()
-        return (
-            lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
-            BATCH * steps,
-        )
-    if name == "pytorch eager":
-        import torch  # noqa: PLC0415
-
-        torch.set_num_threads(torch_threads())
-        return repeat(torch_step(torch, x, y)), BATCH * steps
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras  # noqa: PLC0415
-
-    km = keras_model(keras)
-    return repeat(lambda: km.train_on_batch(x, y)), BATCH * steps
+    return framework_contender(
+        name, x, y, args.steps, BATCH, distkeras_model, torch_step, keras_model, shuffle=False
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument(
-        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+    step_bench_main(
+        __file__,
+        build,
+        ["distkeras train_on_batch", "distkeras fit", "pytorch eager"],
+        ["keras3[torch] train_on_batch"],
+        f"Embedding({VOCAB}, {EMBED})-LSTM({UNITS})-Dense(1), seq {SEQ}, batch {BATCH}, "
+        "Adam, float32",
+        ("pytorch eager", "keras3[torch] train_on_batch"),
+        steps=10,
+        rounds=7,
+        warmup=3,
     )
-    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        serve(lambda name: build(name, args), args.worker, warmup=3)
-        return
-    names = ["distkeras train_on_batch", "distkeras fit", "pytorch eager"]
-    if not args.no_keras:
-        names.append("keras3[torch] train_on_batch")
-    variants = [v for v in args.variants.split(",") if v]
-    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
-    print(
-        f"\nEmbedding({VOCAB}, {EMBED})-LSTM({UNITS})-Dense(1), seq {SEQ}, batch {BATCH}, "
-        f"Adam, float32, {torch_threads()} threads (NumPy first, one process per contender)"
-    )
-    report(rates, ("pytorch eager", "keras3[torch] train_on_batch"))
 
 
 if __name__ == "__main__":

@@ -23,12 +23,11 @@ import numpy as np  # before distkeras (imported in the contender), as in a user
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import (  # noqa: E402
+    framework_contender,
     import_time,
-    process_rates,
-    report,
-    serve,
-    torch_threads,
-    with_variants,
+    repeat,
+    step_bench_main,
+    torch_adam_step,
 )
 
 BATCH, IN, HID, OUT = 128, 784, 512, 10
@@ -110,51 +109,12 @@ def torch_step(torch, x, y):
     net = nn.Sequential(
         nn.Linear(IN, HID), nn.ReLU(), nn.Linear(HID, HID), nn.ReLU(), nn.Linear(HID, OUT)
     )
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype("int64"))
-    lossf = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(net(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return torch_adam_step(torch, net, nn.CrossEntropyLoss(), xt, yt)
 
 
-def build(name: str, args: argparse.Namespace):
-    """Contender `name` as (call, samples per call), in this (its own) process."""
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, IN), dtype=np.float32)
-    y = rng.integers(0, OUT, BATCH)
-    steps = args.steps
-    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
-
-    def repeat(step):
-        def run():
-            for _ in range(steps):
-                step()
-
-        return run
-
-    if name == "numpy floor":
-        return repeat(numpy_floor(x, y)), BATCH * steps
-    if name == "distkeras train_on_batch":
-        model = distkeras_model()
-        return repeat(lambda: model.train_on_batch(x, y)), BATCH * steps
-    if name == "distkeras fit":
-        model = distkeras_model()
-        return lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0), BATCH * steps
-    if name == "pytorch eager":
-        import torch  # noqa: PLC0415
-
-        torch.set_num_threads(torch_threads())
-        return repeat(torch_step(torch, x, y)), BATCH * steps
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras  # noqa: PLC0415
-
-    km = keras.Sequential(
+def keras_model(keras):
+    model = keras.Sequential(
         [
             keras.Input((IN,)),
             keras.layers.Dense(HID, activation="relu"),
@@ -162,48 +122,47 @@ def build(name: str, args: argparse.Namespace):
             keras.layers.Dense(OUT, activation="softmax"),
         ]
     )
-    km.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    if name == "keras3[torch] train_on_batch":
-        return repeat(lambda: km.train_on_batch(x, y)), BATCH * steps
-    return lambda: km.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0), BATCH * steps
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument(
-        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+def build(name: str, args: argparse.Namespace):
+    """Contender `name` as (call, samples per call), in this (its own) process."""
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, IN), dtype=np.float32)
+    y = rng.integers(0, OUT, BATCH)
+    if name == "numpy floor":
+        return repeat(numpy_floor(x, y), args.steps), BATCH * args.steps
+    return framework_contender(
+        name, x, y, args.steps, BATCH, distkeras_model, torch_step, keras_model
     )
-    ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        serve(lambda name: build(name, args), args.worker, warmup=3)
-        return
-    names = ["numpy floor", "distkeras train_on_batch", "distkeras fit", "pytorch eager"]
-    if not args.no_keras:
-        names += ["keras3[torch] train_on_batch", "keras3[torch] fit"]
-    variants = [v for v in args.variants.split(",") if v]
-    rates = process_rates(__file__, with_variants(names, variants), rounds=args.rounds)
 
-    print(
-        f"\nMLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32, "
-        f"{torch_threads()} threads (NumPy first, one process per contender)"
-    )
-    report(rates, ("numpy floor", "pytorch eager", "keras3[torch] fit"))
 
+def print_import_times() -> None:
     env = dict(os.environ, KERAS_BACKEND="torch")
     print(f"\nimport distkeras: {import_time('distkeras', env):.3f} s")
     print(f"import numpy, distkeras: {import_time('numpy, distkeras', env):.3f} s")
-    # Not imported here: this process has no KERAS_BACKEND, and Keras's default backend
-    # (TensorFlow, installed with the dev extra) would take seconds to load for nothing.
-    if args.no_keras:
-        pass
-    elif importlib.util.find_spec("keras") is None:
+    # find_spec, not an import: this process has no KERAS_BACKEND, and Keras's default
+    # backend (TensorFlow, installed with the dev extra) would take seconds to load here.
+    if importlib.util.find_spec("keras") is None:
         print("[peer missing] keras: not installed")
     else:
         print(f"import keras (torch backend): {import_time('keras', env):.3f} s")
+
+
+def main() -> None:
+    step_bench_main(
+        __file__,
+        build,
+        ["numpy floor", "distkeras train_on_batch", "distkeras fit", "pytorch eager"],
+        ["keras3[torch] train_on_batch", "keras3[torch] fit"],
+        f"MLP {IN}-{HID}-{HID}-{OUT}, batch {BATCH}, Adam, float32",
+        ("numpy floor", "pytorch eager", "keras3[torch] fit"),
+        steps=30,
+        rounds=7,
+        warmup=3,
+        after=print_import_times,
+    )
 
 
 if __name__ == "__main__":

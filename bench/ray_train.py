@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved_rates, optional, pin_threads  # noqa: E402
+from common import interleaved_rates, optional, pin_threads, ray_run  # noqa: E402
 from distributed import _fit_call, _random_data, _run_child  # noqa: E402
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -95,16 +95,7 @@ def _config(args) -> dict:
 
 
 def role_ray_run(args) -> dict:
-    ray = optional("ray")
-    if ray is None:
-        return {}
-    from distkeras.distributed.ray import run
-
-    ray.init(num_cpus=args.n, include_dashboard=False, log_to_driver=False)
-    try:
-        return run(_ray_run_worker, num_workers=args.n, config=_config(args))
-    finally:
-        ray.shutdown()
+    return ray_run(_ray_run_worker, args.n, _config(args))
 
 
 def role_trainer(args) -> dict:

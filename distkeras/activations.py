@@ -17,6 +17,7 @@ from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
+    get_from_identifier,
     serialize_keras_object,
 )
 
@@ -381,12 +382,6 @@ def get(identifier: Any) -> Callable:
     """
     if identifier is None:
         return linear
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj
-    raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")
+    return get_from_identifier(
+        identifier, ALL_OBJECTS_DICT, "activation function", instantiate=False
+    )

@@ -10,7 +10,6 @@ integer seed gives the same values at every call, as in Keras 3; with
 
 from __future__ import annotations
 
-import inspect
 import math
 from numbers import Real
 from typing import Any
@@ -18,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import current_module, standardize_dtype
-from distkeras.backend.autodiff import Tensor
+from distkeras.backend.autodiff import Tensor, Variable
 from distkeras.backend.random import SeedGenerator, global_seed_generator
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
+    get_from_identifier,
     serialize_keras_object,
 )
 
@@ -468,6 +468,25 @@ ALL_OBJECTS_DICT.update(
 )
 
 
+def state_variable(initializer: Any, shape: tuple, dtype: str, name: str | None) -> Variable:
+    """A non-trainable Variable (metric or optimizer state) of `shape` and `dtype`.
+
+    Args:
+        initializer: A callable `(shape, dtype)`, 'zeros', 'ones', another
+            initializer name, or a number to fill with.
+        shape: Shape of the variable.
+        dtype: Its dtype.
+        name: Its name.
+    """
+    if callable(initializer):
+        return Variable(initializer, shape=shape, dtype=dtype, trainable=False, name=name)
+    fill = {"zeros": 0, "ones": 1}.get(initializer, initializer)
+    if isinstance(fill, str):
+        return Variable(get(fill), shape=shape, dtype=dtype, trainable=False, name=name)
+    value = current_module().full(shape, fill, dtype=dtype)
+    return Variable(value, dtype=dtype, trainable=False, name=name)
+
+
 def serialize(initializer: Initializer) -> dict:
     """Returns the Keras 3 config dict of an initializer."""
     return serialize_keras_object(initializer)
@@ -514,16 +533,8 @@ def get(identifier: Any) -> Any:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
-    elif isinstance(identifier, (Tensor, np.ndarray, np.generic)) or type(
+    if isinstance(identifier, (Tensor, np.ndarray, np.generic)) or type(
         identifier
     ).__module__.startswith("cupy"):
-        obj = _from_value(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+        return _from_value(identifier)
+    return get_from_identifier(identifier, ALL_OBJECTS_DICT, "initializer")

@@ -7,7 +7,6 @@ training loss.
 
 from __future__ import annotations
 
-import inspect
 import math
 from numbers import Real
 from typing import Any
@@ -17,6 +16,7 @@ from distkeras.backend import epsilon
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
+    get_from_identifier,
     serialize_keras_object,
 )
 
@@ -205,12 +205,4 @@ def get(identifier: Any) -> Any:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return get_from_identifier(identifier, ALL_OBJECTS_DICT, "regularizer")

@@ -83,6 +83,7 @@ from distkeras.losses.similarity import (
 )
 from distkeras.saving.serialization_lib import (
     deserialize_keras_object,
+    get_from_identifier,
     serialize_keras_object,
 )
 
@@ -148,15 +149,7 @@ def get(identifier: Any) -> Any:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier) or deserialize(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+    return get_from_identifier(identifier, ALL_OBJECTS_DICT, "loss")
 
 
 __all__ = sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from distkeras.backend import current_module, floatx, standardize_dtype
+from distkeras.backend import floatx, standardize_dtype
 from distkeras.backend.autodiff import Variable
 from distkeras.utils.naming import auto_name, to_snake_case  # noqa: F401 - re-exported
 
@@ -96,18 +96,9 @@ class Metric:
         shape = tuple(shape)
         if initializer is None:
             initializer = "zeros"
-        if callable(initializer):
-            var = Variable(initializer, shape=shape, dtype=dtype, trainable=False, name=name)
-        else:
-            fill = {"zeros": 0, "ones": 1}.get(initializer, initializer)
-            if isinstance(fill, str):
-                from distkeras import initializers  # noqa: PLC0415
+        from distkeras.initializers import state_variable  # noqa: PLC0415
 
-                init = initializers.get(fill)
-                var = Variable(init, shape=shape, dtype=dtype, trainable=False, name=name)
-            else:
-                value = current_module().full(shape, fill, dtype=dtype)
-                var = Variable(value, dtype=dtype, trainable=False, name=name)
+        var = state_variable(initializer, shape, dtype, name)
         var.path = f"{self.name.replace('/', '>')}/{var.name}"
         self._variables.append(var)
         self._aggregations.append(aggregation)

@@ -283,18 +283,9 @@ class Optimizer(OptimizerState, UpdatePipeline):
         """
         dtype = dtype or floatx()
         shape = tuple(shape)
-        if callable(initializer):
-            var = Variable(initializer, shape=shape, dtype=dtype, trainable=False, name=name)
-        else:
-            fill = {"zeros": 0.0, "ones": 1.0}.get(initializer, initializer)
-            if isinstance(fill, str):
-                from distkeras import initializers  # noqa: PLC0415
+        from distkeras.initializers import state_variable  # noqa: PLC0415
 
-                init = initializers.get(fill)
-                var = Variable(init, shape=shape, dtype=dtype, trainable=False, name=name)
-            else:
-                value = current_module().full(shape, fill, dtype=dtype)
-                var = Variable(value, dtype=dtype, trainable=False, name=name)
+        var = state_variable(initializer, shape, dtype, name)
         var.path = f"{self.name}/{var.name}"
         self._variables.append(var)
         return var

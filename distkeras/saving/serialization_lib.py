@@ -225,6 +225,42 @@ def deserialize_keras_object(
     return obj
 
 
+def get_from_identifier(
+    identifier: Any,
+    module_objects: dict,
+    printable_module_name: str,
+    instantiate: bool = True,
+) -> Any:
+    """What a module's `get` returns for a non-None identifier.
+
+    A name is looked up in `module_objects`, then deserialized (so registered
+    and scoped custom objects resolve too); a config dict is deserialized;
+    anything else stands for itself.
+
+    Args:
+        identifier: A name, a config dict, a class, an instance or a callable.
+        module_objects: The module's names -> objects.
+        printable_module_name: The kind of object, for error messages.
+        instantiate: Whether a class is instantiated with its defaults.
+
+    Returns:
+        The callable object.
+
+    Raises:
+        ValueError: if the identifier does not resolve to a callable.
+    """
+    where = {"module_objects": module_objects, "printable_module_name": printable_module_name}
+    if isinstance(identifier, dict):
+        obj = deserialize_keras_object(identifier, **where)
+    elif isinstance(identifier, str):
+        obj = module_objects.get(identifier) or deserialize_keras_object(identifier, **where)
+    else:
+        obj = identifier
+    if callable(obj):
+        return obj() if instantiate and inspect.isclass(obj) else obj
+    raise ValueError(f"Could not interpret {printable_module_name} identifier: {identifier!r}")
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."

@@ -236,9 +236,13 @@ class BaseCell(Layer, DropoutRNNCell):
         self.built = True
 
     def _build_bias(self) -> Any:
+        return self._add_bias((self.gates * self.units,), self.bias_initializer)
+
+    def _add_bias(self, shape: tuple, initializer: Any) -> Any:
+        """The `bias` weight of `shape`, with the cell's bias regularizer and constraint."""
         return self.add_weight(
-            shape=(self.gates * self.units,),
-            initializer=self.bias_initializer,
+            shape=shape,
+            initializer=initializer,
             regularizer=self.bias_regularizer,
             constraint=self.bias_constraint,
             name="bias",

@@ -58,13 +58,7 @@ class GRUCell(BaseCell):
 
     def _build_bias(self) -> Any:
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-        return self.add_weight(
-            shape=shape,
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-            name="bias",
-        )
+        return self._add_bias(shape, self.bias_initializer)
 
     def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple:
         nested = isinstance(states, (list, tuple))
@@ -126,6 +120,7 @@ class GRU(CellLayer):
     """
 
     cell_class = GRUCell
+    cell_name = "gru_cell"
 
     def __init__(
         self,
@@ -154,46 +149,11 @@ class GRU(CellLayer):
         reset_after: bool = True,
         **kwargs: Any,
     ):
-        cell = GRUCell(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            reset_after=reset_after,
-            seed=seed,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="gru_cell",
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
+        self._init_with_cell(locals())
 
     def _fused_loop(self, sequences: Tensor, states: Any, mask: Any, training: bool) -> Any:
         cell = self.cell
-        if not (
-            self._fusable(training)
-            and cell.activation is activations.tanh
-            and cell.recurrent_activation is activations.sigmoid
-        ):
+        if not self._gates_fusable(training):
             return None
         x = self._dropped_inputs(sequences, training)
         seq = ops.gru(

@@ -69,13 +69,7 @@ class LSTMCell(BaseCell):
                 return value
 
             init = init_with_forget_ones
-        return self.add_weight(
-            shape=(4 * self.units,),
-            initializer=init,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-            name="bias",
-        )
+        return self._add_bias((4 * self.units,), init)
 
     def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple:
         h_prev, c_prev = states[0], states[1]
@@ -121,6 +115,7 @@ class LSTM(CellLayer):
     """
 
     cell_class = LSTMCell
+    cell_name = "lstm_cell"
 
     def __init__(
         self,
@@ -149,46 +144,11 @@ class LSTM(CellLayer):
         unroll: bool = False,
         **kwargs: Any,
     ):
-        cell = LSTMCell(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            unit_forget_bias=unit_forget_bias,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="lstm_cell",
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
+        self._init_with_cell(locals())
 
     def _fused_loop(self, sequences: Tensor, states: Any, mask: Any, training: bool) -> Any:
         cell = self.cell
-        if not (
-            self._fusable(training)
-            and cell.activation is activations.tanh
-            and cell.recurrent_activation is activations.sigmoid
-        ):
+        if not self._gates_fusable(training):
             return None
         x = self._dropped_inputs(sequences, training)
         steps = x.shape[1]

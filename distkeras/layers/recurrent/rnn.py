@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from distkeras import ops
+from distkeras import activations, ops
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor
 from distkeras.layers.input_spec import InputSpec
@@ -382,6 +382,16 @@ _CELL_ATTRS = frozenset(
 )
 
 
+_RNN_ARGS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "activity_regularizer",
+)
+
+
 class CellLayer(RNN):
     """An RNN that owns one built-in cell (SimpleRNN, LSTM, GRU).
 
@@ -389,10 +399,34 @@ class CellLayer(RNN):
     config is the RNN flags plus the cell's arguments, as in Keras.
     """
 
+    cell_class: type
+    cell_name: str
+
     def __init__(self, cell: Layer, **kwargs: Any):
         kwargs.pop("use_cudnn", None)
         super().__init__(cell, **kwargs)
         self.input_spec = InputSpec(ndim=3)
+
+    def _init_with_cell(self, args: dict) -> None:
+        """Builds the `cell_class` cell and the layer from a layer's `__init__` arguments.
+
+        Args:
+            args: The `locals()` of the subclass's `__init__`: `self`, the
+                arguments of the cell, those of `RNN` (`return_sequences`,
+                `return_state`, `go_backwards`, `stateful`, `unroll`,
+                `activity_regularizer`) and `kwargs` (the Layer's: the cell shares
+                its dtype and trainable flag, and is named `cell_name`).
+        """
+        cell_args = {k: v for k, v in args.items() if k not in ("self", "__class__", "kwargs")}
+        rnn_args = {k: cell_args.pop(k) for k in _RNN_ARGS}
+        kwargs = args["kwargs"]
+        cell = self.cell_class(
+            **cell_args,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
+        )
+        CellLayer.__init__(self, cell, **rnn_args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         cell = self.__dict__.get("cell")
@@ -416,6 +450,15 @@ class CellLayer(RNN):
         """Whether the fused loop computes exactly what the cell would."""
         cell = self.cell
         return not (training and cell.recurrent_dropout > 0) and type(cell) is self.cell_class
+
+    def _gates_fusable(self, training: bool) -> bool:
+        """`_fusable` with the default activations of a gated cell ('tanh', 'sigmoid')."""
+        cell = self.cell
+        return (
+            self._fusable(training)
+            and cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid
+        )
 
     def _dropped_inputs(self, x: Tensor, training: bool) -> Tensor:
         mask = self.cell.get_dropout_mask(x.data[:, 0]) if training else None

@@ -62,6 +62,7 @@ class SimpleRNN(CellLayer):
     """
 
     cell_class = SimpleRNNCell
+    cell_name = "simple_rnn_cell"
 
     def __init__(
         self,
@@ -88,36 +89,7 @@ class SimpleRNN(CellLayer):
         unroll: bool = False,
         **kwargs: Any,
     ):
-        cell = SimpleRNNCell(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="simple_rnn_cell",
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
+        self._init_with_cell(locals())
 
     def _fused_loop(self, sequences: Tensor, states: Any, mask: Any, training: bool) -> Any:
         cell = self.cell

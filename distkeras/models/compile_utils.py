@@ -242,6 +242,9 @@ class OutputLosses:
         ]
         if not self.items:
             raise ValueError(f"No output has a loss. Received: loss={self.loss!r}")
+        if isinstance(self.loss, dict):  # Keras 3 tracks a dict's losses in its key order
+            keys = [str(k) for k in self.loss]
+            self.items.sort(key=lambda item: keys.index(names[item[0]]))
 
 
 class CompileMetrics:

@@ -192,10 +192,18 @@ class Evaluation:
         return values[0] if len(values) == 1 else values
 
 
+def _sorted_keys(d: dict) -> list:
+    """A dict's keys sorted, as Keras 3's `predict` returns dict outputs (else as they are)."""
+    try:
+        return sorted(d)
+    except TypeError:
+        return list(d)
+
+
 def _concat_struct(outs: list) -> Any:
     first = outs[0]
     if isinstance(first, dict):
-        return {k: np.concatenate([o[k] for o in outs]) for k in first}
+        return {k: np.concatenate([o[k] for o in outs]) for k in _sorted_keys(first)}
     if isinstance(first, (list, tuple)):
         return type(first)(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
     return np.concatenate(outs)
@@ -210,7 +218,7 @@ def _gather_batches(comm: Any, outs: list) -> Any:
 
     first = outs[0]
     if isinstance(first, dict):
-        return {k: gather([o[k] for o in outs]) for k in first}
+        return {k: gather([o[k] for o in outs]) for k in _sorted_keys(first)}
     if isinstance(first, (list, tuple)):
         return type(first)(gather([o[i] for o in outs]) for i in range(len(first)))
     return gather(outs)

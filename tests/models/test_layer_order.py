@@ -5,7 +5,9 @@ before outputs), ties in the order a walk from the outputs first reaches them
 (a dict of outputs by sorted key). `layers`, `weights`, `get_weights()` and
 `set_weights(list)` follow it, so a list of weights moves between Keras and
 distkeras unchanged. Files written by earlier distkeras releases, whose order
-was the call order, still load (data/legacy_order/).
+was the call order, still load (data/legacy_order/). Dict inputs and outputs
+are listed by sorted key (`inputs`, `outputs`, `output_names`), so list-valued
+losses, loss weights and metrics go to the outputs in that order.
 """
 
 from __future__ import annotations
@@ -271,3 +273,110 @@ def test_backup_of_an_earlier_release_resumes(tmp_path):
     assert history.epoch == [0, 1, 2]  # (History's state comes back with the backup)
     for w in model.weights:
         np.testing.assert_allclose(w.numpy(), want[f"resumed:{w.path}"], rtol=1e-6, err_msg=w.path)
+
+
+# ------------------------------------------------------- dict inputs and outputs
+# Recorded with Keras 3.15.1 (JAX backend) on order_graphs.dict_in_dict_out, whose
+# inputs are given as {"zeta", "alpha"} and outputs as {"y_out", "b_out"}: Keras
+# flattens a dict by sorted key, so the lists and the list-valued compile
+# arguments follow the sorted keys; a dict of losses is tracked in its own order.
+KERAS_DICT_INPUTS = ["alpha", "zeta"]
+KERAS_DICT_OUTPUT_NAMES = ["b_out", "y_out"]
+KERAS_DICT_PREDICT_KEYS = ["b_out", "y_out"]  # predict(); a call returns the dict as given
+KERAS_DICT_METRICS_NAMES = {  # (loss given as) -> model.metrics_names after evaluate
+    "list": ["loss", "b_out_loss", "y_out_loss"],
+    "dict_y_first": ["loss", "y_out_loss", "b_out_loss"],
+    "dict_b_first": ["loss", "b_out_loss", "y_out_loss"],
+}
+# evaluate()'s list with loss {"y_out": mse, "b_out": mae} and metrics
+# {"y_out": ["mae"], "b_out": ["mse"]}: the loss trackers, then the metrics by key.
+KERAS_DICT_EVALUATE_ORDER = ["loss", "y_out_loss", "b_out_loss", "b_out_mse", "y_out_mae"]
+DICT_LOSSES = {
+    "list": ["mse", "mae"],
+    "dict_y_first": {"y_out": "mae", "b_out": "mse"},
+    "dict_b_first": {"b_out": "mse", "y_out": "mae"},
+}
+
+
+def _dict_data():
+    rng = np.random.default_rng(0)
+    x = {"zeta": rng.normal(size=(16, 3)), "alpha": rng.normal(size=(16, 5))}
+    y = {"y_out": rng.normal(size=(16, 1)), "b_out": rng.normal(size=(16, 2))}
+    cast = lambda d: {k: v.astype("float32") for k, v in d.items()}  # noqa: E731
+    return cast(x), cast(y)
+
+
+def test_dict_inputs_and_outputs_are_listed_by_sorted_key():
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    assert [t.name for t in model.inputs] == KERAS_DICT_INPUTS
+    assert model.input_names == KERAS_DICT_INPUTS
+    assert model.output_names == KERAS_DICT_OUTPUT_NAMES
+    assert [t._keras_history[0].name for t in model.outputs] == KERAS_DICT_OUTPUT_NAMES
+    x, _ = _dict_data()
+    assert list(model(x)) == ["y_out", "b_out"]  # the outputs' own structure
+    pred = model.predict(x, verbose=0)
+    assert list(pred) == KERAS_DICT_PREDICT_KEYS
+    # Inputs are matched by name whatever the order of the dict passed in.
+    swapped = model.predict({"alpha": x["alpha"], "zeta": x["zeta"]}, verbose=0)
+    for k in pred:
+        np.testing.assert_array_equal(pred[k], swapped[k])
+
+
+@pytest.mark.parametrize("given", list(DICT_LOSSES))
+def test_dict_output_losses_follow_keras(given):
+    """A list of losses and loss_weights goes to the outputs by sorted name (b_out first)."""
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    weights = [2.0, 0.5] if given == "list" else {"b_out": 2.0, "y_out": 0.5}
+    model.compile(optimizer="sgd", loss=DICT_LOSSES[given], loss_weights=weights)
+    x, y = _dict_data()
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert model.metrics_names == KERAS_DICT_METRICS_NAMES[given]
+    pred = model.predict(x, verbose=0)
+    b_mse = np.mean((pred["b_out"] - y["b_out"]) ** 2)
+    y_mae = np.mean(np.abs(pred["y_out"] - y["y_out"]))
+    np.testing.assert_allclose(logs["b_out_loss"], b_mse, rtol=1e-5)
+    np.testing.assert_allclose(logs["y_out_loss"], y_mae, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], 2.0 * b_mse + 0.5 * y_mae, rtol=1e-5)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_METRICS_NAMES[given]])
+
+
+def test_dict_output_evaluate_lists_losses_then_metrics_by_key():
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(
+        optimizer="sgd",
+        loss={"y_out": "mse", "b_out": "mae"},
+        metrics={"y_out": ["mae"], "b_out": ["mse"]},
+    )
+    x, y = _dict_data()
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(logs) == sorted(KERAS_DICT_EVALUATE_ORDER)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_EVALUATE_ORDER])
+    pred = model.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        logs["b_out_mse"], np.mean((pred["b_out"] - y["b_out"]) ** 2), rtol=1e-5
+    )
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, validation_data=(x, y))
+    assert sorted(history.history) == sorted(
+        KERAS_DICT_EVALUATE_ORDER + [f"val_{k}" for k in KERAS_DICT_EVALUATE_ORDER]
+    )
+
+
+def test_dict_output_model_file_keeps_the_names(tmp_path):
+    """A saved dict model (losses as a list, matched by sorted name) reloads alike."""
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(optimizer="adam", loss=["mse", "mae"], loss_weights=[2.0, 0.5])
+    x, y = _dict_data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras")
+    assert loaded.output_names == KERAS_DICT_OUTPUT_NAMES
+    assert [t.name for t in loaded.inputs] == KERAS_DICT_INPUTS
+    want = model.evaluate(x, y, verbose=0, return_dict=True)
+    got = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert got == pytest.approx(want, rel=1e-6)

@@ -121,10 +121,7 @@ class Evaluation:
         )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         logs = self._evaluate_adapter(adapter, cbs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._batch_result(logs, return_dict)
 
     def predict(
         self,
@@ -188,8 +185,22 @@ class Evaluation:
     def _batch_result(self, logs: dict, return_dict: bool) -> Any:
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = self._logs_in_order(logs)
         return values[0] if len(values) == 1 else values
+
+    def _logs_in_order(self, logs: dict) -> list:
+        """`logs` as a list, as Keras 3 orders it: the values of metrics named as in
+        `metrics` in that order, then the others by sorted key. The compiled metrics of
+        a multi-output model ("b_out_mse") are not named so in Keras: they come sorted."""
+        cm = getattr(self, "_compile_metrics", None)
+        skip = {id(m) for m in cm.metrics} if cm is not None and cm.multi_output else set()
+        names = [m.name for m in self.metrics if id(m) not in skip]
+        first = [n for n in dict.fromkeys(names) if n in logs]
+        try:
+            rest = sorted(k for k in logs if k not in first)
+        except TypeError:
+            rest = [k for k in logs if k not in first]
+        return [logs[k] for k in first + rest]
 
 
 def _sorted_keys(d: dict) -> list:

@@ -410,6 +410,9 @@ def test_dict_output_evaluate_lists_losses_then_metrics_by_key():
     assert sorted(logs) == sorted(KERAS_DICT_EVALUATE_ORDER)
     values = model.evaluate(x, y, verbose=0)
     np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_EVALUATE_ORDER])
+    values = model.test_on_batch(x, y)
+    logs = model.test_on_batch(x, y, return_dict=True)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_EVALUATE_ORDER])
     pred = model.predict(x, verbose=0)
     np.testing.assert_allclose(
         logs["b_out_mse"], np.mean((pred["b_out"] - y["b_out"]) ** 2), rtol=1e-5
@@ -432,3 +435,33 @@ def test_dict_output_model_file_keeps_the_names(tmp_path):
     want = model.evaluate(x, y, verbose=0, return_dict=True)
     got = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert got == pytest.approx(want, rel=1e-6)
+
+
+# Keras 3.15.1, loss="mse", metrics={"b_out": ["mse", "mae"], "y_out": ["mae"]}:
+# evaluate()'s list (a multi-output model's metrics by sorted key), and for one
+# output, metrics=["mse", "mae"] in the order given.
+KERAS_MULTI_METRICS_ORDER = [
+    "loss",
+    "b_out_loss",
+    "y_out_loss",
+    "b_out_mae",
+    "b_out_mse",
+    "y_out_mae",
+]
+KERAS_SINGLE_METRICS_ORDER = ["loss", "mse", "mae"]
+
+
+def test_evaluate_lists_compiled_metrics_as_keras():
+    keras.backend.clear_session()
+    x, y = _dict_data()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(optimizer="sgd", loss="mse", metrics={"b_out": ["mse", "mae"], "y_out": ["mae"]})
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_MULTI_METRICS_ORDER])
+    single = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    single.compile(optimizer="sgd", loss="mse", metrics=["mse", "mae"])
+    logs = single.evaluate(x["zeta"], y["b_out"], verbose=0, return_dict=True)
+    values = single.evaluate(x["zeta"], y["b_out"], verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_SINGLE_METRICS_ORDER])
+    assert values[0] != values[2]  # (the test tells loss from mae)

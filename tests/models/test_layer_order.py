@@ -7,7 +7,9 @@ before outputs), ties in the order a walk from the outputs first reaches them
 distkeras unchanged. Files written by earlier distkeras releases, whose order
 was the call order, still load (data/legacy_order/). Dict inputs and outputs
 are listed by sorted key (`inputs`, `outputs`, `output_names`), so list-valued
-losses, loss weights and metrics go to the outputs in that order.
+losses, loss weights and metrics go to the outputs in that order. A layer
+built while a Sequential (or an RNN, a wrapper) builds it has its weights named
+under it ("seq/dense/kernel"); files key weights by structure, not by path.
 """
 
 from __future__ import annotations

@@ -293,7 +293,8 @@ class CallbackList(Callback):
         self._call("on_epoch_begin", epoch, logs=logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._call("on_epoch_end", epoch, logs=logs)
+        # A sorted copy, as Keras 3's CallbackList: `history.history` lists keys sorted.
+        self._call("on_epoch_end", epoch, logs=_pythonify_logs(logs or {}))
 
     def on_train_batch_begin(self, batch, logs=None):
         self._call("on_train_batch_begin", batch, logs=logs)

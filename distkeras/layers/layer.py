@@ -24,6 +24,34 @@ from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
+# The layers being built, outermost first: Keras 3's name scopes. A weight created
+# while a Sequential builds its layers gets the path "seq/dense/kernel".
+_BUILDING: list[Any] = []
+
+
+class build_scope:  # noqa: N801 - used as a context manager, like Keras's name_scope
+    """Enters `layer`'s name scope while it builds (a no-op if it is the innermost)."""
+
+    def __init__(self, layer: Any):
+        self.layer = layer
+        self.pushed = False
+
+    def __enter__(self) -> None:
+        if not _BUILDING or _BUILDING[-1] is not self.layer:
+            _BUILDING.append(self.layer)
+            self.pushed = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pushed:
+            _BUILDING.pop()
+
+
+def weight_path(layer: Any, name: str) -> str:
+    """The `path` of a weight `layer` creates now: the building layers' names, then its own."""
+    scope = [b.name for b in _BUILDING]
+    if not _BUILDING or _BUILDING[-1] is not layer:
+        scope.append(layer.name)
+    return "/".join([*scope, name])
 
 
 def current_training(training: Any) -> bool:
@@ -181,7 +209,7 @@ class Layer:
             name=name or "variable",
             constraint=constraints_mod.get(constraint),
         )
-        var.path = f"{self.name}/{var.name}"
+        var.path = weight_path(self, var.name)
         if trainable:
             self._trainable_variables.append(var)
             if not self._trainable:
@@ -313,7 +341,8 @@ class Layer:
                     f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
                     f"shape={self._batch_input_shape}, found shape={tuple(shapes)}"
                 )
-        self.build(shapes)
+        with build_scope(self):
+            self.build(shapes)
         self.built = True
         self._build_shapes = shapes
 

@@ -242,6 +242,9 @@ class OutputLosses:
         ]
         if not self.items:
             raise ValueError(f"No output has a loss. Received: loss={self.loss!r}")
+        if isinstance(self.loss, dict):  # Keras 3 tracks a dict's losses in its key order
+            keys = [str(k) for k in self.loss]
+            self.items.sort(key=lambda item: keys.index(names[item[0]]))
 
 
 class CompileMetrics:
@@ -260,11 +263,13 @@ class CompileMetrics:
         self.loss = loss
         self.metrics: list[Any] = []
         self.entries: list[tuple[int, Any, bool]] = []
+        self.multi_output = False
         self.built = False
 
     def build(self, y_true: list, y_pred: list, names: list[str]) -> None:
         """Creates the metric objects from the first batch's shapes."""
         multi = len(names) > 1
+        self.multi_output = multi  # (their names then differ from Keras's sub-metrics')
         losses = _per_output(self.loss, names, "loss", broadcast_list=False)
         for spec, weighted in ((self.spec, False), (self.weighted_spec, True)):
             if spec is None:

@@ -121,10 +121,7 @@ class Evaluation:
         )
         cbs = self._one_pass_callbacks(callbacks, verbose, adapter)
         logs = self._evaluate_adapter(adapter, cbs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._batch_result(logs, return_dict)
 
     def predict(
         self,
@@ -188,14 +185,36 @@ class Evaluation:
     def _batch_result(self, logs: dict, return_dict: bool) -> Any:
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = self._logs_in_order(logs)
         return values[0] if len(values) == 1 else values
+
+    def _logs_in_order(self, logs: dict) -> list:
+        """`logs` as a list, as Keras 3 orders it: the values of metrics named as in
+        `metrics` in that order, then the others by sorted key. The compiled metrics of
+        a multi-output model ("b_out_mse") are not named so in Keras: they come sorted."""
+        cm = getattr(self, "_compile_metrics", None)
+        skip = {id(m) for m in cm.metrics} if cm is not None and cm.multi_output else set()
+        names = [m.name for m in self.metrics if id(m) not in skip]
+        first = [n for n in dict.fromkeys(names) if n in logs]
+        try:
+            rest = sorted(k for k in logs if k not in first)
+        except TypeError:
+            rest = [k for k in logs if k not in first]
+        return [logs[k] for k in first + rest]
+
+
+def _sorted_keys(d: dict) -> list:
+    """A dict's keys sorted, as Keras 3's `predict` returns dict outputs (else as they are)."""
+    try:
+        return sorted(d)
+    except TypeError:
+        return list(d)
 
 
 def _concat_struct(outs: list) -> Any:
     first = outs[0]
     if isinstance(first, dict):
-        return {k: np.concatenate([o[k] for o in outs]) for k in first}
+        return {k: np.concatenate([o[k] for o in outs]) for k in _sorted_keys(first)}
     if isinstance(first, (list, tuple)):
         return type(first)(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
     return np.concatenate(outs)
@@ -210,7 +229,7 @@ def _gather_batches(comm: Any, outs: list) -> Any:
 
     first = outs[0]
     if isinstance(first, dict):
-        return {k: gather([o[k] for o in outs]) for k in first}
+        return {k: gather([o[k] for o in outs]) for k in _sorted_keys(first)}
     if isinstance(first, (list, tuple)):
         return type(first)(gather([o[i] for o in outs]) for i in range(len(first)))
     return gather(outs)

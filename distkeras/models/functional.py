@@ -17,19 +17,20 @@ from distkeras.models.model import Model
 
 
 def _flatten(struct: Any) -> list:
+    """The leaves of `struct`, dict values by sorted key, as Keras 3's `tree.flatten`."""
     if isinstance(struct, dict):
-        return [v for k in struct for v in _flatten(struct[k])]
+        return [v for k in sorted(struct) for v in _flatten(struct[k])]
     if isinstance(struct, (list, tuple)):
         return [v for item in struct for v in _flatten(item)]
     return [struct]
 
 
-def _flatten_sorted(struct: Any) -> list:
-    """`_flatten` with dict keys sorted, as Keras 3's `tree.flatten`."""
+def _flatten_as_given(struct: Any) -> list:
+    """`_flatten` with dicts in insertion order: the call order of earlier releases."""
     if isinstance(struct, dict):
-        return [v for k in sorted(struct) for v in _flatten_sorted(struct[k])]
+        return [v for k in struct for v in _flatten_as_given(struct[k])]
     if isinstance(struct, (list, tuple)):
-        return [v for item in struct for v in _flatten_sorted(item)]
+        return [v for item in struct for v in _flatten_as_given(item)]
     return [struct]
 
 
@@ -95,10 +96,12 @@ class Functional(Model):
     # ------------------------------------------------------------ graph
     @property
     def inputs(self) -> list[KerasTensor]:
+        """The input tensors; a dict's by sorted key (Keras 3's `tree.flatten`)."""
         return _flatten(self._inputs_struct)
 
     @property
     def outputs(self) -> list[KerasTensor]:
+        """The output tensors; a dict's by sorted key (Keras 3's `tree.flatten`)."""
         return _flatten(self._outputs_struct)
 
     @property
@@ -121,10 +124,12 @@ class Functional(Model):
 
     @property
     def input_names(self) -> list[str]:
+        """The names of `inputs`, in their order."""
         return [t._keras_history[0].name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
+        """The names of `outputs`' layers, in their order (dicts by sorted key)."""
         return [t._keras_history[0].name for t in self.outputs]
 
     def _toposort(self) -> list[Node]:
@@ -141,7 +146,7 @@ class Functional(Model):
             if state.get(key) == 1:
                 raise ValueError(f"The model graph has a cycle at layer {layer.name!r}.")
             state[key] = 1
-            for parent in _flatten((node.inputs, node.args, node.kwargs)):
+            for parent in _flatten_as_given((node.inputs, node.args, node.kwargs)):
                 while isinstance(parent, KerasTensor) and parent._mask_of is not None:
                     parent = parent._mask_of  # a symbolic mask: computed with its tensor
                 if isinstance(parent, KerasTensor):
@@ -149,7 +154,7 @@ class Functional(Model):
             state[key] = 2
             order.append(node)
 
-        for t in self.outputs:
+        for t in _flatten_as_given(self._outputs_struct):  # (`_legacy_layers` reads this order)
             visit(t)
         known_inputs = {id(t) for t in self.inputs}
         for node in order:
@@ -186,7 +191,7 @@ class Functional(Model):
         def parents(node: Node) -> list[Node]:
             if isinstance(node.layer, InputLayer):
                 return []
-            flat = _flatten_sorted((node.inputs, node.args, node.kwargs))
+            flat = _flatten((node.inputs, node.args, node.kwargs))
             return [node_of(t) for t in flat if isinstance(t, KerasTensor)]
 
         def visit(node: Node) -> None:  # (_toposort has refused cycles)
@@ -199,7 +204,7 @@ class Functional(Model):
             done.add(id(node))
             post.append(node)
 
-        for t in _flatten_sorted(self._outputs_struct):
+        for t in _flatten(self._outputs_struct):
             visit(node_of(t))
         node_depth: dict[int, int] = {}
         layer_depth: dict[int, int] = {}
@@ -208,7 +213,7 @@ class Functional(Model):
             layer_depth[id(node.layer)] = node_depth[id(node)] = depth
             for parent in parents(node):
                 node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-        for t in _flatten_sorted(self._inputs_struct):
+        for t in _flatten(self._inputs_struct):
             layer = t._keras_history[0]
             if id(layer) not in layer_depth:  # an input no output reads
                 layer_depth[id(layer)], number[id(layer)] = 0, -1
@@ -279,7 +284,7 @@ class Functional(Model):
         expected = self.inputs
         if isinstance(inputs, dict):
             if isinstance(self._inputs_struct, dict):
-                names = list(self._inputs_struct)
+                names = sorted(self._inputs_struct)  # as `self.inputs`
             else:
                 names = self.input_names
             missing = [n for n in names if n not in inputs]

@@ -71,7 +71,12 @@ def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> 
 
 
 def _flat_outputs(y_pred: Any) -> list:
-    return [y_pred] if isinstance(y_pred, Tensor) else da.flatten_struct(y_pred)
+    """The model's outputs, a dict's by sorted key (as `model.outputs`, Keras's `tree.flatten`)."""
+    if isinstance(y_pred, Tensor):
+        return [y_pred]
+    if isinstance(y_pred, dict):
+        return [a for k in sorted(y_pred) for a in _flat_outputs(y_pred[k])]
+    return da.flatten_struct(y_pred)
 
 
 def _batch_size(data: Any) -> int:
@@ -155,7 +160,8 @@ class LossesAndMetrics:
     def _output_names(self, n: int) -> list[str]:
         struct = getattr(self, "_outputs_struct", None)
         if isinstance(struct, dict) and len(struct) == n:
-            return [str(k) for k in struct]  # dict outputs: losses/metrics/y keyed as the dict
+            # dict outputs: losses/metrics/y keyed as the dict, lists matched by sorted key
+            return [str(k) for k in sorted(struct)]
         names = getattr(self, "output_names", None)
         if names and len(names) == n:
             return list(names)

@@ -7,7 +7,7 @@ from typing import Any
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor
-from distkeras.layers.layer import Layer
+from distkeras.layers.layer import Layer, build_scope
 from distkeras.models.model import Model
 
 
@@ -146,9 +146,10 @@ class Sequential(Model):
 
         source = self._graph_input(tuple(input_shape))
         x: Any = source.output
-        for layer in self._stack:
-            x = layer(x)
-            layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
+        with build_scope(self):  # Keras 3: weights built here are named "<name>/<layer>/..."
+            for layer in self._stack:
+                x = layer(x)
+                layer._output_shape = x.shape if isinstance(x, KerasTensor) else None
         # Unnamed, as in Keras 3: each (re)build takes the next `functional` name.
         self._functional = Functional(source.output, x) if self._stack else None
         if self._functional is not None and self._input_layer is None:

@@ -128,6 +128,85 @@ GRAPHS = {
 }
 
 
+def _seq_with_input(keras):
+    d = keras.layers.Dense
+    return keras.Sequential([keras.Input((4,)), d(3, name="a"), d(1, name="b")], name="seq")
+
+
+def _seq_built(keras):
+    model = keras.Sequential([keras.layers.Dense(3, name="a")], name="seq")
+    model.build((None, 4))
+    return model
+
+
+def _seq_called(keras):
+    model = keras.Sequential([keras.layers.Dense(3, name="a")], name="seq")
+    model(keras.ops.ones((1, 4)))
+    return model
+
+
+def _seq_in_seq(keras):
+    d = keras.layers.Dense
+    inner = keras.Sequential([d(3, name="i")], name="inner")
+    return keras.Sequential([keras.Input((4,)), inner, d(1, name="o")], name="outer")
+
+
+def _seq_in_functional(keras):
+    head = keras.Sequential([keras.layers.Dense(3, name="h")], name="head")
+    x = keras.Input((4,))
+    return keras.Model(x, head(x))
+
+
+def _functional_in_functional(keras):
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, keras.layers.Dense(3, name="f")(inner_in), name="fin")
+    x = keras.Input((4,))
+    return keras.Model(x, inner(x))
+
+
+def _prebuilt_in_seq(keras):
+    dense = keras.layers.Dense(3, name="pre")
+    dense.build((None, 4))
+    return keras.Sequential([keras.Input((4,)), dense], name="seq")
+
+
+def _rnn_in_seq(keras):
+    return keras.Sequential([keras.Input((2, 4)), keras.layers.LSTM(3, name="lstm")], name="seq")
+
+
+def _bidirectional_in_seq(keras):
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((5, 4)),
+            layers.Bidirectional(layers.LSTM(3), name="bi"),
+            layers.Dense(1, name="d"),
+        ],
+        name="seq",
+    )
+
+
+def _time_distributed(keras):
+    x = keras.Input((5, 4))
+    td = keras.layers.TimeDistributed(keras.layers.Dense(2, name="td_d"), name="td")
+    return keras.Model(x, td(x))
+
+
+# Layers built inside other layers and models, for their weights' paths.
+SCOPED = {
+    "seq_with_input": _seq_with_input,
+    "seq_built": _seq_built,
+    "seq_called": _seq_called,
+    "seq_in_seq": _seq_in_seq,
+    "seq_in_functional": _seq_in_functional,
+    "functional_in_functional": _functional_in_functional,
+    "prebuilt_in_seq": _prebuilt_in_seq,
+    "rnn_in_seq": _rnn_in_seq,
+    "bidirectional_in_seq": _bidirectional_in_seq,
+    "time_distributed": _time_distributed,
+}
+
+
 def describe(keras, name):
     """(layer names, [(weight path, shape)], trainable paths) of a fresh GRAPHS[name]."""
     keras.backend.clear_session()
@@ -153,3 +232,6 @@ if __name__ == "__main__":  # prints the lists test_layer_order.py records
         print("),")
         if trainable != [p for p, _ in weights]:
             print("# trainable:", trainable)
+    for case, build in SCOPED.items():
+        keras.backend.clear_session()
+        print(f"{case!r}: {[w.path for w in build(keras).weights]},")

@@ -5,7 +5,11 @@ before outputs), ties in the order a walk from the outputs first reaches them
 (a dict of outputs by sorted key). `layers`, `weights`, `get_weights()` and
 `set_weights(list)` follow it, so a list of weights moves between Keras and
 distkeras unchanged. Files written by earlier distkeras releases, whose order
-was the call order, still load (data/legacy_order/).
+was the call order, still load (data/legacy_order/). Dict inputs and outputs
+are listed by sorted key (`inputs`, `outputs`, `output_names`), so list-valued
+losses, loss weights and metrics go to the outputs in that order. A layer
+built while a Sequential (or an RNN, a wrapper) builds it has its weights named
+under it ("seq/dense/kernel"); files key weights by structure, not by path.
 """
 
 from __future__ import annotations
@@ -114,24 +118,62 @@ def test_layers_follow_keras(graph):
     assert names == KERAS_ORDER[graph][0]
 
 
-# Keras builds a Sequential's layers inside its name scope ("head/head_a/kernel");
-# distkeras names them as Functional layers are named ("head_a/kernel").
-SEQUENTIAL_PATHS = pytest.mark.xfail(strict=True, reason="Sequential sublayer weight paths")
-
-
-@pytest.mark.parametrize(
-    "graph",
-    [pytest.param(g, marks=SEQUENTIAL_PATHS) if g == "nested" else g for g in KERAS_ORDER],
-)
+@pytest.mark.parametrize("graph", list(KERAS_ORDER))
 def test_weights_follow_keras(graph):
     _, weights, _ = order_graphs.describe(keras, graph)
     assert weights == KERAS_ORDER[graph][1]
 
 
-def test_nested_weights_follow_keras_but_for_the_sequential_prefix():
-    _, weights, _ = order_graphs.describe(keras, "nested")
-    want = [(p.replace("head/", "", 1), s) for p, s in KERAS_ORDER["nested"][1]]
-    assert weights == want
+# Recorded with Keras 3.15.1 (JAX backend): `[w.path for w in model.weights]` of
+# order_graphs.SCOPED. A layer built while a Sequential builds its layers is named
+# under the Sequential (and under an RNN or wrapper that builds it); a layer built
+# before, and the layers of a functional model, keep their own name.
+KERAS_SCOPED_PATHS = {
+    "seq_with_input": ["seq/a/kernel", "seq/a/bias", "seq/b/kernel", "seq/b/bias"],
+    "seq_built": ["seq/a/kernel", "seq/a/bias"],
+    "seq_called": ["seq/a/kernel", "seq/a/bias"],
+    "seq_in_seq": ["outer/inner/i/kernel", "outer/inner/i/bias", "outer/o/kernel", "outer/o/bias"],
+    "seq_in_functional": ["head/h/kernel", "head/h/bias"],
+    "functional_in_functional": ["f/kernel", "f/bias"],
+    "prebuilt_in_seq": ["pre/kernel", "pre/bias"],
+    "rnn_in_seq": ["seq/lstm/lstm_cell/kernel", "seq/lstm/lstm_cell/recurrent_kernel",
+                   "seq/lstm/lstm_cell/bias"],
+    "bidirectional_in_seq": [
+        "seq/bi/forward_lstm/lstm_cell/kernel", "seq/bi/forward_lstm/lstm_cell/recurrent_kernel",
+        "seq/bi/forward_lstm/lstm_cell/bias", "seq/bi/backward_lstm/lstm_cell/kernel",
+        "seq/bi/backward_lstm/lstm_cell/recurrent_kernel", "seq/bi/backward_lstm/lstm_cell/bias",
+        "seq/d/kernel", "seq/d/bias"],
+    "time_distributed": ["td/td_d/kernel", "td/td_d/bias"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(KERAS_SCOPED_PATHS))
+def test_weight_paths_of_nested_layers_follow_keras(case):
+    keras.backend.clear_session()
+    model = order_graphs.SCOPED[case](keras)
+    assert [w.path for w in model.weights] == KERAS_SCOPED_PATHS[case]
+
+
+def test_sequential_weight_paths_leave_the_files_alike(tmp_path):
+    """Files key weights by structure, not by path: the Sequential's name changes nothing."""
+    keras.backend.clear_session()
+    model = order_graphs.nested(keras)
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    assert model.weights[6].path == "head/head_a/kernel"
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert _paths(loaded.weights) == _rebuilt_paths(model)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    fresh = order_graphs.nested(keras)  # built in scope: head/head_a/kernel
+    fresh.load_weights(tmp_path / "m.keras")
+    for a, b in zip(model.weights, fresh.weights):
+        assert a.path == b.path
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
 def test_trainable_weights_follow_keras():
@@ -162,7 +204,17 @@ def test_config_round_trip_keeps_the_order(graph):
     assert [layer["name"] for layer in config["layers"]] == KERAS_ORDER[graph][0]
     rebuilt = keras.models.model_from_json(model.to_json())
     assert [layer.name for layer in rebuilt.layers] == KERAS_ORDER[graph][0]
-    assert _paths(rebuilt.weights) == _paths(model.weights)
+    assert _paths(rebuilt.weights) == _rebuilt_paths(model)
+
+
+def _rebuilt_paths(model):
+    """Keras 3.15.1 rebuilds a Sequential's layers from their own build configs,
+    outside its scope: a rebuilt "nested" model names them "head_a/kernel"
+    (recorded: `model_from_json(...)` and `load_model(...)` alike)."""
+    out = _paths(model.weights)
+    if model.name != "outer":  # order_graphs.nested
+        return out
+    return [(p.removeprefix("head/"), s) for p, s in out]
 
 
 def test_save_and_load_keep_each_weight_in_place(tmp_path):
@@ -271,3 +323,147 @@ def test_backup_of_an_earlier_release_resumes(tmp_path):
     assert history.epoch == [0, 1, 2]  # (History's state comes back with the backup)
     for w in model.weights:
         np.testing.assert_allclose(w.numpy(), want[f"resumed:{w.path}"], rtol=1e-6, err_msg=w.path)
+
+
+# ------------------------------------------------------- dict inputs and outputs
+# Recorded with Keras 3.15.1 (JAX backend) on order_graphs.dict_in_dict_out, whose
+# inputs are given as {"zeta", "alpha"} and outputs as {"y_out", "b_out"}: Keras
+# flattens a dict by sorted key, so the lists and the list-valued compile
+# arguments follow the sorted keys; a dict of losses is tracked in its own order.
+KERAS_DICT_INPUTS = ["alpha", "zeta"]
+KERAS_DICT_OUTPUT_NAMES = ["b_out", "y_out"]
+KERAS_DICT_PREDICT_KEYS = ["b_out", "y_out"]  # predict(); a call returns the dict as given
+KERAS_DICT_METRICS_NAMES = {  # (loss given as) -> model.metrics_names after evaluate
+    "list": ["loss", "b_out_loss", "y_out_loss"],
+    "dict_y_first": ["loss", "y_out_loss", "b_out_loss"],
+    "dict_b_first": ["loss", "b_out_loss", "y_out_loss"],
+}
+# evaluate()'s list with loss {"y_out": mse, "b_out": mae} and metrics
+# {"y_out": ["mae"], "b_out": ["mse"]}: the loss trackers, then the metrics by key.
+KERAS_DICT_EVALUATE_ORDER = ["loss", "y_out_loss", "b_out_loss", "b_out_mse", "y_out_mae"]
+# Its `history.history` keys after fit(validation_data=...): Keras's callbacks get
+# the epoch's logs sorted by key.
+KERAS_DICT_HISTORY_KEYS = [
+    "b_out_loss", "b_out_mse", "loss", "val_b_out_loss", "val_b_out_mse", "val_loss",
+    "val_y_out_loss", "val_y_out_mae", "y_out_loss", "y_out_mae",
+]  # fmt: skip
+DICT_LOSSES = {
+    "list": ["mse", "mae"],
+    "dict_y_first": {"y_out": "mae", "b_out": "mse"},
+    "dict_b_first": {"b_out": "mse", "y_out": "mae"},
+}
+
+
+def _dict_data():
+    rng = np.random.default_rng(0)
+    x = {"zeta": rng.normal(size=(16, 3)), "alpha": rng.normal(size=(16, 5))}
+    y = {"y_out": rng.normal(size=(16, 1)), "b_out": rng.normal(size=(16, 2))}
+    cast = lambda d: {k: v.astype("float32") for k, v in d.items()}  # noqa: E731
+    return cast(x), cast(y)
+
+
+def test_dict_inputs_and_outputs_are_listed_by_sorted_key():
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    assert [t.name for t in model.inputs] == KERAS_DICT_INPUTS
+    assert model.input_names == KERAS_DICT_INPUTS
+    assert model.output_names == KERAS_DICT_OUTPUT_NAMES
+    assert [t._keras_history[0].name for t in model.outputs] == KERAS_DICT_OUTPUT_NAMES
+    x, _ = _dict_data()
+    assert list(model(x)) == ["y_out", "b_out"]  # the outputs' own structure
+    pred = model.predict(x, verbose=0)
+    assert list(pred) == KERAS_DICT_PREDICT_KEYS
+    # Inputs are matched by name whatever the order of the dict passed in.
+    swapped = model.predict({"alpha": x["alpha"], "zeta": x["zeta"]}, verbose=0)
+    for k in pred:
+        np.testing.assert_array_equal(pred[k], swapped[k])
+
+
+@pytest.mark.parametrize("given", list(DICT_LOSSES))
+def test_dict_output_losses_follow_keras(given):
+    """A list of losses and loss_weights goes to the outputs by sorted name (b_out first)."""
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    weights = [2.0, 0.5] if given == "list" else {"b_out": 2.0, "y_out": 0.5}
+    model.compile(optimizer="sgd", loss=DICT_LOSSES[given], loss_weights=weights)
+    x, y = _dict_data()
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert model.metrics_names == KERAS_DICT_METRICS_NAMES[given]
+    pred = model.predict(x, verbose=0)
+    b_mse = np.mean((pred["b_out"] - y["b_out"]) ** 2)
+    y_mae = np.mean(np.abs(pred["y_out"] - y["y_out"]))
+    np.testing.assert_allclose(logs["b_out_loss"], b_mse, rtol=1e-5)
+    np.testing.assert_allclose(logs["y_out_loss"], y_mae, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], 2.0 * b_mse + 0.5 * y_mae, rtol=1e-5)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_METRICS_NAMES[given]])
+
+
+def test_dict_output_evaluate_lists_losses_then_metrics_by_key():
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(
+        optimizer="sgd",
+        loss={"y_out": "mse", "b_out": "mae"},
+        metrics={"y_out": ["mae"], "b_out": ["mse"]},
+    )
+    x, y = _dict_data()
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(logs) == sorted(KERAS_DICT_EVALUATE_ORDER)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_EVALUATE_ORDER])
+    values = model.test_on_batch(x, y)
+    logs = model.test_on_batch(x, y, return_dict=True)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_DICT_EVALUATE_ORDER])
+    pred = model.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        logs["b_out_mse"], np.mean((pred["b_out"] - y["b_out"]) ** 2), rtol=1e-5
+    )
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, validation_data=(x, y))
+    assert list(history.history) == KERAS_DICT_HISTORY_KEYS
+
+
+def test_dict_output_model_file_keeps_the_names(tmp_path):
+    """A saved dict model (losses as a list, matched by sorted name) reloads alike."""
+    keras.backend.clear_session()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(optimizer="adam", loss=["mse", "mae"], loss_weights=[2.0, 0.5])
+    x, y = _dict_data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras")
+    assert loaded.output_names == KERAS_DICT_OUTPUT_NAMES
+    assert [t.name for t in loaded.inputs] == KERAS_DICT_INPUTS
+    want = model.evaluate(x, y, verbose=0, return_dict=True)
+    got = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+# Keras 3.15.1, loss="mse", metrics={"b_out": ["mse", "mae"], "y_out": ["mae"]}:
+# evaluate()'s list (a multi-output model's metrics by sorted key), and for one
+# output, metrics=["mse", "mae"] in the order given.
+KERAS_MULTI_METRICS_ORDER = [
+    "loss",
+    "b_out_loss",
+    "y_out_loss",
+    "b_out_mae",
+    "b_out_mse",
+    "y_out_mae",
+]
+KERAS_SINGLE_METRICS_ORDER = ["loss", "mse", "mae"]
+
+
+def test_evaluate_lists_compiled_metrics_as_keras():
+    keras.backend.clear_session()
+    x, y = _dict_data()
+    model = order_graphs.dict_in_dict_out(keras)
+    model.compile(optimizer="sgd", loss="mse", metrics={"b_out": ["mse", "mae"], "y_out": ["mae"]})
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    values = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_MULTI_METRICS_ORDER])
+    single = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    single.compile(optimizer="sgd", loss="mse", metrics=["mse", "mae"])
+    logs = single.evaluate(x["zeta"], y["b_out"], verbose=0, return_dict=True)
+    values = single.evaluate(x["zeta"], y["b_out"], verbose=0)
+    np.testing.assert_allclose(values, [logs[k] for k in KERAS_SINGLE_METRICS_ORDER])
+    assert values[0] != values[2]  # (the test tells loss from mae)

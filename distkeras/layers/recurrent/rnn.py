@@ -131,7 +131,7 @@ class RNN(Layer):
             self.cell._maybe_build(step_shape)
         if isinstance(self.cell, Layer):
             for v in self.cell.weights:
-                if not v.path.startswith(self.name + "/"):
+                if f"/{self.name}/" not in f"/{v.path}":  # a cell built on its own
                     v.path = f"{self.name}/{v.path}"
         if self.stateful:
             if shape[0] is None:

@@ -202,3 +202,25 @@ def jena_climate(n: int = 3000, seed: int = 0):
         f"{1 + (m // 1440) % 28:02d}.01.2009 {(m // 60) % 24:02d}:{m % 60:02d}:00" for m in minutes
     ]
     return {"Date Time": np.array(stamps), **{k: cols[k].astype("float64") for k in JENA_COLUMNS}}
+
+
+def pet_images(n_per_class: int = 40, size: int = 24, seed: int = 0):
+    """Stand-in for the Cats vs Dogs photos: uint8 RGB images (n, size, size, 3), labels int64.
+
+    Label 0 ("Cat") images have horizontal stripes, label 1 ("Dog") vertical
+    ones, each with a random colour, phase and noise (a mirror image keeps
+    its class, as a flipped photo does).
+    """
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    grid = np.arange(size, dtype="float64")
+    for label in (0, 1):
+        for _ in range(n_per_class):
+            period = rng.uniform(4.0, 7.0)
+            wave = np.sin(2 * np.pi * grid / period + rng.uniform(0, 2 * np.pi))
+            pattern = np.tile(wave[:, None], (1, size)) if label == 0 else np.tile(wave, (size, 1))
+            colour = rng.uniform(60, 200, size=3)
+            img = colour + 50.0 * pattern[..., None] + rng.normal(scale=12.0, size=(size, size, 3))
+            images.append(np.clip(img, 0, 255).astype("uint8"))
+            labels.append(label)
+    return np.stack(images), np.array(labels, dtype="int64")

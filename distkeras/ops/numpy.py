@@ -175,6 +175,15 @@ def _stacked(x: Any) -> Any:
     return convert_to_tensor(x) if isinstance(x, (list, tuple)) else x
 
 
+def _float_operand(x: Any) -> Any:
+    """`x` (stacked), cast to float32 when integer or bool: Keras's mean/var/std dtype rule."""
+    x = _stacked(x)
+    data = x.data if isinstance(x, Tensor) else x
+    if getattr(getattr(data, "dtype", None), "kind", "f") in "biu":
+        return P.cast(x, "float32")
+    return x
+
+
 # The public reductions accept a (nested) list or tuple of arrays, tensors or
 # numbers, as in Keras: it is stacked into one tensor first, so
 # `sum([a, b], axis=0)` is `a + b` and gradients reach tensor elements.
@@ -184,8 +193,8 @@ def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
-    """Mean over `axis` (all axes when None)."""
-    return P.mean(_stacked(x), axis=axis, keepdims=keepdims)
+    """Mean over `axis` (all axes when None); integer and bool inputs give float32."""
+    return P.mean(_float_operand(x), axis=axis, keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
@@ -227,14 +236,14 @@ def log10(x) -> Tensor:
 
 
 def var(x, axis=None, keepdims=False) -> Tensor:
-    """Variance over `axis`."""
-    x = _stacked(x)
+    """Variance over `axis`; integer and bool inputs give float32."""
+    x = _float_operand(x)
     m = P.mean(x, axis=axis, keepdims=True)
     return P.mean(P.square(P.subtract(x, m)), axis=axis, keepdims=keepdims)
 
 
 def std(x, axis=None, keepdims=False) -> Tensor:
-    """Standard deviation over `axis`."""
+    """Standard deviation over `axis`; integer and bool inputs give float32."""
     return P.sqrt(var(x, axis=axis, keepdims=keepdims))
 
 

@@ -284,3 +284,14 @@ def test_convert_to_tensor_stacks_tensors_in_a_list():
     (g,) = tape.gradient(y, [v])
     np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(v) * (1 + 1 + 4))
     assert ops.convert_to_tensor((v, v), dtype="float64").dtype == "float64"
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool"])
+def test_mean_var_std_of_integers_are_float32(dtype):
+    # Keras 3.15 (jax): mean/var/std of int32, int64, uint8 and bool arrays are float32.
+    a = np.array([1, 0, 1, 1], dtype=dtype)
+    for op, ref in ((ops.mean, np.mean), (ops.var, np.var), (ops.std, np.std)):
+        got = op(a)
+        assert got.dtype == "float32", op
+        np.testing.assert_allclose(float(got), ref(a.astype("float64")), rtol=1e-6)
+    assert ops.mean(np.array([1.0, 2.0], "float64")).dtype == "float64"  # floats keep theirs

@@ -277,12 +277,22 @@ def is_tensor(x: Any) -> bool:
     return isinstance(x, Tensor)
 
 
+def _holds_tensor(x: list | tuple) -> bool:
+    return any(isinstance(v, Tensor) or (type(v) in (list, tuple) and _holds_tensor(v)) for v in x)
+
+
 def convert_to_tensor(x: Any, dtype=None) -> Tensor:
-    """Returns `x` as a Tensor on the current array module, cast to `dtype` if given."""
+    """Returns `x` as a Tensor on the current array module, cast to `dtype` if given.
+
+    A (nested) list or tuple that holds Tensors is stacked, as in Keras, so
+    gradients reach its elements.
+    """
     if isinstance(x, Tensor):
         if dtype is not None and x.data.dtype != np.dtype(_backend.standardize_dtype(dtype)):
             return P.cast(x, dtype)
         return x
+    if type(x) in (list, tuple) and _holds_tensor(x):
+        return convert_to_tensor(P.stack([convert_to_tensor(v) for v in x]), dtype)
     xpm = _backend.current_module()
     if dtype is None:
         if isinstance(x, float) or (

@@ -73,7 +73,8 @@ def _extremum(kind):
             mask = x == o
             # Ties share the gradient equally, as TensorFlow does.
             count = mask.sum(axis=axes, keepdims=True)
-            return (gg * mask / count,)
+            # (in x's dtype: the integer count would promote a float32 gradient to float64)
+            return ((gg * mask / count).astype(x.dtype, copy=False),)
 
         return out, vjp
 

@@ -94,6 +94,7 @@ from distkeras.layers.pooling import (
     MaxPooling3D,
 )
 from distkeras.layers.preprocessing import (
+    CategoryEncoding,
     CenterCrop,
     Normalization,
     RandomContrast,

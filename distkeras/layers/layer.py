@@ -72,7 +72,7 @@ class Layer:
             Sequential model only).
     """
 
-    _CALL_SIGNATURE: dict[type, tuple[bool, bool]] = {}
+    _CALL_SIGNATURE: dict[type, tuple[bool, bool, bool | None]] = {}
     # Models: output masks come out of the inner layers, so symbolic calls are traced.
     _masks_from_call = False
 
@@ -318,13 +318,16 @@ class Layer:
         """The layer's computation; subclasses override it."""
         return inputs
 
-    def _signature(self) -> tuple[bool, bool]:
+    def _signature(self) -> tuple[bool, bool, bool | None]:
+        """(takes `training`, takes `mask`, the `training` default when a bool) of `call`."""
         cls = type(self)
         sig = Layer._CALL_SIGNATURE.get(cls)
         if sig is None:
             params = inspect.signature(self.call).parameters
             has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-            sig = ("training" in params or has_var_kw, "mask" in params)
+            default = params["training"].default if "training" in params else None
+            default = default if isinstance(default, bool) else None
+            sig = ("training" in params or has_var_kw, "mask" in params, default)
             Layer._CALL_SIGNATURE[cls] = sig
         return sig
 
@@ -373,10 +376,16 @@ class Layer:
         self._maybe_build(shapes)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        takes_training, takes_mask = self._signature()
+        takes_training, takes_mask, default_training = self._signature()
+        # As in Keras: an explicit `training`, else the enclosing call's, else the default
+        # of this `call` (True for random augmentation layers called on their own).
         training = kwargs.pop("training", None)
-        if takes_training:
-            kwargs["training"] = current_training(training)
+        if training is None:
+            training = _CALL_CONTEXT["training"]
+            if training is None:
+                training = default_training
+        if takes_training:  # None (undecided) reaches the call as in Keras: a model passes it on
+            kwargs["training"] = None if training is None else bool(training)
         if takes_mask:
             kwargs["mask"] = mask
         prev = _CALL_CONTEXT["training"]

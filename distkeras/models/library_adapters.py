@@ -367,6 +367,9 @@ def stream_adapter(
                 "Argument `class_weight` is not supported for Python generator inputs. "
                 f"Received: class_weight={class_weight}"
             )
+        reshuffle = getattr(x, "shuffle_each_epoch", None)
+        if reshuffle is not None:  # a loader's stand-in for tf.data: fit's `shuffle` is ignored
+            shuffle = reshuffle
         adapter = IterableDataAdapter(
             x, steps, rank, size, shuffle, seed, allow_strings, class_weight
         )

@@ -229,9 +229,11 @@ class Trainer(TrainStep, Evaluation, LossesAndMetrics, FitSupport):
         verbose = 1 if verbose == "auto" else verbose
         if validation_split and validation_data is None:
             if da.is_iterable_data(x):
+                kind = f"{type(x).__module__}.{type(x).__qualname__}".removeprefix("builtins.")
                 raise ValueError(
-                    "`validation_split` is only supported for arrays, not generators or "
-                    f"PyDatasets. Received: validation_split={validation_split}"
+                    "`validation_split` is only supported for tensors or NumPy arrays; "
+                    f"`x` is a {kind}: pass `validation_data` instead. "
+                    f"Received: validation_split={validation_split}"
                 )
             (x, y, sample_weight), (vx, vy, vsw) = da.train_validation_split(
                 (x, y, sample_weight), validation_split

@@ -20,7 +20,6 @@ from distkeras.backend.primitives import (  # noqa: F401
     clip,
     concatenate,
     cos,
-    cumsum,
     divide,
     exp,
     expm1,
@@ -28,10 +27,7 @@ from distkeras.backend.primitives import (  # noqa: F401
     log1p,
     logsumexp,
     matmul,
-    max,
     maximum,
-    mean,
-    min,
     minimum,
     multiply,
     negative,
@@ -55,8 +51,6 @@ from distkeras.backend.primitives import (  # noqa: F401
 abs = absolute  # noqa: A001
 pow = power  # noqa: A001
 true_divide = divide
-amax = max
-amin = min
 
 
 def _arr(x: Any) -> Any:
@@ -177,21 +171,49 @@ def tensordot(x, y, axes=2) -> Tensor:
 
 
 def _stacked(x: Any) -> Any:
-    """A (nested) list/tuple as one tensor, stacked so gradients reach Tensor elements."""
-    if not isinstance(x, (list, tuple)):
-        return x
-    if not any(isinstance(v, (Tensor, list, tuple)) for v in x):
-        return convert_to_tensor(x)
-    return P.stack([convert_to_tensor(_stacked(v)) for v in x])
+    """A list or tuple as one tensor (stacked, as Keras's `convert_to_tensor` does)."""
+    return convert_to_tensor(x) if isinstance(x, (list, tuple)) else x
 
 
+def _float_operand(x: Any) -> Any:
+    """`x` (stacked), cast to float32 when integer or bool: Keras's mean/var/std dtype rule."""
+    x = _stacked(x)
+    data = x.data if isinstance(x, Tensor) else x
+    if getattr(getattr(data, "dtype", None), "kind", "f") in "biu":
+        return P.cast(x, "float32")
+    return x
+
+
+# The public reductions accept a (nested) list or tuple of arrays, tensors or
+# numbers, as in Keras: it is stacked into one tensor first, so
+# `sum([a, b], axis=0)` is `a + b` and gradients reach tensor elements.
 def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    """Sum over `axis` (all axes when None).
-
-    As in Keras, `x` may be a list or tuple (of arrays, tensors or numbers):
-    it is stacked into one tensor first, so `sum([a, b], axis=0)` is `a + b`.
-    """
+    """Sum over `axis` (all axes when None)."""
     return P.sum(_stacked(x), axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False) -> Tensor:
+    """Mean over `axis` (all axes when None); integer and bool inputs give float32."""
+    return P.mean(_float_operand(x), axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Maximum over `axis`; tied maxima share the gradient."""
+    return P.max(_stacked(x), axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Minimum over `axis`; tied minima share the gradient."""
+    return P.min(_stacked(x), axis=axis, keepdims=keepdims)
+
+
+amax = max
+amin = min
+
+
+def cumsum(x, axis=None) -> Tensor:
+    """Cumulative sum along `axis` (over the flattened array when None)."""
+    return P.cumsum(_stacked(x), axis=axis)
 
 
 def _as_list(a):
@@ -214,18 +236,20 @@ def log10(x) -> Tensor:
 
 
 def var(x, axis=None, keepdims=False) -> Tensor:
-    """Variance over `axis`."""
+    """Variance over `axis`; integer and bool inputs give float32."""
+    x = _float_operand(x)
     m = P.mean(x, axis=axis, keepdims=True)
     return P.mean(P.square(P.subtract(x, m)), axis=axis, keepdims=keepdims)
 
 
 def std(x, axis=None, keepdims=False) -> Tensor:
-    """Standard deviation over `axis`."""
+    """Standard deviation over `axis`; integer and bool inputs give float32."""
     return P.sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
 def norm(x, ord=None, axis=None, keepdims=False) -> Tensor:  # noqa: A002
     """Vector 2-norm (default), 1-norm or inf-norm over `axis`."""
+    x = _stacked(x)
     if ord in (None, 2, "fro", "euclidean"):
         return P.sqrt(P.sum(P.square(x), axis=axis, keepdims=keepdims))
     if ord == 1:
@@ -237,7 +261,7 @@ def norm(x, ord=None, axis=None, keepdims=False) -> Tensor:  # noqa: A002
 
 def prod(x, axis=None, keepdims=False) -> Tensor:
     """Product over `axis` (through exp-sum-log for positive inputs; exact forward)."""
-    x = convert_to_tensor(x)
+    x = convert_to_tensor(_stacked(x))
     xp = current_module()
     data = x.data
     if not x.requires_grad:

@@ -43,6 +43,9 @@ class IndexedBatchDataset(DatasetOps, PyDataset):
         if batch_size <= 0:
             raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
         self.batch_size = int(batch_size)
+        # None: `fit(shuffle=...)` reorders the batches as for any PyDataset. The loaders
+        # standing in for Keras's tf.data datasets set it (`like_tf_data`).
+        self.shuffle_each_epoch: bool | None = None
         self.order = np.arange(num_samples) if order is None else np.asarray(order, np.int64)
         self.num_samples = int(len(self.order))
 
@@ -74,6 +77,18 @@ class IndexedBatchDataset(DatasetOps, PyDataset):
     def load(self, indices: np.ndarray) -> Any:
         """Loads the samples `indices`; subclasses implement it."""
         raise NotImplementedError
+
+
+def like_tf_data(datasets: Any, shuffle: bool) -> Any:
+    """Marks a loader's dataset(s) to be read by `fit` as Keras reads the tf.data it returns.
+
+    `fit` ignores its `shuffle` argument for a tf.data.Dataset: the batches
+    come in the dataset's order, reshuffled every epoch only when the loader
+    was asked to shuffle. Returns `datasets` (one or a list).
+    """
+    for ds in datasets if isinstance(datasets, list) else [datasets]:
+        ds.shuffle_each_epoch = bool(shuffle)
+    return datasets
 
 
 def stack(items: list[np.ndarray], sample_shape: tuple, dtype: Any) -> np.ndarray:

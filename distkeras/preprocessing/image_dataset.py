@@ -211,6 +211,7 @@ def image_dataset_from_directory(
             data_format=data_format or "channels_last",
         )
 
-    return du.folder_datasets(
+    datasets = du.folder_datasets(
         paths, int_labels, names, label_mode, validation_split, subset, verbose, build
     )
+    return du.like_tf_data(datasets, shuffle)

@@ -120,6 +120,7 @@ def text_dataset_from_directory(
             max_length=max_length,
         )
 
-    return du.folder_datasets(
+    datasets = du.folder_datasets(
         paths, int_labels, names, label_mode, validation_split, subset, verbose, build
     )
+    return du.like_tf_data(datasets, shuffle)

@@ -137,6 +137,7 @@ def timeseries_dataset_from_array(
         if seed is None:
             seed = int(np.random.randint(1_000_000))
         np.random.RandomState(seed).shuffle(positions)
-    return TimeseriesDataset(
+    dataset = TimeseriesDataset(
         data, targets, positions, sequence_length, sampling_rate, start_index, batch_size
     )
+    return du.like_tf_data(dataset, shuffle)

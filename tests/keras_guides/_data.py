@@ -144,3 +144,83 @@ def initial_weights(weights, seed: int = 0, keep_vectors: bool = False):
         limit = np.sqrt(6.0 / ((shape[-2] + shape[-1]) * receptive))
         out.append(rng.uniform(-limit, limit, size=shape).astype("float32"))
     return out
+
+
+JENA_COLUMNS = [
+    "p (mbar)",
+    "T (degC)",
+    "Tpot (K)",
+    "Tdew (degC)",
+    "rh (%)",
+    "VPmax (mbar)",
+    "VPact (mbar)",
+    "VPdef (mbar)",
+    "sh (g/kg)",
+    "H2OC (mmol/mol)",
+    "rho (g/m**3)",
+    "wv (m/s)",
+    "max. wv (m/s)",
+    "wd (deg)",
+]
+
+
+def jena_climate(n: int = 3000, seed: int = 0):
+    """Stand-in for the Jena climate CSV: columns "Date Time" (strings) and `JENA_COLUMNS`.
+
+    One row per 10 minutes, as in the original: daily cycles of temperature and
+    related quantities plus a slow random-walk pressure and noise. Returned as
+    a dict of column name -> array (str or float64), in the CSV's column order,
+    ready for `pandas.DataFrame`.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    day = np.sin(2 * np.pi * t / 144.0)
+    pressure = 990.0 + np.cumsum(rng.normal(scale=0.05, size=n))
+    temp = 8.0 + 6.0 * day + 0.02 * (pressure - 990.0) * 10 + rng.normal(scale=0.5, size=n)
+    rh = 75.0 - 15.0 * day + rng.normal(scale=3.0, size=n)
+    vpmax = 6.1 * np.exp(17.6 * temp / (temp + 243.0))
+    vpact = vpmax * rh / 100.0
+    wv = np.abs(2.0 + rng.normal(scale=1.0, size=n))
+    cols = {
+        "p (mbar)": pressure,
+        "T (degC)": temp,
+        "Tpot (K)": temp + 273.15 + 0.1 * (1000.0 - pressure),
+        "Tdew (degC)": temp - (100.0 - rh) / 5.0,
+        "rh (%)": rh,
+        "VPmax (mbar)": vpmax,
+        "VPact (mbar)": vpact,
+        "VPdef (mbar)": vpmax - vpact,
+        "sh (g/kg)": 622.0 * vpact / pressure,
+        "H2OC (mmol/mol)": 1000.0 * vpact / pressure,
+        "rho (g/m**3)": 100.0 * pressure / (0.287 * (temp + 273.15)) / 1000.0 * 1000.0,
+        "wv (m/s)": wv,
+        "max. wv (m/s)": wv * 1.6,
+        "wd (deg)": rng.uniform(0.0, 360.0, size=n),
+    }
+    minutes = t * 10
+    stamps = [
+        f"{1 + (m // 1440) % 28:02d}.01.2009 {(m // 60) % 24:02d}:{m % 60:02d}:00" for m in minutes
+    ]
+    return {"Date Time": np.array(stamps), **{k: cols[k].astype("float64") for k in JENA_COLUMNS}}
+
+
+def pet_images(n_per_class: int = 40, size: int = 24, seed: int = 0):
+    """Stand-in for the Cats vs Dogs photos: uint8 RGB images (n, size, size, 3), labels int64.
+
+    Label 0 ("Cat") images have horizontal stripes, label 1 ("Dog") vertical
+    ones, each with a random colour, phase and noise (a mirror image keeps
+    its class, as a flipped photo does).
+    """
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    grid = np.arange(size, dtype="float64")
+    for label in (0, 1):
+        for _ in range(n_per_class):
+            period = rng.uniform(4.0, 7.0)
+            wave = np.sin(2 * np.pi * grid / period + rng.uniform(0, 2 * np.pi))
+            pattern = np.tile(wave[:, None], (1, size)) if label == 0 else np.tile(wave, (size, 1))
+            colour = rng.uniform(60, 200, size=3)
+            img = colour + 50.0 * pattern[..., None] + rng.normal(scale=12.0, size=(size, size, 3))
+            images.append(np.clip(img, 0, 255).astype("uint8"))
+            labels.append(label)
+    return np.stack(images), np.array(labels, dtype="int64")

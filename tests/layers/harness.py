@@ -106,10 +106,12 @@ def run_layer_test(
         call(clone, x, training=training)
         clone.set_weights(layer.get_weights())
         if not training:
-            np.testing.assert_allclose(to_numpy(call(clone, x)), to_numpy(out), rtol=1e-12)
+            # Explicitly in inference: a random layer called on its own trains, as in Keras.
+            def infer(layer, x, **kw):
+                return call(layer, x, training=False, **kw)
 
-        if not training:
-            _check_gradients(layer, x, check_input_grad, rtol, atol, call)
+            np.testing.assert_allclose(to_numpy(infer(clone, x)), to_numpy(out), rtol=1e-12)
+            _check_gradients(layer, x, check_input_grad, rtol, atol, infer)
         return layer
     finally:
         backend.set_floatx("float32")

@@ -37,6 +37,7 @@ KERAS_AUTO_NAMES = {
     "AvgPool3D": "average_pooling3d",
     "BatchNormalization": "batch_normalization",
     "Bidirectional": "bidirectional",
+    "CategoryEncoding": "category_encoding",
     "CenterCrop": "center_crop",
     "Concatenate": "concatenate",
     "Conv1D": "conv1d",
@@ -141,6 +142,7 @@ KERAS_AUTO_NAMES = {
 _ARGS = {
     "Activation": ("relu",),
     "AlphaDropout": (0.1,),
+    "CategoryEncoding": (3,),
     "CenterCrop": (2, 2),
     "Dense": (2,),
     "Dot": (1,),

@@ -125,6 +125,49 @@ def test_random_layers_are_reproducible_with_a_seed(name, cls, kwargs):
 
 
 # ---------------------------------------------------------------- reference values
+@pytest.mark.parametrize("name,cls,kwargs", RANDOM, ids=[c[0] for c in RANDOM])
+def test_random_layers_called_on_their_own_train_as_in_keras(name, cls, kwargs):
+    # Keras 3.15: `training` is the explicit value, else the enclosing call's, else the
+    # default of `call` (True for these layers). So `layer(x)`, a Sequential of them and
+    # a Functional model called directly augment; training=False and predict() do not.
+    import distkeras as keras
+
+    x = np.random.default_rng(0).uniform(0, 5, (16, *IMG[1:])).astype("float32")
+    layer = cls(**kwargs)
+    assert not np.allclose(to_numpy(layer(x)), x)
+    np.testing.assert_array_equal(to_numpy(layer(x, training=False)), x)
+    seq = keras.Sequential([cls(**kwargs)])
+    assert not np.allclose(to_numpy(seq(x)), x)
+    np.testing.assert_array_equal(to_numpy(seq(x, training=False)), x)
+    np.testing.assert_array_equal(seq.predict(x, verbose=0), x)
+    inputs = keras.Input(IMG[1:])
+    model = keras.Model(inputs, cls(**kwargs)(inputs))
+    assert not np.allclose(to_numpy(model(x)), x)
+
+
+def test_call_default_of_training_is_used_when_nothing_decides():
+    # Keras 3.15: a custom layer's `call(x, training=True)` default holds on its own and
+    # under a caller that leaves training=None; an outer training=False wins; Dropout's
+    # default (False) keeps it off.
+    class Doubles(layers.Layer):
+        def call(self, x, training=True):
+            return x * (2.0 if training else 1.0)
+
+    class Outer(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = Doubles()
+
+        def call(self, x, training=None):
+            return self.inner(x)
+
+    one = np.ones((1, 1), "float32")
+    assert float(to_numpy(Doubles()(one))[0, 0]) == 2.0
+    assert float(to_numpy(Outer()(one))[0, 0]) == 2.0
+    assert float(to_numpy(Outer()(one, training=False))[0, 0]) == 1.0
+    np.testing.assert_array_equal(to_numpy(layers.Dropout(0.5)(np.ones((4, 4)))), 1.0)
+
+
 def test_rescaling_formula():
     x = np.array([[0, 51, 255]], dtype="uint8")
     out = to_numpy(layers.Rescaling(1 / 255.0, offset=-1.0)(x))

@@ -164,6 +164,16 @@ def test_tf_dataset_auto_shard_off_and_infinite_cardinality():
         _model().fit(infinite, verbose=0)
 
 
+def test_validation_split_on_a_stream_names_its_type():
+    # Keras 3: "Argument `validation_split` is only supported for tensors or NumPy arrays."
+    def gen():
+        yield from _batches()
+
+    for x, kind in ((FakeTFDataset(_batches()), "data_fakes.FakeTFDataset"), (gen(), "generator")):
+        with pytest.raises(ValueError, match=rf"`x` is a \S*{kind}:.*validation_split=0.2$"):
+            _model().fit(x, validation_split=0.2, verbose=0)
+
+
 def test_tf_dataset_unknown_cardinality_runs_to_its_end():
     _assert_same(_weights_after(FakeTFDataset(_batches(), known_cardinality=False)), _reference())
 

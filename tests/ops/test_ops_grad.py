@@ -170,6 +170,38 @@ CASES = [
     ),
 ]
 
+# Keras 3 converts a list/tuple given to a reduction with convert_to_tensor (it stacks it),
+# so `ops.mean([a, b])` is the mean of `stack([a, b])`, with gradients reaching `a` and `b`.
+# (The items are tensors: a list of float64 NumPy arrays would become floatx, as in Keras.)
+_t = ops.convert_to_tensor
+CASES += [
+    (
+        f"{name}_of_list",
+        lambda a, b, f=f, kw=kw: f([_t(a), _t(b)], **kw),
+        lambda a, b, r=r, kw=kw: r(np.stack([a, b]), **kw),
+        [anyv(2, 3), anyv(2, 3)],
+    )
+    for name, f, r, kw in [
+        ("mean", ops.mean, np.mean, {"axis": 0}),
+        ("max", ops.max, np.max, {"axis": (0, 2)}),
+        ("min", ops.min, np.min, {}),
+        ("amax", ops.amax, np.max, {"axis": -1, "keepdims": True}),
+        ("prod", ops.prod, np.prod, {"axis": 0}),
+        ("std", ops.std, np.std, {"axis": 1}),
+        ("var", ops.var, np.var, {}),
+        ("cumsum", ops.cumsum, np.cumsum, {"axis": 0}),
+        ("norm", ops.norm, lambda x, axis: np.linalg.norm(x, axis=axis), {"axis": 0}),
+    ]
+]
+CASES.append(
+    (
+        "mean_of_tuple",
+        lambda a, b: ops.mean((_t(a), _t(b))),
+        lambda a, b: (a + b).mean() / 2,
+        [anyv(3), anyv(3)],
+    )
+)
+
 
 @pytest.mark.parametrize("name,op,ref,inputs", CASES, ids=[c[0] for c in CASES])
 def test_forward_matches_numpy(name, op, ref, inputs):
@@ -210,20 +242,56 @@ def test_cast_gradient_is_cast_back():
     np.testing.assert_array_equal(np.asarray(g), w.astype(np.float64))
 
 
-def test_sum_of_a_list_stacks_it_as_keras():
-    # Keras 3.15 (jax): ops.sum([a, b]) on two (2, 3) arrays of 1 and 2 -> 18.0; with axis=0
-    # the elementwise sum; ops.sum([1.0, 2.0, 3.0]) -> 6.0; a tuple with keepdims -> (1, 1).
+def test_reductions_of_a_list_stack_it_as_keras():
+    # Keras 3.15.1 (jax) on a = [[1, -2, 3]], b = [[0.5, 4, -1]] (float32).
     from distkeras.backend import GradientTape, Variable
 
-    a, b = np.ones((2, 3), "float32"), np.full((2, 3), 2.0, "float32")
-    assert float(ops.sum([a, b])) == 18.0
-    np.testing.assert_array_equal(np.asarray(ops.sum([a, b], axis=0)), a + b)
-    assert float(ops.sum([1.0, 2.0, 3.0])) == 6.0
-    assert ops.sum((a[0], a[0]), keepdims=True).shape == (1, 1)
+    a = np.array([[1.0, -2.0, 3.0]], "float32")
+    b = np.array([[0.5, 4.0, -1.0]], "float32")
+    m = ops.mean([1.0, 2.0, 4.0])
+    assert m.dtype == "float32"
+    np.testing.assert_allclose(float(m), 2.3333335, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ops.max([a, b], axis=0)), [[1.0, 4.0, 3.0]])
+    assert float(ops.min((a, b))) == -2.0
+    assert float(ops.prod([a, b])) == 12.0
+    np.testing.assert_array_equal(np.asarray(ops.argmax([a, b], axis=0)), [[0, 1, 0]])
+    np.testing.assert_array_equal(np.asarray(ops.argmin([a, b], axis=0)), [[1, 0, 1]])
+    np.testing.assert_allclose(float(ops.std([a, b])), 2.0899894, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ops.var([a, b], axis=0)), [[0.0625, 9.0, 4.0]])
+    np.testing.assert_array_equal(np.asarray(ops.cumsum([a, b])), [1.0, -1.0, 2.0, 2.5, 6.5, 5.5])
+    np.testing.assert_allclose(float(ops.norm([a, b])), 5.59017, rtol=1e-6)
     assert float(ops.sum([[1.0, 2.0], [3.0, 4.0]])) == 10.0
-    # d/dv sum([v, 3 v]) = 4 for every element of v
+    assert bool(ops.any([a < 0, b < -5])) and not bool(ops.all([a > 0, b > 0]))
+    # Tensors inside a list keep their gradient: d/dv sum([v, 3 v]) = 4, d/dv max([v, w]) picks.
     v = Variable(np.array([1.0, -2.0], dtype="float32"))
+    w = Variable(np.array([0.0, 5.0], dtype="float32"))
     with GradientTape() as tape:
-        y = ops.sum([v, ops.multiply(v, 3.0)])
+        y = ops.add(ops.sum([v, ops.multiply(v, 3.0)]), ops.sum(ops.max([v, w], axis=0)))
+    gv, gw = tape.gradient(y, [v, w])
+    assert gv.dtype == "float32"  # the max gradient stays in the variable's dtype
+    np.testing.assert_array_equal(np.asarray(gv), [5.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(gw), [0.0, 1.0])
+
+
+def test_convert_to_tensor_stacks_tensors_in_a_list():
+    from distkeras.backend import GradientTape, Variable
+
+    v = Variable(np.array([1.0, 2.0], dtype="float32"))
+    with GradientTape() as tape:
+        t = ops.convert_to_tensor([[v, v], [ops.multiply(v, 2.0), [0.0, 1.0]]])
+        y = ops.sum(ops.multiply(t, t))
+    assert t.shape == (2, 2, 2) and t.dtype == "float32"
     (g,) = tape.gradient(y, [v])
-    np.testing.assert_array_equal(np.asarray(g), [4.0, 4.0])
+    np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(v) * (1 + 1 + 4))
+    assert ops.convert_to_tensor((v, v), dtype="float64").dtype == "float64"
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool"])
+def test_mean_var_std_of_integers_are_float32(dtype):
+    # Keras 3.15 (jax): mean/var/std of int32, int64, uint8 and bool arrays are float32.
+    a = np.array([1, 0, 1, 1], dtype=dtype)
+    for op, ref in ((ops.mean, np.mean), (ops.var, np.var), (ops.std, np.std)):
+        got = op(a)
+        assert got.dtype == "float32", op
+        np.testing.assert_allclose(float(got), ref(a.astype("float64")), rtol=1e-6)
+    assert ops.mean(np.array([1.0, 2.0], "float64")).dtype == "float64"  # floats keep theirs

@@ -87,3 +87,32 @@ def test_bad_input(kwargs, match):
     args = {"sequence_length": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         timeseries_dataset_from_array(DATA, None, **args)
+
+
+def test_fit_reads_the_dataset_like_keras_reads_tf_data():
+    # Keras returns a tf.data.Dataset, whose batches `fit` takes in order whatever its
+    # `shuffle` argument: an unshuffled dataset trains exactly as the arrays with
+    # shuffle=False; a shuffled one is reshuffled every epoch.
+    import distkeras as keras
+
+    data = np.random.default_rng(0).normal(size=(70, 2)).astype("float32")
+    targets = data[:, :1] * 2.0
+    ds = timeseries_dataset_from_array(data, targets, sequence_length=3, batch_size=8)
+    assert ds.shuffle_each_epoch is False and ds.take(2).shuffle_each_epoch is False
+    windows = np.stack([data[i : i + 3] for i in range(68)])
+
+    def trained(*args, **kwargs):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((3, 2)), keras.layers.Flatten(), keras.layers.Dense(1)]
+        )
+        model.compile("sgd", "mse")
+        model.fit(*args, epochs=2, verbose=0, **kwargs)
+        return model.get_weights()
+
+    for got, want in zip(
+        trained(ds), trained(windows, targets[:68], batch_size=8, shuffle=False), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    shuffled = timeseries_dataset_from_array(data, targets, 3, batch_size=8, shuffle=True, seed=1)
+    assert shuffled.shuffle_each_epoch is True

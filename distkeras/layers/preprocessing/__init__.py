@@ -1,9 +1,11 @@
-"""Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization.
+"""Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization,
+category encoding.
 
 `image_ops` holds the array-level image transforms (resize, smart_resize,
 affine resampling) that `distkeras.preprocessing.image` reuses.
 """
 
+from distkeras.layers.preprocessing.category_encoding import CategoryEncoding
 from distkeras.layers.preprocessing.image_augmentation import (
     RandomContrast,
     RandomFlip,
@@ -16,6 +18,7 @@ from distkeras.layers.preprocessing.normalization import Normalization
 from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 __all__ = [
+    "CategoryEncoding",
     "CenterCrop",
     "Normalization",
     "RandomContrast",

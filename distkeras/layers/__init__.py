@@ -96,6 +96,8 @@ from distkeras.layers.pooling import (
 from distkeras.layers.preprocessing import (
     CategoryEncoding,
     CenterCrop,
+    Discretization,
+    IntegerLookup,
     Normalization,
     RandomContrast,
     RandomFlip,
@@ -104,6 +106,7 @@ from distkeras.layers.preprocessing import (
     RandomZoom,
     Rescaling,
     Resizing,
+    StringLookup,
     TextVectorization,
 )
 from distkeras.layers.recurrent import (

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import get_array_module
+from distkeras.layers.preprocessing.lookup import StringLookup
 from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -55,10 +56,10 @@ def named_leaves(data: Any, name: str) -> Iterator[tuple[str, Any]]:
 
 
 def accepts_strings(model: Any) -> bool:
-    """True when the model takes raw text: it holds a `TextVectorization` layer."""
+    """True when the model takes raw text: it holds a `TextVectorization` or `StringLookup`."""
     flatten = getattr(model, "_flatten_layers", None)
     layers = flatten() if flatten is not None else []
-    return any(isinstance(layer, TextVectorization) for layer in layers)
+    return any(isinstance(layer, (TextVectorization, StringLookup)) for layer in layers)
 
 
 def check_dtype(a: Any, name: str, allow_strings: bool = False) -> None:
@@ -68,7 +69,9 @@ def check_dtype(a: Any, name: str, allow_strings: bool = False) -> None:
         return
     hint = ""
     if kind in _TEXT_KINDS and name.startswith("x"):
-        hint = " Text inputs need a model that starts with a TextVectorization layer."
+        hint = (
+            " Text inputs need a model that starts with a TextVectorization or StringLookup layer."
+        )
     elif kind == "O":
         hint = f" Convert it first, e.g. np.asarray({name}, dtype='float32')."
     raise ValueError(

@@ -1,11 +1,12 @@
 """Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization,
-category encoding.
+category encoding, vocabulary lookups, discretization.
 
 `image_ops` holds the array-level image transforms (resize, smart_resize,
 affine resampling) that `distkeras.preprocessing.image` reuses.
 """
 
 from distkeras.layers.preprocessing.category_encoding import CategoryEncoding
+from distkeras.layers.preprocessing.discretization import Discretization
 from distkeras.layers.preprocessing.image_augmentation import (
     RandomContrast,
     RandomFlip,
@@ -14,12 +15,15 @@ from distkeras.layers.preprocessing.image_augmentation import (
     RandomZoom,
 )
 from distkeras.layers.preprocessing.image_preprocessing import CenterCrop, Rescaling, Resizing
+from distkeras.layers.preprocessing.lookup import IntegerLookup, StringLookup
 from distkeras.layers.preprocessing.normalization import Normalization
 from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 __all__ = [
     "CategoryEncoding",
     "CenterCrop",
+    "Discretization",
+    "IntegerLookup",
     "Normalization",
     "RandomContrast",
     "RandomFlip",
@@ -28,5 +32,6 @@ __all__ = [
     "RandomZoom",
     "Rescaling",
     "Resizing",
+    "StringLookup",
     "TextVectorization",
 ]

@@ -2,8 +2,8 @@
 
 Text processing happens on the host (Python strings); the output is a tensor
 of the current array module. The vocabulary is ordered as Keras orders it: by
-descending frequency, ties broken by descending token (Keras sorts with
-`np.lexsort((tokens, counts))[::-1]`).
+descending frequency, ties broken by descending token (`order_vocabulary`,
+shared with the lookup layers).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from distkeras.backend import current_module, floatx, to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.keras_tensor import KerasTensor
 from distkeras.layers.layer import Layer
+from distkeras.layers.preprocessing.index_lookup import idf_from_counts, order_vocabulary
 from distkeras.layers.preprocessing.normalization import iter_batches
 
 DEFAULT_STRIP_REGEX = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -261,16 +262,12 @@ class TextVectorization(Layer):
                 num_docs += 1
         for special in self._specials:
             counts.pop(special, None)
-        tokens = np.array(list(counts.keys()), dtype=object)
-        freq = np.array([counts[t] for t in tokens], dtype=np.int64)
-        order = np.lexsort((tokens.astype(str), freq))[::-1] if len(tokens) else []
-        vocab = [str(tokens[i]) for i in order]
+        vocab = order_vocabulary(counts)
         if self.max_tokens is not None:
             vocab = vocab[: self.max_tokens - len(self._specials)]
         idf = None
         if self.output_mode == "tf_idf":
-            dc = np.array([doc_counts[t] for t in vocab], dtype=np.float64)
-            idf = np.log(1.0 + num_docs / (1.0 + dc))
+            idf = idf_from_counts([doc_counts[t] for t in vocab], num_docs)
         self.set_vocabulary(vocab, idf)
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:

@@ -97,6 +97,7 @@ from distkeras.layers.preprocessing import (
     CategoryEncoding,
     CenterCrop,
     Discretization,
+    Hashing,
     IntegerLookup,
     Normalization,
     RandomContrast,

@@ -1,5 +1,5 @@
 """Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization,
-category encoding, vocabulary lookups, discretization.
+category encoding, vocabulary lookups, discretization, hashing.
 
 `image_ops` holds the array-level image transforms (resize, smart_resize,
 affine resampling) that `distkeras.preprocessing.image` reuses.
@@ -7,6 +7,7 @@ affine resampling) that `distkeras.preprocessing.image` reuses.
 
 from distkeras.layers.preprocessing.category_encoding import CategoryEncoding
 from distkeras.layers.preprocessing.discretization import Discretization
+from distkeras.layers.preprocessing.hashing import Hashing
 from distkeras.layers.preprocessing.image_augmentation import (
     RandomContrast,
     RandomFlip,
@@ -23,6 +24,7 @@ __all__ = [
     "CategoryEncoding",
     "CenterCrop",
     "Discretization",
+    "Hashing",
     "IntegerLookup",
     "Normalization",
     "RandomContrast",

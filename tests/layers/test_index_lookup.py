@@ -118,6 +118,23 @@ def test_string_lookup_vocabulary_file_and_set_vocabulary(tmp_path):
     assert layer.vocabulary_size() == 3
 
 
+def test_lookup_binary_alias_scalars_and_no_oov():
+    # keras.io "Structured data classification from scratch" uses these settings per sample.
+    layer = layers.StringLookup(
+        vocabulary=["fixed", "normal", "reversible"], num_oov_indices=0, output_mode="binary"
+    )
+    # Keras 3.15.1: output_mode becomes 'multi_hot'; 'normal' -> [0 1 0]
+    assert layer.output_mode == "multi_hot" and layer.get_config()["output_mode"] == "multi_hot"
+    assert layer.get_vocabulary() == ["fixed", "normal", "reversible"]
+    np.testing.assert_array_equal(_np(layer("normal")), [0, 1, 0])
+    np.testing.assert_array_equal(_np(layer(np.array(["fixed", "reversible"]))), [1, 0, 1])
+    ints = layers.IntegerLookup(vocabulary=[0, 1, 2, 3], num_oov_indices=0, output_mode="binary")
+    np.testing.assert_array_equal(_np(ints(np.int64(2))), [0, 0, 1, 0])
+    onehot = layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")
+    np.testing.assert_array_equal(_np(onehot("b")), [[0, 0, 1]])  # Keras 3.15.1: (1, 3)
+    assert int(_np(layers.StringLookup(vocabulary=["a", "b"])("b"))) == 2
+
+
 # ---------------------------------------------------------------- IntegerLookup
 def test_integer_lookup_keras_outputs():
     layer = layers.IntegerLookup()

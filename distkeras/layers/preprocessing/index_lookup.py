@@ -90,6 +90,8 @@ class IndexLookup(Layer):
         kwargs.pop("salt", None)
         super().__init__(**kwargs)
         cls = type(self).__name__
+        if output_mode == "binary":  # Keras's older name, still accepted
+            output_mode = "multi_hot"
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 1
         ):
@@ -329,7 +331,8 @@ class IndexLookup(Layer):
         else:
             depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
             out = encode_ids(ids, self.output_mode, depth, self._idf)
-        return Tensor(xp.asarray(out[0] if single else out))
+        # A scalar input is a batch of one, as in Keras; only "int" gives a scalar back.
+        return Tensor(xp.asarray(out[0] if single and self.output_mode == "int" else out))
 
     def _wrap_inverted(self, out: Any) -> Any:
         return out

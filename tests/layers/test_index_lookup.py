@@ -204,9 +204,21 @@ def test_lookup_errors(make, needle):
         make()
 
 
-def test_string_lookup_several_oov_indices_refused():
-    with pytest.raises(NotImplementedError, match="num_oov_indices=2"):
-        layers.StringLookup(num_oov_indices=2)
+def test_string_lookup_several_oov_indices_hash_like_keras():
+    layer = layers.StringLookup(vocabulary=["a", "b"], num_oov_indices=3)
+    words = np.array(["a", "z", "q", "hello", "b", "", "longer than sixteen bytes"])
+    # Keras 3.15.1 (FarmHash64 of the string mod 3 picks the OOV slot)
+    assert layer.get_vocabulary() == ["[UNK]"] * 3 + ["a", "b"]
+    np.testing.assert_array_equal(_np(layer(words)), [3, 1, 2, 1, 4, 2, 1])
+    inv = layers.StringLookup(vocabulary=["a", "b"], num_oov_indices=3, invert=True)
+    assert list(inv(np.array([0, 1, 2, 3, 4, 5]))) == ["[UNK]"] * 3 + ["a", "b", "[UNK]"]
+    count = layers.StringLookup(vocabulary=["a", "b"], num_oov_indices=2, output_mode="count")
+    np.testing.assert_array_equal(_np(count(np.array([["z", "q", "hello", "a"]]))), [[1, 2, 1, 0]])
+    masked = layers.StringLookup(mask_token="", num_oov_indices=2)
+    masked.adapt(WORDS)
+    # Keras 3.15.1: ['', '[UNK]', '[UNK]', 'b', 'a', 'd', 'c'], [4 2 0 2 3]
+    assert masked.get_vocabulary() == ["", "[UNK]", "[UNK]", "b", "a", "d", "c"]
+    np.testing.assert_array_equal(_np(masked(np.array(["a", "z", "", "q", "b"]))), [4, 2, 0, 2, 3])
 
 
 def test_lookup_config_round_trip_keeps_adapted_vocabulary():

@@ -9,6 +9,7 @@ import numpy as np
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.preprocessing.index_lookup import IndexLookup
+from distkeras.layers.preprocessing.string_hash import fingerprint64
 
 
 class StringLookup(IndexLookup):
@@ -16,8 +17,9 @@ class StringLookup(IndexLookup):
 
     Args:
         max_tokens: Vocabulary size limit, special tokens included.
-        num_oov_indices: Number of out-of-vocabulary slots (default 1). More
-            than one needs TensorFlow's FarmHash of strings and is refused.
+        num_oov_indices: Number of out-of-vocabulary slots (default 1); with
+            several, an unknown string goes to slot FarmHash64(string) mod
+            slots, as Keras (TensorFlow's `to_hash_bucket_fast`).
         mask_token: Token mapped to index 0 in `"int"` mode (dropped in the
             other modes); None (default) for no mask.
         oov_token: Token returned for unknown indices with `invert` ("[UNK]").
@@ -46,12 +48,6 @@ class StringLookup(IndexLookup):
         **kwargs: Any,
     ):
         kwargs.pop("vocabulary_dtype", None)
-        if isinstance(num_oov_indices, int) and num_oov_indices > 1:
-            raise NotImplementedError(
-                "StringLookup with more than one OOV index hashes strings with TensorFlow's "
-                "FarmHash, which distkeras does not implement. "
-                f"Received: num_oov_indices={num_oov_indices}"
-            )
         self.encoding = encoding
         super().__init__(
             max_tokens=max_tokens,
@@ -81,6 +77,9 @@ class StringLookup(IndexLookup):
                 )
             flat[i] = v
         return out
+
+    def _oov_bucket(self, value: Any) -> int:
+        return fingerprint64(value.encode(self.encoding)) % self.num_oov_indices
 
     def get_config(self) -> dict:
         cfg = super().get_config()

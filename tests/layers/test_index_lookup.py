@@ -37,6 +37,9 @@ def test_string_lookup_adapt_orders_by_count_then_descending_token():
     batched = layers.StringLookup()
     batched.adapt([WORDS[:3], WORDS[3:]])  # an iterable of batches counts the same
     assert batched.get_vocabulary() == layer.get_vocabulary()
+    pairs = layers.StringLookup()
+    pairs.adapt((WORDS[i : i + 2], np.zeros(2)) for i in range(0, 7, 2))  # (x, y) batches
+    assert pairs.get_vocabulary() == layer.get_vocabulary()
 
 
 def test_string_lookup_mask_token_and_invert():

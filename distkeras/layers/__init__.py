@@ -96,6 +96,9 @@ from distkeras.layers.pooling import (
 from distkeras.layers.preprocessing import (
     CategoryEncoding,
     CenterCrop,
+    Discretization,
+    Hashing,
+    IntegerLookup,
     Normalization,
     RandomContrast,
     RandomFlip,
@@ -104,6 +107,7 @@ from distkeras.layers.preprocessing import (
     RandomZoom,
     Rescaling,
     Resizing,
+    StringLookup,
     TextVectorization,
 )
 from distkeras.layers.recurrent import (

@@ -34,10 +34,13 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import get_array_module
+from distkeras.layers.preprocessing.hashing import Hashing
+from distkeras.layers.preprocessing.lookup import StringLookup
 from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 _TEXT_KINDS = "USO"  # str, bytes, Python objects (strings in object arrays)
+_TEXT_LAYERS = (TextVectorization, StringLookup, Hashing)  # layers that take raw strings
 
 
 def named_leaves(data: Any, name: str) -> Iterator[tuple[str, Any]]:
@@ -55,10 +58,10 @@ def named_leaves(data: Any, name: str) -> Iterator[tuple[str, Any]]:
 
 
 def accepts_strings(model: Any) -> bool:
-    """True when the model takes raw text: it holds a `TextVectorization` layer."""
+    """True when the model takes raw text: it holds a TextVectorization, StringLookup or Hashing."""
     flatten = getattr(model, "_flatten_layers", None)
     layers = flatten() if flatten is not None else []
-    return any(isinstance(layer, TextVectorization) for layer in layers)
+    return any(isinstance(layer, _TEXT_LAYERS) for layer in layers)
 
 
 def check_dtype(a: Any, name: str, allow_strings: bool = False) -> None:
@@ -68,7 +71,9 @@ def check_dtype(a: Any, name: str, allow_strings: bool = False) -> None:
         return
     hint = ""
     if kind in _TEXT_KINDS and name.startswith("x"):
-        hint = " Text inputs need a model that starts with a TextVectorization layer."
+        hint = (
+            " Text inputs need a model that starts with a TextVectorization or StringLookup layer."
+        )
     elif kind == "O":
         hint = f" Convert it first, e.g. np.asarray({name}, dtype='float32')."
     raise ValueError(

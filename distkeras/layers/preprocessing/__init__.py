@@ -1,11 +1,13 @@
 """Preprocessing layers: text vectorization, image preprocessing and augmentation, normalization,
-category encoding.
+category encoding, vocabulary lookups, discretization, hashing.
 
 `image_ops` holds the array-level image transforms (resize, smart_resize,
 affine resampling) that `distkeras.preprocessing.image` reuses.
 """
 
 from distkeras.layers.preprocessing.category_encoding import CategoryEncoding
+from distkeras.layers.preprocessing.discretization import Discretization
+from distkeras.layers.preprocessing.hashing import Hashing
 from distkeras.layers.preprocessing.image_augmentation import (
     RandomContrast,
     RandomFlip,
@@ -14,12 +16,16 @@ from distkeras.layers.preprocessing.image_augmentation import (
     RandomZoom,
 )
 from distkeras.layers.preprocessing.image_preprocessing import CenterCrop, Rescaling, Resizing
+from distkeras.layers.preprocessing.lookup import IntegerLookup, StringLookup
 from distkeras.layers.preprocessing.normalization import Normalization
 from distkeras.layers.preprocessing.text_vectorization import TextVectorization
 
 __all__ = [
     "CategoryEncoding",
     "CenterCrop",
+    "Discretization",
+    "Hashing",
+    "IntegerLookup",
     "Normalization",
     "RandomContrast",
     "RandomFlip",
@@ -28,5 +34,6 @@ __all__ = [
     "RandomZoom",
     "Rescaling",
     "Resizing",
+    "StringLookup",
     "TextVectorization",
 ]

@@ -2,8 +2,8 @@
 
 Text processing happens on the host (Python strings); the output is a tensor
 of the current array module. The vocabulary is ordered as Keras orders it: by
-descending frequency, ties broken by descending token (Keras sorts with
-`np.lexsort((tokens, counts))[::-1]`).
+descending frequency, ties broken by descending token (`order_vocabulary`,
+shared with the lookup layers).
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ from distkeras.backend import current_module, floatx, to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.layers.keras_tensor import KerasTensor
 from distkeras.layers.layer import Layer
+from distkeras.layers.preprocessing.index_lookup import (
+    encode_ids,
+    idf_from_counts,
+    order_vocabulary,
+)
 from distkeras.layers.preprocessing.normalization import iter_batches
 
 DEFAULT_STRIP_REGEX = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -261,16 +266,12 @@ class TextVectorization(Layer):
                 num_docs += 1
         for special in self._specials:
             counts.pop(special, None)
-        tokens = np.array(list(counts.keys()), dtype=object)
-        freq = np.array([counts[t] for t in tokens], dtype=np.int64)
-        order = np.lexsort((tokens.astype(str), freq))[::-1] if len(tokens) else []
-        vocab = [str(tokens[i]) for i in order]
+        vocab = order_vocabulary(counts)
         if self.max_tokens is not None:
             vocab = vocab[: self.max_tokens - len(self._specials)]
         idf = None
         if self.output_mode == "tf_idf":
-            dc = np.array([doc_counts[t] for t in vocab], dtype=np.float64)
-            idf = np.log(1.0 + num_docs / (1.0 + dc))
+            idf = idf_from_counts([doc_counts[t] for t in vocab], num_docs)
         self.set_vocabulary(vocab, idf)
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
@@ -320,22 +321,15 @@ class TextVectorization(Layer):
         width = self.vocabulary_size()
         if self.pad_to_max_tokens and self.max_tokens is not None:
             width = self.max_tokens
-        out = np.zeros((n, width), dtype=floatx())
+        if self.output_mode == "tf_idf" and self._idf is None:
+            raise ValueError(
+                "The 'tf_idf' mode needs idf weights: call `adapt` or pass `vocabulary` and "
+                "`idf_weights`. Received: no idf weights"
+            )
+        padded = np.full((n, max((len(s) for s in ids), default=0)), -1, dtype=np.int64)
         for i, s in enumerate(ids):
-            if s:
-                np.add.at(out[i], np.asarray(s), 1.0)
-        if self.output_mode == "multi_hot":
-            out = (out > 0).astype(floatx())
-        elif self.output_mode == "tf_idf":
-            if self._idf is None:
-                raise ValueError(
-                    "The 'tf_idf' mode needs idf weights: call `adapt` or pass `vocabulary` and "
-                    "`idf_weights`. Received: no idf weights"
-                )
-            idf = np.full(width, self._idf.mean() if len(self._idf) else 0.0)
-            idf[: len(self._idf)] = self._idf
-            out = (out * idf).astype(floatx())
-        return out
+            padded[i, : len(s)] = s
+        return encode_ids(padded, self.output_mode, width, self._idf).astype(floatx())
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         batch = input_shape[0] if len(input_shape) else None

@@ -124,16 +124,13 @@ MARK = "@@bench "
 # distkeras first, `distkeras-run` or a start-up (.pth) hook would; "blas1"
 # keeps OpenBLAS on one thread (no workers to spin, GEMMs on one core, the
 # distkeras pool's loops still threaded): the other way to never run beside
-# spinning workers; "block1m" runs the optimizer's update on blocks of 2**20
-# elements (one per thread for these models), the default before the
-# cache-sized blocks of 2**15.
+# spinning workers.
 VARIANTS = {
     "before": {"DISTKERAS_BLAS_TUNE": "0"},
     "exported": {"OPENBLAS_THREAD_TIMEOUT": "20"},
     "blas1": {"OPENBLAS_NUM_THREADS": "1"},
-    "block1m": {"DISTKERAS_OPTIMIZER_BLOCK": str(1 << 20)},
 }
-_CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE", "DISTKERAS_OPTIMIZER_BLOCK")
+_CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE")
 
 
 def base_name(name: str) -> str:

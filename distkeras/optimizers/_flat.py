@@ -28,11 +28,7 @@ from distkeras.backend import current_module
 from distkeras.backend.threads import auto_threads
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
-# Elements per block of a threaded/blocked update: 2**15 float32 elements (128 KiB)
-# keep a block's half-dozen operands in a core's L2 across the dozen ufuncs of an
-# update (Adam over the 670k-parameter MLP: 1.56 ms of CPU on 32k blocks, 2.33 ms
-# on one whole-range call; bench/README.md, issue 21).
-_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 15)))
+_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))  # elements per block
 _MIN_CHUNK = 1 << 16  # elements; below this a thread hand-off costs more than it saves
 
 

@@ -28,7 +28,10 @@ from distkeras.backend import current_module
 from distkeras.backend.threads import auto_threads
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
-_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))  # elements per block
+# Elements per block. Smaller, L2-sized blocks (2**15) take a third less CPU in one
+# thread, but in the two-thread update every ufunc call hands the GIL over, and the
+# MLP step got 5-15% slower with them (issue 21, bench/README.md): keep 2**20.
+_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))
 _MIN_CHUNK = 1 << 16  # elements; below this a thread hand-off costs more than it saves
 
 

@@ -91,21 +91,6 @@ class Options:
     command: list[str] = dataclasses.field(default_factory=list)
 
 
-def _positive_int(name: str):
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be an integer. Received: {name}={text!r}"
-            ) from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1. Received: {name}={value}")
-        return value
-
-    return convert
-
-
 def _timeout(text: str) -> float | None:
     lowered = text.strip().lower()
     if lowered in ("0", "none", "inf"):
@@ -162,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-proc",
         dest="np",
         metavar="N",
-        type=_positive_int("-np"),
+        type=horovodrun.int_at_least("-np", 1),
         help="number of processes (ranks); default: the slots of -H/--hostfile, "
         "or SLURM_NTASKS inside a Slurm allocation",
     )
@@ -177,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--gpus-per-proc",
-        type=_positive_int("--gpus-per-proc"),
+        type=horovodrun.int_at_least("--gpus-per-proc", 1),
         metavar="K",
         help="GPUs per rank: each rank sees its own CUDA_VISIBLE_DEVICES",
     )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Callable
 
 STALL_ENV = "DISTKERAS_STALL_WARNING_S"
 TIMEOUT_ENV = "DISTKERAS_COLLECTIVE_TIMEOUT"
@@ -159,7 +160,9 @@ def refuse(argv: list[str], i: int) -> None:
     )
 
 
-def _non_negative_int(name: str, minimum: int = 0):
+def int_at_least(name: str, minimum: int = 0) -> Callable[[str], int]:
+    """An argparse `type` that parses an integer >= `minimum`, naming the flag when not."""
+
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -196,7 +199,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "-p",
         "--ssh-port",
-        type=_non_negative_int("--ssh-port", minimum=1),
+        type=int_at_least("--ssh-port", minimum=1),
         metavar="PORT",
         help="ssh port on all hosts (mpirun's ssh arguments)",
     )
@@ -223,7 +226,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tcp", action="store_true", help="Open MPI: TCP transport only")
     g.add_argument(
         "--start-timeout",
-        type=_non_negative_int("--start-timeout"),
+        type=int_at_least("--start-timeout"),
         metavar="S",
         help="accepted (horovodrun's pre-start checks, which distkeras-run skips)",
     )
@@ -247,14 +250,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--stall-check-warning-time-seconds",
         dest="stall_warning",
-        type=_non_negative_int("--stall-check-warning-time-seconds"),
+        type=int_at_least("--stall-check-warning-time-seconds"),
         metavar="S",
         help=f"warn about ranks that have not reached a collective after S s ({STALL_ENV})",
     )
     g.add_argument(
         "--stall-check-shutdown-time-seconds",
         dest="stall_shutdown",
-        type=_non_negative_int("--stall-check-shutdown-time-seconds"),
+        type=int_at_least("--stall-check-shutdown-time-seconds"),
         metavar="S",
         help=f"fail a collective after S s, 0: never ({TIMEOUT_ENV})",
     )
@@ -262,7 +265,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """The parser of the words after `horovodrun` (horovodrun's own spelling of the flags)."""
-    from launcher.cli import PROG, _positive_int, version_text  # noqa: PLC0415
+    from launcher.cli import PROG, version_text  # noqa: PLC0415
 
     p = parser_class(
         prog=f"{PROG} horovodrun",
@@ -271,7 +274,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argume
         description="horovodrun's command line, run by distkeras-run.",
     )
     p.add_argument("-v", "--version", action="version", version=version_text())
-    p.add_argument("-np", "--num-proc", dest="np", type=_positive_int("-np"), metavar="N")
+    p.add_argument("-np", "--num-proc", dest="np", type=int_at_least("-np", 1), metavar="N")
     p.add_argument("-H", "--hosts", dest="hosts", metavar="HOSTS")
     p.add_argument("-hostfile", "--hostfile", dest="hostfile", metavar="FILE")
     p.add_argument("--verbose", action="store_true")

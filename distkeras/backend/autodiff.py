@@ -17,6 +17,17 @@ import numpy as np
 from distkeras import backend as _backend
 
 _STATE = {"tapes": 0, "no_grad": 0}
+# dtype -> its name: NumPy computes `dtype.name` in Python on every access (~4 us),
+# and `Tensor.dtype` is read on every layer call.
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype: Any) -> str:
+    """`dtype.name`, cached per dtype object."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
 
 
 def is_recording() -> bool:
@@ -54,7 +65,7 @@ class Tensor:
 
     @property
     def dtype(self) -> str:
-        return self.data.dtype.name
+        return dtype_name(self.data.dtype)
 
     @property
     def ndim(self) -> int:
@@ -364,53 +375,61 @@ def backward(
         output_gradient = _backend.current_module().ones_like(root.data)
     else:
         output_gradient = _data(output_gradient)
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    consumers: dict[int, int] = {}
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    # Pass 1: how many recorded consumers each reachable tensor has.
+    pending: dict[int, int] = {}
+    stack: list[Tensor] = [root]
     while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
+        parents = stack.pop()._parents
+        if not parents:
             continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        parents = node._parents
-        if parents:
-            for p in parents:
-                if isinstance(p, Tensor) and p.requires_grad:
-                    consumers[id(p)] = consumers.get(id(p), 0) + 1
-                    if id(p) not in visited:
-                        stack.append((p, False))
+        for p in parents:
+            if isinstance(p, Tensor) and p.requires_grad:
+                k = id(p)
+                if k in pending:
+                    pending[k] += 1
+                else:
+                    pending[k] = 1
+                    stack.append(p)
+    consumers = dict(pending) if sinks else pending
+    # Pass 2: a tensor runs its VJP once every consumer has passed its gradient on
+    # (a reverse topological order); a leaf's gradient is final at that moment.
     grads: dict[int, Any] = {id(root): output_gradient}
     leaves: dict[int, Any] = {}
-    for node in reversed(order):
+    ready: list[Tensor] = [root]
+    while ready:
+        node = ready.pop()
         g = grads.pop(id(node), None)
-        if g is None:
-            continue
         parents = node._parents
         if not parents:
-            leaves[id(node)] = g
-            if hook is not None:
-                hook(node, g)
+            if g is not None:
+                leaves[id(node)] = g
+                if hook is not None:
+                    hook(node, g)
             continue
-        needs = tuple(isinstance(p, Tensor) and p.requires_grad for p in parents)
-        if sinks and getattr(node._vjp, "accepts_out", False):
+        needs = tuple([isinstance(p, Tensor) and p.requires_grad for p in parents])
+        if g is None:  # nothing reached this node: pass the turn on
+            pgrads: Any = (None,) * len(parents)
+        elif sinks and getattr(node._vjp, "accepts_out", False):
             outs = tuple(
-                sinks.get(id(p)) if need and consumers.get(id(p)) == 1 else None
-                for p, need in zip(parents, needs)
+                [
+                    sinks.get(id(p)) if need and consumers.get(id(p)) == 1 else None
+                    for p, need in zip(parents, needs)
+                ]
             )
             pgrads = node._vjp(g, needs, outs)
         else:
             pgrads = node._vjp(g, needs)
         for p, need, pg in zip(parents, needs, pgrads):
-            if not need or pg is None:
+            if not need:
                 continue
             k = id(p)
-            prev = grads.get(k)
-            grads[k] = pg if prev is None else prev + pg
+            if pg is not None:
+                prev = grads.get(k)
+                grads[k] = pg if prev is None else prev + pg
+            left = pending[k] - 1
+            pending[k] = left
+            if not left:
+                ready.append(p)
     return leaves
 
 

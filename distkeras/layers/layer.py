@@ -12,7 +12,7 @@ from distkeras import constraints as constraints_mod
 from distkeras import initializers as initializers_mod
 from distkeras import regularizers as regularizers_mod
 from distkeras.backend import current_module, floatx, standardize_dtype
-from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, no_grad
+from distkeras.backend.autodiff import Tensor, Variable, convert_to_tensor, dtype_name, no_grad
 from distkeras.backend.random import SeedGenerator
 from distkeras.layers.input_spec import InputSpec, assert_input_compatibility
 from distkeras.layers.keras_tensor import KerasTensor, Node
@@ -24,6 +24,7 @@ from distkeras.saving.limits import check_trace, check_weight
 from distkeras.utils.naming import auto_name
 
 _CALL_CONTEXT: dict[str, Any] = {"training": None, "depth": 0}
+_PLAIN_ARGS = (bool, int, float, str, type(None))  # call flags that cannot be symbolic
 # The layers being built, outermost first: Keras 3's name scopes. A weight created
 # while a Sequential builds its layers gets the path "seq/dense/kernel".
 _BUILDING: list[Any] = []
@@ -307,7 +308,8 @@ class Layer:
 
     def _clear_losses(self) -> None:
         for layer in self._flatten_layers():
-            layer._call_losses = []
+            if layer._call_losses:
+                layer._call_losses = []
 
     # ------------------------------------------------------------ lifecycle
     def build(self, input_shape: Any) -> None:
@@ -350,7 +352,11 @@ class Layer:
         self._build_shapes = shapes
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(isinstance(x, KerasTensor) for x in _flat_values((inputs, args, kwargs))):
+        if not (  # the common eager call (a Tensor and flags) skips the symbolic scan
+            isinstance(inputs, Tensor)
+            and not args
+            and all(type(v) in _PLAIN_ARGS for v in kwargs.values())
+        ) and any(isinstance(x, KerasTensor) for x in _flat_values((inputs, args, kwargs))):
             return self._symbolic_call(inputs, *args, **kwargs)
         if _CALL_CONTEXT["depth"] == 0:  # a top-level call: `losses` restart, as in Keras
             self._clear_losses()
@@ -428,7 +434,7 @@ class Layer:
         xpm = current_module()
         if not hasattr(x, "dtype"):
             x = np.asarray(x)
-        if x.dtype.kind == "f" and self.autocast and x.dtype.name != self.compute_dtype:
+        if x.dtype.kind == "f" and self.autocast and dtype_name(x.dtype) != self.compute_dtype:
             x = x.astype(self.compute_dtype)
         if xpm is not np and isinstance(x, np.ndarray):
             x = xpm.asarray(x)

@@ -272,9 +272,11 @@ class Functional(Model):
             if isinstance(node.layer, InputLayer):
                 continue
 
-            args = _map(resolve, node.args)
-            kwargs = _map(resolve, node.kwargs)
-            outs = node.layer(_map(resolve, node.inputs), *args, training=training, **kwargs)
+            args = _map(resolve, node.args) if node.args else ()
+            kwargs = _map(resolve, node.kwargs) if node.kwargs else {}
+            x = node.inputs
+            x = resolve(x) if isinstance(x, KerasTensor) else _map(resolve, x)
+            outs = node.layer(x, *args, training=training, **kwargs)
             flat_outs = outs if isinstance(outs, (list, tuple)) else [outs]
             for kt, value in zip(node.outputs, flat_outs):
                 values[id(kt)] = value

@@ -431,14 +431,16 @@ class LossesAndMetrics:
     def _attribute_metrics(self) -> list:
         """Metrics assigned as attributes of the model or its (non-model) layers."""
         found: list = []
+        metric, containers = metrics_mod.Metric, (list, tuple)
         for layer in self._flatten_layers():
             if layer is not self and isinstance(layer, LossesAndMetrics):
                 continue
-            for key, value in vars(layer).items():
-                if key.startswith("_"):
-                    continue
-                items = value if isinstance(value, (list, tuple)) else [value]
-                found.extend(m for m in items if isinstance(m, metrics_mod.Metric))
+            for key, value in vars(layer).items():  # runs at every train_on_batch: kept tight
+                if isinstance(value, metric):
+                    if not key.startswith("_"):
+                        found.append(value)
+                elif isinstance(value, containers) and value and not key.startswith("_"):
+                    found.extend(m for m in value if isinstance(m, metric))
         return found
 
     @property

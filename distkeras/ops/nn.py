@@ -5,6 +5,7 @@ from __future__ import annotations
 from distkeras.backend import current_module, epsilon, standardize_dtype
 from distkeras.backend import primitives as P
 from distkeras.backend.autodiff import Tensor, convert_to_tensor
+from distkeras.backend.loss_primitives import sparse_crossentropy as _fused_sparse_xent
 from distkeras.backend.primitives import (  # noqa: F401
     log_softmax,
     relu,
@@ -160,6 +161,8 @@ def sparse_categorical_crossentropy(
             f"Sparse labels must lie in [0, {num_classes}) for an output with {num_classes} "
             f"classes. Received: label={bad}"
         )
+    if axis in (-1, output.ndim - 1):  # one fused node, the same bits as the composition below
+        return _fused_sparse_xent(output, t, from_logits, epsilon())
     if from_logits:
         logp = P.log_softmax(output, axis=axis)
     else:

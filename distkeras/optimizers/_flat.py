@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import current_module
+from distkeras.backend.fpenv import flush_denormals
 from distkeras.backend.threads import auto_threads
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
@@ -66,8 +67,9 @@ def run_chunked(update, groups: list, coef: Any) -> None:
     """
 
     def run(group: list) -> None:
-        for block in group:
-            update(*block, coef)
+        with flush_denormals():  # a pool thread's own floating-point environment
+            for block in group:
+                update(*block, coef)
 
     if len(groups) == 1:
         run(groups[0])
@@ -203,12 +205,20 @@ class UpdatePipeline:
     def _pipeline(self, segments: list, variables: list, flat: list | None = None, after=None):
         """scale -> accumulate -> clip -> decay -> update -> `after()` -> finish, in place.
 
+        Runs with subnormal floats flushed to zero (`backend.fpenv`), as
+        TensorFlow runs its ops: momentums decaying towards zero would
+        otherwise slow every later update pass many times over.
+
         Args:
             segments: The `Segment`s of this update.
             variables: The variables updated (for constraints).
             flat: The `FlatState`s involved (EMA runs over them), or None.
             after: Called after the update, before the finish (a sharded step's gather).
         """
+        with flush_denormals():
+            self._run_pipeline(segments, variables, flat, after)
+
+    def _run_pipeline(self, segments: list, variables: list, flat: list | None, after) -> None:
         xp = current_module()
         scale = self.loss_scale_factor
         if scale is not None:

@@ -134,8 +134,29 @@ _CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE")
 
 
 def base_name(name: str) -> str:
-    """The contender without its variant: "distkeras fit [before]" -> "distkeras fit"."""
-    return name.split(" [", 1)[0]
+    """The contender without variant or replica: "distkeras fit [before] #2" -> "distkeras fit"."""
+    return replica_of(name).split(" [", 1)[0]
+
+
+def replica_of(name: str) -> str:
+    """The contender a replica process runs: "pytorch eager #2" -> "pytorch eager"."""
+    head, sep, tail = name.rpartition(" #")
+    return head if sep and tail.isdigit() else name
+
+
+def with_replicas(contenders: dict[str, dict[str, str]], n: int) -> dict[str, dict[str, str]]:
+    """Each contender `n` times, as `name #i`: one process each (`--processes`)."""
+    if n <= 1:
+        return contenders
+    return {f"{name} #{i}": env for i in range(1, n + 1) for name, env in contenders.items()}
+
+
+def merge_replicas(rates: dict[str, list[float]]) -> dict[str, list[float]]:
+    """The rounds of every replica of a contender, under its name (replica by replica)."""
+    out: dict[str, list[float]] = {}
+    for name, values in rates.items():
+        out.setdefault(replica_of(name), []).extend(values)
+    return out
 
 
 def with_variants(names: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
@@ -398,6 +419,13 @@ def step_bench_main(
         "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
     )
     ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes per contender (a framework's speed can differ by a quarter from one "
+        "process start to the next on this VM); figures pool the rounds of all of them",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -405,8 +433,10 @@ def step_bench_main(
         return
     names = list(names) if args.no_keras else [*names, *keras_names]
     variants = [v for v in args.variants.split(",") if v]
-    rates = process_rates(script, with_variants(names, variants), rounds=args.rounds)
-    print(f"\n{title}, {torch_threads()} threads (NumPy first, one process per contender)")
+    contenders = with_replicas(with_variants(names, variants), args.processes)
+    rates = merge_replicas(process_rates(script, contenders, rounds=args.rounds))
+    per = "one process" if args.processes <= 1 else f"{args.processes} processes"
+    print(f"\n{title}, {torch_threads()} threads (NumPy first, {per} per contender)")
     report(rates, peers)
     if after is not None:
         after()

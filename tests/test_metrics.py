@@ -557,3 +557,18 @@ def test_unknown_names_suggest_the_closest(typo, suggestion):
     with pytest.raises(ValueError, match=f"Could not interpret metric identifier: '{typo}'") as e:
         metrics.get(typo)
     assert f"Did you mean: '{suggestion}'" in str(e.value)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mean_scalar_fast_path_matches_the_array_path_bitwise(dtype):
+    # The loss trackers feed a Python float and an int weight every step; that path
+    # skips the shape handling and must keep the same float arithmetic.
+    rng = np.random.default_rng(0)
+    fast, arrays = metrics.Mean(dtype=dtype), metrics.Mean(dtype=dtype)
+    for _ in range(500):
+        v, n = float(rng.normal() * 1e3), int(rng.integers(1, 300))
+        fast.update_state(v, sample_weight=n)
+        arrays.update_state(np.asarray([v]), sample_weight=np.asarray([n]))
+    assert fast.total.numpy().tobytes() == arrays.total.numpy().tobytes()
+    assert fast.count.numpy().tobytes() == arrays.count.numpy().tobytes()
+    assert fast.result().numpy().tobytes() == arrays.result().numpy().tobytes()

@@ -150,6 +150,14 @@ class Mean(Metric):
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         """Adds the (weighted) values and their weight."""
         xp = current_module()
+        if type(values) is float and type(sample_weight) in (int, float) and xp is np:
+            # A scalar with a scalar weight (the loss trackers, every step): the array
+            # path's float32 product and sums, without its shape handling.
+            dt = self.total.data.dtype
+            w = np.asarray(sample_weight, dtype=dt)
+            self.total.data += np.asarray(values, dtype=dt) * w
+            self.count.data += w
+            return
         values, sample_weight = reduce_to_samplewise_values(
             values, sample_weight, "mean", self.dtype
         )

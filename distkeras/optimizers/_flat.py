@@ -16,6 +16,7 @@ The mixin relies on the optimizer's attributes and hooks defined in
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -29,10 +30,13 @@ from distkeras.backend.fpenv import flush_denormals
 from distkeras.backend.threads import auto_threads
 
 _THREADS: dict[str, Any] = {"n": None, "pool": None}
-# Elements per block. Smaller, L2-sized blocks (2**15) take a third less CPU in one
-# thread, but in the two-thread update every ufunc call hands the GIL over, and the
-# MLP step got 5-15% slower with them (issue 21, bench/README.md): keep 2**20.
-_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 20)))
+# Elements per block: 2**17 (512 KiB a float32 operand). Blocks go to whichever
+# thread asks next (`run_chunked`). Smaller, L2-sized blocks (2**15) take less CPU in
+# one thread, but in the two-thread update every ufunc call hands the GIL over, and
+# the MLP step got 5-15% slower with them; one block per thread (2**20) made the
+# calling thread wait for the pool thread to wake. 2**17: 1.48-1.55 ms for Adam over
+# the MLP's 670k parameters, against 1.65-1.70 ms with 2**20 (issue 21, bench/README.md).
+_BLOCK = int(os.environ.get("DISTKERAS_OPTIMIZER_BLOCK", str(1 << 17)))
 _MIN_CHUNK = 1 << 16  # elements; below this a thread hand-off costs more than it saves
 
 
@@ -59,26 +63,33 @@ def num_threads() -> int:
 
 
 def run_chunked(update, groups: list, coef: Any) -> None:
-    """Runs `update(*block, coef)` for every block; one group of blocks per thread.
+    """Runs `update(*block, coef)` for every block, in one thread per group.
 
     Blocks are cache-sized, so the dozen whole-array ufuncs of an update run
     while their operands are still in cache instead of streaming the whole
-    buffer from memory a dozen times.
+    buffer from memory a dozen times. Blocks go to whichever thread asks next
+    (the update is elementwise: which thread runs a block changes no bit), so
+    the calling thread starts at once and the pool thread, which needs a
+    moment to wake, takes fewer.
     """
-
-    def run(group: list) -> None:
-        with flush_denormals():  # a pool thread's own floating-point environment
-            for block in group:
-                update(*block, coef)
-
     if len(groups) == 1:
-        run(groups[0])
+        with flush_denormals():
+            for block in groups[0]:
+                update(*block, coef)
         return
+    blocks = [block for group in groups for block in group]
+    counter = itertools.count()  # next() is atomic under the GIL
+
+    def run() -> None:
+        with flush_denormals():  # a pool thread's own floating-point environment
+            while (i := next(counter)) < len(blocks):
+                update(*blocks[i], coef)
+
     pool = _THREADS["pool"]
     if pool is None:
         pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=num_threads() - 1)
-    futures = [pool.submit(run, g) for g in groups[1:]]
-    run(groups[0])
+    futures = [pool.submit(run) for _ in groups[1:]]
+    run()
     for f in futures:
         f.result()
 
@@ -157,23 +168,30 @@ class FlatState:
         if current_module() is not np or (size <= _BLOCK and (n <= 1 or size < 2 * _MIN_CHUNK)):
             return None
         n = max(1, min(n, size // _MIN_CHUNK))
-        step = min(_BLOCK, -(-size // n))
-        step = -(-step // 64) * 64  # keep block starts 256-byte aligned
-        blocks = []
-        for a in range(0, size, step):
-            b = min(size, a + step)
-            part = slice(lo + a, lo + b)
-            blocks.append(
-                (
-                    self.buffer.data[part],
-                    grad[a:b],
-                    [s[part] for s in self.slots],
-                    [s[part] for s in self.scratch],
+        # An equal share per thread (256-byte aligned), each cut into equal blocks of at
+        # most _BLOCK elements: no thread waits on a longer last group.
+        share = -(-size // n)
+        share = -(-share // 64) * 64
+        groups = []
+        for t0 in range(0, size, share):
+            t1 = min(size, t0 + share)
+            k = -(-(t1 - t0) // _BLOCK)  # blocks in this share
+            step = -(-(t1 - t0) // k)
+            step = -(-step // 64) * 64
+            group = []
+            for a in range(t0, t1, step):
+                b = min(t1, a + step)
+                part = slice(lo + a, lo + b)
+                group.append(
+                    (
+                        self.buffer.data[part],
+                        grad[a:b],
+                        [s[part] for s in self.slots],
+                        [s[part] for s in self.scratch],
+                    )
                 )
-            )
-        n = min(n, len(blocks))
-        per = -(-len(blocks) // n)
-        return [blocks[i : i + per] for i in range(0, len(blocks), per)]
+            groups.append(group)
+        return groups
 
 
 class Segment:

@@ -4,7 +4,7 @@ Adam, float32, random data, on the machine's cores. Compares distkeras (fit and
 train_on_batch) with PyTorch eager and Keras 3 on its torch backend, in one run,
 round-robin; each figure is the best (and median) of the rounds.
 
-    python bench/cnn.py [--steps 10] [--rounds 5] [--variants before,exported]
+    python bench/cnn.py [--steps 10] [--rounds 5] [--variants before,exported] [--processes 3]
 
 Each contender runs in its own process started like a user's script (NumPy
 imported first, the shell's environment); distkeras also runs as main's code

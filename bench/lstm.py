@@ -5,7 +5,7 @@ machine's cores. Compares distkeras (train_on_batch and fit) with PyTorch eager
 (nn.Embedding + nn.LSTM + nn.Linear) and Keras 3 on its torch backend, run
 round-robin; prints samples/s and ratios.
 
-    python bench/lstm.py [--steps 10] [--rounds 7] [--variants before,exported]
+    python bench/lstm.py [--steps 10] [--rounds 7] [--variants before,exported] [--processes 3]
 
 Each contender runs in its own process started like a user's script (NumPy
 imported first, the shell's environment); distkeras also runs as main's code

@@ -7,7 +7,7 @@ imported first, the shell's environment); distkeras also runs as main's code
 did before the OpenBLAS re-arm (`[before]`, DISTKERAS_BLAS_TUNE=0), in the
 same run. Prints samples/s and ratios, plus import times.
 
-    python bench/mlp.py [--steps 30] [--rounds 7] [--variants before,exported]
+    python bench/mlp.py [--steps 30] [--rounds 7] [--variants before,exported] [--processes 3]
 
 Contenders run round-robin; each figure is the best (and median) of the rounds.
 """

@@ -336,7 +336,16 @@ def apply(fn: Callable, *inputs: Any, **kwargs: Any) -> Tensor:
     """
     arrays = []
     rec = False
-    for x in inputs:
+    converted = None
+    for i, x in enumerate(inputs):
+        if type(x) in (list, tuple) and (i == 0 or getattr(fn, "tensor_inputs", False)):
+            # Python data where the op takes a tensor, converted as Keras does (floats
+            # to floatx, Tensors inside stacked): `ops.add([1.0], [2.0])` is [3.0],
+            # never a list concatenation or a float64 result.
+            x = convert_to_tensor(x)
+            if converted is None:
+                converted = list(inputs)
+            converted[i] = x
         if isinstance(x, Tensor):
             arrays.append(x.data)
             if x.requires_grad:
@@ -345,6 +354,8 @@ def apply(fn: Callable, *inputs: Any, **kwargs: Any) -> Tensor:
             arrays.append(_to_device(x))  # host data given to an op (as Keras allows)
         else:
             arrays.append(x)
+    if converted is not None:
+        inputs = tuple(converted)
     out, vjp = fn(*arrays, **kwargs)
     if rec and _STATE["tapes"] and not _STATE["no_grad"]:
         return Tensor(out, True, inputs, vjp)

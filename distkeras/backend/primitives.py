@@ -381,6 +381,12 @@ def _logsumexp(x, axis=None, keepdims=False):
     return out, vjp
 
 
+# Every positional input of these is a tensor: `apply` converts Python lists given
+# for any of them (for other primitives only the first input, `x`, is data).
+for _prim in (_add, _subtract, _multiply, _divide, _power, _maximum, _minimum, _matmul, _where):
+    _prim.tensor_inputs = True
+
+
 # ---------------------------------------------------------------- public wrappers
 def add(x, y) -> Tensor:
     """Elementwise x + y."""

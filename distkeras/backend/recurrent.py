@@ -143,6 +143,10 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation
     )
 
 
+# Every positional input of the recurrent primitives is data (see `apply`).
+_simple_rnn.tensor_inputs = _lstm.tensor_inputs = _gru.tensor_inputs = True
+
+
 def lstm(
     x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, return_sequences=True
 ) -> Tensor:

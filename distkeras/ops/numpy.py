@@ -54,7 +54,11 @@ true_divide = divide
 
 
 def _arr(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else current_module().asarray(x)
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple, float, int)):  # Python data: converted as Keras does
+        return convert_to_tensor(x).data
+    return current_module().asarray(x)
 
 
 def _const(a: Any) -> Tensor:

@@ -384,6 +384,36 @@ def test_every_public_op_builds_a_model_that_matches_eager(name):
     check_symbolic(fn, specs, rtol=1e-5)
 
 
+# broadcast_to's case slices its input first (a[:, None, :]), which a list cannot take:
+# checked on its own below.
+@pytest.mark.parametrize("name", sorted(set(OP_CASES) - {"broadcast_to"}))
+def test_every_public_op_takes_python_lists_as_keras_does(name):
+    # Keras converts Python data given for a tensor (floats to floatx): the same values and
+    # dtypes as from arrays; e.g. `ops.add([1.0], [2.0])` is [3.0], not a concatenated list.
+    fn, specs = OP_CASES[name]
+    specs = [(s[0], s[1] if len(s) > 1 else "float32", *s[2:]) for s in specs]
+    arrays = [_data(s) for s in specs]
+    expected = _as_list(fn(*[ops.convert_to_tensor(a) for a in arrays]))
+    got = _as_list(fn(*[a.tolist() for a in arrays]))
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        e, g = to_numpy(e), to_numpy(g)
+        assert g.dtype == e.dtype, (g.dtype, e.dtype)
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
+
+
+def test_python_lists_into_ops_directly():
+    out = ops.broadcast_to([1.0, 2.0], (3, 2))
+    assert out.dtype == "float32" and to_numpy(out).tolist() == [[1.0, 2.0]] * 3
+    assert to_numpy(ops.add([1.0, 2.0], [3.0, 4.0])).tolist() == [4.0, 6.0]
+    y = ops.multiply(ops.ones((2,)), [2.0, 3.0])  # float32 with a Python list stays float32
+    assert y.dtype == "float32" and to_numpy(y).tolist() == [2.0, 3.0]
+    x = keras.Variable(np.array([1.0, 2.0], "float32"))
+    with keras.GradientTape() as tape:  # a list holding a Tensor still gets its gradient
+        z = ops.sum(ops.multiply([x, x], [[1.0, 1.0], [2.0, 2.0]]))
+    np.testing.assert_allclose(to_numpy(tape.gradient(z, x)), [3.0, 3.0])
+
+
 def test_op_nodes_are_graph_nodes_but_not_layers():
     x = keras.Input((4,))
     h = layers.Dense(4, name="d")(x)

@@ -46,7 +46,25 @@ def _shape(x: Any) -> tuple:
 
 
 # ---------------------------------------------------------------- elementwise
+def _promote(a: Any, b: Any) -> tuple:
+    """Keras's rule for a float array with an integer or bool one: the float's dtype.
+
+    NumPy would widen float32 with int32/int64 to float64 (`x * int_mask` came out
+    float64, and so did everything after it); Keras keeps float32. Python scalars
+    are left to NumPy, which already treats them as weak.
+    """
+    ka = getattr(getattr(a, "dtype", None), "kind", None)
+    kb = getattr(getattr(b, "dtype", None), "kind", None)
+    if ka == "f" and kb in ("i", "u", "b"):
+        return a, b.astype(a.dtype)
+    if kb == "f" and ka in ("i", "u", "b"):
+        return a.astype(b.dtype), b
+    return a, b
+
+
 def _add(a, b):
+    a, b = _promote(a, b)
+
     def vjp(g, needs):
         return (
             sum_to(g, _shape(a)) if needs[0] else None,
@@ -57,6 +75,8 @@ def _add(a, b):
 
 
 def _subtract(a, b):
+    a, b = _promote(a, b)
+
     def vjp(g, needs):
         return (
             sum_to(g, _shape(a)) if needs[0] else None,
@@ -67,6 +87,8 @@ def _subtract(a, b):
 
 
 def _multiply(a, b):
+    a, b = _promote(a, b)
+
     def vjp(g, needs):
         return (
             sum_to(g * b, _shape(a)) if needs[0] else None,
@@ -77,6 +99,7 @@ def _multiply(a, b):
 
 
 def _divide(a, b):
+    a, b = _promote(a, b)
     out = a / b
 
     def vjp(g, needs):
@@ -89,6 +112,7 @@ def _divide(a, b):
 
 
 def _power(a, b):
+    a, b = _promote(a, b)
     out = a**b
 
     def vjp(g, needs):
@@ -105,6 +129,7 @@ def _power(a, b):
 
 
 def _maximum(a, b):
+    a, b = _promote(a, b)
     xp = _xp()
     out = xp.maximum(a, b)
 
@@ -119,6 +144,7 @@ def _maximum(a, b):
 
 
 def _minimum(a, b):
+    a, b = _promote(a, b)
     xp = _xp()
     out = xp.minimum(a, b)
 
@@ -133,6 +159,7 @@ def _minimum(a, b):
 
 
 def _where(cond, a, b):
+    a, b = _promote(a, b)
     xp = _xp()
     out = xp.where(cond, a, b)
 

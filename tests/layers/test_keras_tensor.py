@@ -414,6 +414,28 @@ def test_python_lists_into_ops_directly():
     np.testing.assert_allclose(to_numpy(tape.gradient(z, x)), [3.0, 3.0])
 
 
+@pytest.mark.parametrize(
+    "op", [ops.add, ops.subtract, ops.multiply, ops.divide, ops.power, ops.maximum, ops.minimum]
+)
+@pytest.mark.parametrize(
+    "fdt,idt",
+    [("float32", "int32"), ("float32", "int64"), ("float16", "int32"), ("float32", "bool")],
+)
+def test_float_with_int_operands_keep_the_float_dtype(op, fdt, idt):
+    # Keras 3's result_type (recorded from keras 3.15.1): float32 with int32/int64/bool is
+    # float32, float16 with int32 is float16. NumPy alone widens to float64.
+    f = ops.convert_to_tensor(np.array([1.5, 2.0, 3.0], fdt))
+    i = ops.convert_to_tensor(np.array([1, 0, 2]).astype(idt))
+    for a, b in ((f, i), (i, f)):
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 and False divide too
+            out = op(a, b)
+            ref = getattr(np, op.__name__)(to_numpy(a).astype("f8"), to_numpy(b).astype("f8"))
+        assert out.dtype == fdt, (op.__name__, a.dtype, b.dtype, out.dtype)
+        np.testing.assert_allclose(to_numpy(out), ref.astype(fdt), rtol=1e-3)
+    w = ops.where(np.array([True, False, True]), f, i)
+    assert w.dtype == fdt and to_numpy(w).tolist() == [1.5, 0.0, 3.0]
+
+
 def test_op_nodes_are_graph_nodes_but_not_layers():
     x = keras.Input((4,))
     h = layers.Dense(4, name="d")(x)

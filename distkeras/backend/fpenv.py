@@ -63,34 +63,34 @@ def enabled() -> bool:
     return current_module() is np and bool(_libm())
 
 
-def mxcsr() -> int | None:
-    """The calling thread's MXCSR register (None where this module does not work)."""
+def _env() -> tuple | None:
+    """This thread's `(fenv_t buffer, MXCSR word)`, or None where this module does not work."""
     lib = _libm()
     if not lib:
         return None
     env = ctypes.create_string_buffer(_ENV_BYTES)
     if lib.fegetenv(env) != 0:
         return None
-    return int.from_bytes(env.raw[_MXCSR_AT : _MXCSR_AT + 4], "little")
+    return env, int.from_bytes(env.raw[_MXCSR_AT : _MXCSR_AT + 4], "little")
+
+
+def mxcsr() -> int | None:
+    """The calling thread's MXCSR register (None where this module does not work)."""
+    got = _env()
+    return None if got is None else got[1]
 
 
 @contextlib.contextmanager
 def flush_denormals() -> Iterator[None]:
     """Runs the block with subnormal floats flushed to zero on this thread (restored after)."""
-    if not enabled():
+    got = _env() if enabled() else None
+    if got is None or got[1] & _FTZ_DAZ == _FTZ_DAZ:  # off, or already flushing
         yield
         return
-    lib = _libm()
-    saved = ctypes.create_string_buffer(_ENV_BYTES)
-    if lib.fegetenv(saved) != 0:
-        yield
-        return
-    word = int.from_bytes(saved.raw[_MXCSR_AT : _MXCSR_AT + 4], "little")
-    if word & _FTZ_DAZ == _FTZ_DAZ:  # already flushing (an outer block, or the user)
-        yield
-        return
+    saved, word = got
     env = ctypes.create_string_buffer(saved.raw, _ENV_BYTES)
     env[_MXCSR_AT : _MXCSR_AT + 4] = (word | _FTZ_DAZ).to_bytes(4, "little")
+    lib = _libm()
     lib.fesetenv(env)
     try:
         yield

@@ -62,33 +62,36 @@ def num_threads() -> int:
     return n
 
 
-def run_chunked(update, groups: list, coef: Any) -> None:
-    """Runs `update(*block, coef)` for every block, in one thread per group.
+def run_chunked(update, chunks: tuple, coef: Any) -> None:
+    """Runs `update(*block, coef)` for every block of `chunks = (threads, blocks)`.
 
     Blocks are cache-sized, so the dozen whole-array ufuncs of an update run
     while their operands are still in cache instead of streaming the whole
     buffer from memory a dozen times. Blocks go to whichever thread asks next
     (the update is elementwise: which thread runs a block changes no bit), so
     the calling thread starts at once and the pool thread, which needs a
-    moment to wake, takes fewer.
+    moment to wake, takes fewer. The caller runs inside `flush_denormals()`
+    (the pipeline does); pool threads enter it themselves.
     """
-    if len(groups) == 1:
-        with flush_denormals():
-            for block in groups[0]:
-                update(*block, coef)
-        return
-    blocks = [block for group in groups for block in group]
+    threads, blocks = chunks
     counter = itertools.count()  # next() is atomic under the GIL
 
     def run() -> None:
+        while (i := next(counter)) < len(blocks):
+            update(*blocks[i], coef)
+
+    if threads == 1:
+        run()
+        return
+
+    def pooled() -> None:
         with flush_denormals():  # a pool thread's own floating-point environment
-            while (i := next(counter)) < len(blocks):
-                update(*blocks[i], coef)
+            run()
 
     pool = _THREADS["pool"]
     if pool is None:
         pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=num_threads() - 1)
-    futures = [pool.submit(run) for _ in groups[1:]]
+    futures = [pool.submit(pooled) for _ in range(threads - 1)]
     run()
     for f in futures:
         f.result()
@@ -124,7 +127,7 @@ class FlatState:
         self.decay = [(buffer.data, self.scratch[0])] if self.decay_all and n else self.decay_views
         self._chunk_key: int | None = None
         self._segment: Segment | None = None
-        self._chunks: list | None = None
+        self._chunks: tuple | None = None
         # Set by a sharded step: refills the slots' shards of the other ranks.
         self.stale_gather: Any = None
 
@@ -150,16 +153,16 @@ class FlatState:
         return seg
 
     @property
-    def chunks(self) -> list | None:
-        """`(param, grad, slots, scratch)` slices for a threaded update, or None."""
+    def chunks(self) -> tuple | None:
+        """`(threads, blocks)` of `(param, grad, slots, scratch)` slices for a threaded update."""
         n = num_threads()
         if n != self._chunk_key:
             self._chunk_key = n
             self._chunks = self.make_chunks(n, 0, self.buffer.size, self.buffer.grad)
         return self._chunks
 
-    def make_chunks(self, n: int, lo: int, hi: int, grad: Any) -> list | None:
-        """Cache-sized blocks of elements `lo:hi`, grouped contiguously into one group per thread.
+    def make_chunks(self, n: int, lo: int, hi: int, grad: Any) -> tuple | None:
+        """`(threads, blocks)`: equal cache-sized blocks of elements `lo:hi` for `run_chunked`.
 
         `grad` holds the gradient of those elements (`grad[0]` is element `lo`).
         None when one whole-range call is best.
@@ -168,30 +171,22 @@ class FlatState:
         if current_module() is not np or (size <= _BLOCK and (n <= 1 or size < 2 * _MIN_CHUNK)):
             return None
         n = max(1, min(n, size // _MIN_CHUNK))
-        # An equal share per thread (256-byte aligned), each cut into equal blocks of at
-        # most _BLOCK elements: no thread waits on a longer last group.
-        share = -(-size // n)
-        share = -(-share // 64) * 64
-        groups = []
-        for t0 in range(0, size, share):
-            t1 = min(size, t0 + share)
-            k = -(-(t1 - t0) // _BLOCK)  # blocks in this share
-            step = -(-(t1 - t0) // k)
-            step = -(-step // 64) * 64
-            group = []
-            for a in range(t0, t1, step):
-                b = min(t1, a + step)
-                part = slice(lo + a, lo + b)
-                group.append(
-                    (
-                        self.buffer.data[part],
-                        grad[a:b],
-                        [s[part] for s in self.slots],
-                        [s[part] for s in self.scratch],
-                    )
+        k = max(n, -(-size // _BLOCK))  # blocks: one per thread at least, at most _BLOCK long
+        step = -(-size // k)
+        step = -(-step // 64) * 64  # keep block starts 256-byte aligned
+        blocks = []
+        for a in range(0, size, step):
+            b = min(size, a + step)
+            part = slice(lo + a, lo + b)
+            blocks.append(
+                (
+                    self.buffer.data[part],
+                    grad[a:b],
+                    [s[part] for s in self.slots],
+                    [s[part] for s in self.scratch],
                 )
-            groups.append(group)
-        return groups
+            )
+        return min(n, len(blocks)), blocks
 
 
 class Segment:
@@ -205,7 +200,7 @@ class Segment:
         accum: The gradient accumulator, or None.
         norm_terms: `(grad view, scratch view)` per variable, for norm clipping.
         decay: `(param view, scratch view)` pairs that weight decay applies to.
-        chunks: Groups of blocks for a threaded update, or None.
+        chunks: `(threads, blocks)` for a threaded update (`run_chunked`), or None.
     """
 
     __slots__ = ("param", "grad", "slots", "scratch", "accum", "norm_terms", "decay", "chunks")

@@ -11,6 +11,7 @@ from launcher.lifeline import Lifeline
 from launcher.output import OutputRouter, failure_line
 from launcher.plan import Context, Plan, build_plan, format_plan
 from launcher.process import TIMEOUT_EXIT, JobRunner, grace_period
+from launcher.sessiondir import SESSION_BASE_ENV, make_private_base, remove_base, wants_private_base
 
 
 def start_line(plan: Plan, opts, environ) -> str:
@@ -32,7 +33,11 @@ def end_line(code: int, plan: Plan, router: OutputRouter | None) -> str | None:
         name = signal.Signals(code - 128).name
         return f"{PROG}: got {name}: stopped the job's {plan.size} rank(s)"
     rank = router.failed_rank() if router is not None else None
-    return failure_line(code, rank, plan.size if plan.size > 1 else None)
+    line = failure_line(code, rank, plan.size if plan.size > 1 else None)
+    said = router.launch_error() if router is not None else None
+    if said:
+        line += ". The MPI launcher said:\n" + "\n".join("  " + s for s in said.splitlines())
+    return line
 
 
 def _router(plan: Plan, opts) -> OutputRouter | None:
@@ -55,6 +60,43 @@ def _router(plan: Plan, opts) -> OutputRouter | None:
         flavor=plan.tags,
         default_rank=0 if plan.size <= 1 else None,
     )
+
+
+def _run(plan: Plan, opts, environ: dict, cli_process: bool) -> tuple[int, OutputRouter | None]:
+    """Runs the plan's job (Ray, or a command) tied to a lifeline.
+
+    Returns:
+        The job's exit code and the router that read its output (or None).
+    """
+    router = None if plan.ray_call is not None else _router(plan, opts)
+    env = {**environ, **plan.env}
+    base = make_private_base() if wants_private_base(plan.mpi, env) else None
+    if base is not None:
+        env[SESSION_BASE_ENV] = base
+    try:
+        with Lifeline(watchdog=cli_process, leftover=base) as lifeline:
+            if plan.ray_call is not None:
+                from launcher.ray_backend import run_ray  # noqa: PLC0415 - ray path only
+
+                # Ray's processes and workers inherit the token from this process.
+                os.environ.update(lifeline.env)
+                plan.ray_call["env"].update(lifeline.env)
+                router = _router(plan, opts)
+                return run_ray(plan, router=router, verbose=opts.verbose), router
+            runner = JobRunner(
+                plan.argv,
+                {**env, **lifeline.env},
+                stdin=plan.stdin,
+                timeout=plan.timeout,
+                grace=grace_period(environ),
+                subreaper=cli_process,
+                death_signal=signal.SIGTERM,
+                exclude=lifeline.pids,
+                router=router,
+            )
+            return runner.run(), router
+    finally:
+        remove_base(base)
 
 
 def main(argv: list[str] | None = None, context: Context | None = None) -> int:
@@ -90,29 +132,7 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
             print(format_plan(plan), file=sys.stderr, flush=True)
         if not opts.quiet:
             print(start_line(plan, opts, context.environ), file=sys.stderr, flush=True)
-        router = None if plan.ray_call is not None else _router(plan, opts)
-        with Lifeline(watchdog=cli_process) as lifeline:
-            if plan.ray_call is not None:
-                from launcher.ray_backend import run_ray  # noqa: PLC0415 - ray path only
-
-                # Ray's processes and workers inherit the token from this process.
-                os.environ.update(lifeline.env)
-                plan.ray_call["env"].update(lifeline.env)
-                router = _router(plan, opts)
-                code = run_ray(plan, router=router, verbose=opts.verbose)
-            else:
-                runner = JobRunner(
-                    plan.argv,
-                    {**context.environ, **plan.env, **lifeline.env},
-                    stdin=plan.stdin,
-                    timeout=plan.timeout,
-                    grace=grace_period(context.environ),
-                    subreaper=cli_process,
-                    death_signal=signal.SIGTERM,
-                    exclude=lifeline.pids,
-                    router=router,
-                )
-                code = runner.run()
+        code, router = _run(plan, opts, context.environ, cli_process)
         line = end_line(code, plan, router)
         if line:
             print(line, file=sys.stderr, flush=True)

@@ -77,11 +77,16 @@ class Lifeline:
     Args:
         grace: Seconds the watchdog waits after SIGTERM before SIGKILL.
         watchdog: Start the watchdog process (Linux only).
+        leftover: A folder of the launch (mpirun's private session base) the
+            watchdog removes after ending the job of a killed launcher.
     """
 
-    def __init__(self, grace: float = ORPHAN_GRACE_S, watchdog: bool = True):
+    def __init__(
+        self, grace: float = ORPHAN_GRACE_S, watchdog: bool = True, leftover: str | None = None
+    ):
         self.token = make_token()
         self.grace = grace
+        self.leftover = leftover
         self.process: subprocess.Popen | None = None
         self._write_end: int | None = None
         if watchdog and os.path.isdir("/proc/self"):
@@ -102,7 +107,7 @@ class Lifeline:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(WATCHDOG), str(read_end), self.token,
-                 f"{self.grace:g}"],
+                 f"{self.grace:g}", *([self.leftover] if self.leftover else [])],
                 pass_fds=(read_end,),
                 env={},
                 stdin=subprocess.DEVNULL,

@@ -14,7 +14,9 @@ For `all` and `--output-dir` the MPI launcher tags each line with its rank (Open
 MPI's `--output tag`, MPICH's `-prepend-rank`, srun's `--label`) and this
 module reads the tags back. In every mode, Open MPI's own banners (the boxes
 between dashed lines, `PMIX ERROR` lines) are dropped unless `-v` is given;
-the launcher prints one line of its own instead (see `failure_line`).
+the launcher prints one line of its own instead (see `failure_line`). When no
+rank is known to have failed (mpirun itself could not start the job), that
+line quotes the last banner dropped, which says why (`launch_error`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class OutputRouter:
         self._threads: list[threading.Thread] = []
         self.banner_ranks: list[int] = []
         self.failure_ranks: list[int] = []
+        self.dropped_banners: list[str] = []
 
     @property
     def stdout(self) -> IO[str]:
@@ -196,6 +199,7 @@ class OutputRouter:
         body = "".join(lines)
         if complete and _MPI_WORDS.search(body):
             self._dropped = True
+            self.dropped_banners.append(body)
             self.banner_ranks += [int(r) for r in _RANK_IN_BANNER.findall(body)]
             return
         target.write(body)
@@ -243,6 +247,18 @@ class OutputRouter:
         """The rank that failed first, as the job's output tells it, or None."""
         ranks = self.failure_ranks or self.banner_ranks
         return ranks[0] if ranks else None
+
+    def launch_error(self) -> str | None:
+        """The last MPI banner dropped when no rank is known to have failed, or None.
+
+        That banner is mpirun's own reason for a job that never ran (a PMIx
+        error, a host it cannot reach); its text without the dashed lines.
+        """
+        if self.failed_rank() is not None or not self.dropped_banners:
+            return None
+        lines = self.dropped_banners[-1].replace("\x00", "").splitlines()
+        text = "\n".join(line.rstrip() for line in lines if not _DASHES.match(line))
+        return text.strip("\n") or None
 
 
 def read_lines(fd: int, wait: Callable[[int], bool] | None = None):

@@ -134,6 +134,8 @@ class Plan:
         tags: How the job's output lines carry their rank ('openmpi', 'mpich',
             'srun'), or None when they do not (see `launcher.output`).
         where: Where the ranks run, in words (for the start line).
+        mpi: The flavor of the mpirun that starts the job ('openmpi' or
+            'mpich'), or None when no mpirun does.
     """
 
     backend: str
@@ -145,6 +147,7 @@ class Plan:
     size: int = 1
     tags: str | None = None
     where: str = "this machine"
+    mpi: str | None = None
 
 
 def parse_hosts(hosts: str) -> list[tuple[str, int]]:
@@ -390,7 +393,9 @@ def _mpi_plan(opts: Options, backend: str, np: int, cmd: Command, env: dict, ctx
     )
     argv = _with_tags(argv, flavor, opts)
     tags = flavor if _launcher_filters(opts) else None
-    return Plan(backend, argv, env, timeout=opts.timeout, size=np, tags=tags, where=_where(opts))
+    return Plan(
+        backend, argv, env, timeout=opts.timeout, size=np, tags=tags, where=_where(opts), mpi=flavor
+    )
 
 
 def _slurm_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -> Plan:
@@ -425,7 +430,7 @@ def _slurm_plan(opts: Options, np: int, cmd: Command, env: dict, ctx: Context) -
         argv = _with_tags(argv, flavor, opts)
         tags = flavor if _launcher_filters(opts) else None
         return Plan("slurm", argv, env, timeout=opts.timeout, size=np, tags=tags,
-                    where="the Slurm allocation")  # fmt: skip
+                    where="the Slurm allocation", mpi=flavor)  # fmt: skip
     if srun is None and not opts.dry_run:
         raise LauncherError(
             "srun not found inside the Slurm allocation; try --slurm-launcher mpirun"

@@ -1,6 +1,6 @@
 """Ends the job of a `distkeras-run` that died, even by SIGKILL.
 
-    python -I -S watchdog.py FD TOKEN [GRACE]
+    python -I -S watchdog.py FD TOKEN [GRACE [FOLDER]]
 
 Started by the launcher (see `launcher.lifeline`), not by users. It blocks
 reading the pipe FD, whose write end only the launcher holds. A launcher that
@@ -10,7 +10,8 @@ records, once a second, every descendant of the launcher. End of file without
 environment holds `DISTKERAS_LIFELINE=TOKEN`, the recorded descendants, and
 their children: mpirun/prterun, the ranks, the Ray processes and workers)
 gets SIGTERM, and what is left after GRACE seconds gets SIGKILL, until none is
-left.
+left. FOLDER (mpirun's private session base, `launcher.sessiondir`) is then
+removed.
 
 It imports only the standard library and runs with `-I -S`, so it starts in
 milliseconds and holds no module of the job.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import sys
 import time
@@ -222,7 +224,7 @@ def _launcher_pid(token: str) -> int | None:
 def main(argv: list[str]) -> int:
     """Waits for the launcher; ends its job unless it said `done`."""
     if len(argv) < 3 or not argv[1].isdigit():
-        sys.stderr.write("usage: watchdog.py FD TOKEN [GRACE]\n")
+        sys.stderr.write("usage: watchdog.py FD TOKEN [GRACE [FOLDER]]\n")
         return 2
     for name in ("SIGINT", "SIGHUP"):  # a terminal's Ctrl-C or hang-up is the launcher's
         signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -232,6 +234,8 @@ def main(argv: list[str]) -> int:
     if DONE in wait_for_launcher(fd, job):
         return 0
     ended = job.end(grace)
+    if len(argv) > 4:  # the job is gone: its session base folder can go too
+        shutil.rmtree(argv[4], ignore_errors=True)
     if ended:
         names = ", ".join(f"{name} ({pid})" for pid, name in sorted(ended.items()))
         with contextlib.suppress(OSError):

@@ -90,12 +90,14 @@ def _start(tmp_path: Path, launcher_args: list[str], script_args: list[str], ran
     entry = f"DISTKERAS_TEST_MARKER={uuid.uuid4().hex}"
     out = tmp_path / "out"
     out.mkdir()
+    (tmp_path / "tmp").mkdir()  # mpirun's session base goes to TMPDIR (Ray's sockets: too long)
+    tmpdir = {} if "ray" in launcher_args else {"TMPDIR": str(tmp_path / "tmp")}
     log = open(tmp_path / "launcher.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "launcher", *launcher_args, "python", str(FOREVER), str(out),
          *script_args],
         cwd=ROOT,
-        env=launcher_env(**dict([entry.split("=", 1)])),
+        env=launcher_env(**tmpdir, **dict([entry.split("=", 1)])),
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -116,11 +118,15 @@ def _kill_launcher_and_check(
         tree = descendants(proc.pid)
         before = set(processes_with_env(entry)) | set(tree)
         assert {proc.pid, *rank_pids} <= before, (before, rank_pids)
+        bases = lambda: list((tmp_path / "tmp").glob("distkeras-mpi-*"))  # noqa: E731
+        mpirun = ranks > 1 and "ray" not in launcher_args
+        assert len(bases()) == (1 if mpirun else 0), bases()  # mpirun's private base
         proc.send_signal(sig)  # SIGKILL: the launcher runs no code of its own
         proc.wait(timeout=30)
         wait_for(lambda: not _left(entry, tree), 30)
         left = _left(entry, tree)
         assert left == [], f"processes left behind {left} of {sorted(before)}; log: {log()}"
+        assert wait_for(lambda: not bases(), 30), f"the watchdog left {bases()}; log: {log()}"
     finally:
         _kill_all(entry, tree)
         if proc.poll() is None:

@@ -33,6 +33,13 @@ prterun has exited due to process rank 1 with PID 0 on node vm calling
 terminated by signals sent by prterun (as reported here).
 --------------------------------------------------------------------------
 \x00"""
+# what prterun printed (and exited 213) when PMIx found a stale rendezvous file
+LISTENER_BANNER = """\
+--------------------------------------------------------------------------
+The PMIx server's listener thread failed to start. We cannot
+continue.
+--------------------------------------------------------------------------
+\x00"""
 TRACEBACK = """\
 [distkeras] rank 1 failed:
 Traceback (most recent call last):
@@ -59,6 +66,26 @@ def test_mpi_banners_are_dropped_and_the_failing_rank_is_known():
     assert out.getvalue() == ""
     assert router.failed_rank() == 1
     assert failure_line(1, router.failed_rank(), 2).startswith("distkeras-run: rank 1 of 2 failed")
+
+
+def test_a_job_mpirun_could_not_start_names_mpiruns_reason():
+    router, out, err = make()
+    route(router, "stderr", LISTENER_BANNER)
+    assert err.getvalue() == out.getvalue() == ""  # dropped as it comes...
+    assert router.failed_rank() is None
+    # ...and quoted in the launcher's last line, since no rank says what went wrong
+    assert router.launch_error() == (
+        "The PMIx server's listener thread failed to start. We cannot\ncontinue."
+    )
+
+
+def test_a_rank_failure_is_not_blamed_on_mpirun():
+    router, _, _ = make()
+    route(router, "stderr", TRACEBACK + ABORT_BANNER)
+    assert router.launch_error() is None
+    router, _, _ = make()
+    route(router, "stderr", "-" * 30 + "\nmy own report\n" + "-" * 30 + "\n")
+    assert router.launch_error() is None  # a user's box is shown, not kept as mpirun's
 
 
 def test_verbose_keeps_the_banners():

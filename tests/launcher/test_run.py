@@ -28,7 +28,7 @@ needs_mpi = pytest.mark.skipif(
 
 
 def launcher_env(**extra: str) -> dict:
-    drop = ("OMPI_", "PMIX_", "SLURM_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+    drop = ("OMPI_", "PMIX_", "PRTE_", "SLURM_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env["DISTKERAS_COLLECTIVE_TIMEOUT"] = "60"

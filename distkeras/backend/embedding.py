@@ -24,9 +24,11 @@ _MAX_LEVELS = 8
 def _scatter_rows(indices, rows, num_rows: int, out=None):
     """Returns a `(num_rows, D)` array with `rows[k]` summed into row `indices[k]`.
 
-    Rows of one index are summed in their original order (a stable sort), so the
-    result does not depend on the sort algorithm. `out`, when given, receives
-    the result (it is zeroed first).
+    Up to `_MAX_LEVELS` repeats, the rows of one index are summed in their
+    input order (the same bits as `add.at`); more repeats are summed by
+    `add.reduceat` in NumPy's reduction order. Either way the result does not
+    depend on the sort algorithm. `out`, when given, receives the result (it is
+    zeroed first).
     """
     xp = current_module()
     if out is None:
@@ -38,9 +40,16 @@ def _scatter_rows(indices, rows, num_rows: int, out=None):
     if not hasattr(xp.add, "reduceat"):
         xp.add.at(out, indices, rows)
         return out
-    order = xp.argsort(indices, kind="stable")
+    n = indices.size
+    if num_rows * n < 2**62:
+        # a stable order from the default (vectorised) sort, four times faster than
+        # the stable one: the key index * n + position has no ties
+        key = indices.astype(xp.int64) * n
+        key += xp.arange(n)
+        order = xp.argsort(key)
+    else:
+        order = xp.argsort(indices, kind="stable")
     idx = indices[order]
-    n = idx.size
     new = xp.empty(n, dtype=bool)
     new[0] = True
     xp.not_equal(idx[1:], idx[:-1], out=new[1:])

@@ -115,6 +115,18 @@ def test_scatter_rows_matches_add_at(vocab, n):
     np.testing.assert_allclose(out, expected, atol=1e-12)
 
 
+def test_scatter_rows_sums_each_index_in_input_order():
+    """The same bits as `add.at`, which adds the rows of an index in input order
+    (up to 8 repeats, added level by level; more go through `reduceat`)."""
+    rng = np.random.default_rng(7)
+    vocab = 40
+    idx = rng.integers(0, vocab, 120).astype("int32")
+    rows = (rng.normal(size=(120, 5)) * 10.0 ** rng.integers(-6, 6, (120, 1))).astype("float32")
+    expected = np.zeros((vocab, 5), "float32")
+    np.add.at(expected, idx, rows)
+    np.testing.assert_array_equal(_scatter_rows(idx, rows, vocab), expected)
+
+
 def test_embedding_gradient_goes_into_its_sink():
     from distkeras.backend.autodiff import backward
 

@@ -2,7 +2,13 @@
 
 from distkeras.backend.autodiff import convert_to_tensor, is_tensor
 from distkeras.backend.primitives import getitem
+from distkeras.ops import image, linalg
 from distkeras.ops.conv import *  # noqa: F403
+from distkeras.ops.core import *  # noqa: F403
+from distkeras.ops.elementwise import *  # noqa: F403
+from distkeras.ops.linalg import *  # noqa: F403
+from distkeras.ops.manip import *  # noqa: F403
+from distkeras.ops.math import *  # noqa: F403
 from distkeras.ops.nn import *  # noqa: F403
 from distkeras.ops.nn import (
     binary_crossentropy,
@@ -49,3 +55,5 @@ def convert_to_numpy(x):
 from distkeras.ops.symbolic import wrap_namespace as _wrap_namespace  # noqa: E402
 
 _wrap_namespace(globals())
+_wrap_namespace(vars(linalg))
+_wrap_namespace(vars(image))

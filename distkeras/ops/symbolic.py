@@ -58,6 +58,13 @@ _NOT_OPS = frozenset(
 )
 
 
+def not_an_op(fn: Callable) -> Callable:
+    """Marks a public function of an ops module as not a tensor op (e.g. it creates a
+    tensor from Python values): it is left unwrapped and takes no symbolic input."""
+    fn._not_an_op = True
+    return fn
+
+
 def register_symbolic_type(cls: type, handler: Callable[[str, tuple, dict], Any]) -> None:
     """Makes every public op hand calls that involve a `cls` instance to `handler`.
 
@@ -118,6 +125,8 @@ def wrap_namespace(namespace: dict) -> None:
     """Replaces every public function of an ops namespace by its dispatching wrapper."""
     for name, value in list(namespace.items()):
         if name.startswith("_") or name in _NOT_OPS or isinstance(value, type):
+            continue
+        if getattr(value, "_not_an_op", False):
             continue
         if not callable(value) or getattr(value, "__wrapped_op__", None) is not None:
             continue

@@ -9,6 +9,9 @@ shape and dtype against the eager result, and that the model comes back from
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -372,6 +375,14 @@ OP_CASES = {
     "where": (ops.where, [((4,), "bool", "bool"), X, X]),
     "zeros_like": (ops.zeros_like, [X]),
 }
+
+
+# Each ops module added after this table keeps its cases in `tests/ops/cases_<module>.py`
+# (an `OP_CASES` dict in the same format), merged here.
+for _path in sorted((Path(__file__).parents[1] / "ops").glob("cases_*.py")):
+    _cases = importlib.import_module(f"tests.ops.{_path.stem}").OP_CASES
+    assert not set(_cases) & set(OP_CASES), (_path.name, set(_cases) & set(OP_CASES))
+    OP_CASES.update(_cases)
 
 
 def test_the_case_table_covers_every_public_op():

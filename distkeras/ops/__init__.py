@@ -32,9 +32,11 @@ from distkeras.ops.nn import (
     swish,
     tanh,
 )
+from distkeras.ops.nn_extras import *  # noqa: F403
 from distkeras.ops.numpy import *  # noqa: F403
 from distkeras.ops.numpy import abs, all, any, max, min, pow, round, sum  # noqa: A004
 from distkeras.ops.rnn import embedding_lookup, gru, lstm, simple_rnn, unstack_time
+from distkeras.ops.statistics import *  # noqa: F403
 
 
 def stop_gradient(x):

@@ -31,7 +31,12 @@ _BUILDING: list[Any] = []
 
 
 class build_scope:  # noqa: N801 - used as a context manager, like Keras's name_scope
-    """Enters `layer`'s name scope while it builds (a no-op if it is the innermost)."""
+    """Enters `layer`'s name scope while it builds or calls (a no-op if it is the innermost).
+
+    Keras 3 opens a layer's name scope around its whole `__call__`, so a sublayer
+    first built inside the `call` of a layer without `build` (or of a subclassed
+    model) gets a path under it: "outer/inner/kernel".
+    """
 
     def __init__(self, layer: Any):
         self.layer = layer
@@ -398,7 +403,8 @@ class Layer:
         if training is not None:
             _CALL_CONTEXT["training"] = bool(training)
         try:
-            outputs = self.call(inputs, *args, **kwargs)
+            with build_scope(self):
+                outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CALL_CONTEXT["training"] = prev
         if self.activity_regularizer is not None:
@@ -462,7 +468,8 @@ class Layer:
                 )
                 first = input_shape
             self._maybe_build(input_shape)
-            out = self.call(dummy, **({"training": False} if self._signature()[0] else {}))
+            with build_scope(self):
+                out = self.call(dummy, **({"training": False} if self._signature()[0] else {}))
         batch_unknown = len(first) > 0 and first[0] is None
 
         def spec(t):

@@ -610,3 +610,75 @@ def test_metric_loss_optimizer_auto_names_are_keras(key):
     args = _OBJECT_ARGS.get(key, ())
     backend.clear_session()
     assert (cls(*args).name, cls(*args).name) == KERAS_OBJECT_NAMES[key]
+
+
+# Keras 3.15.1: `[w.path for w in ...weights]` when a sublayer is first built in
+# the `call` of a layer without `build`, or of a subclassed model: Keras opens the
+# caller's name scope around its whole `__call__`, not only around `build`.
+KERAS_CALL_SCOPED_PATHS = {
+    "layer_called": ["outer/inner/dd/kernel", "outer/inner/dd/bias"],
+    "subclassed_model": ["m/first/kernel", "m/first/bias", "m/inner/dd/kernel", "m/inner/dd/bias"],
+    "functional": ["pre/kernel", "pre/bias", "inner/dd/kernel", "inner/dd/bias"],
+    "sequential": ["seq/pre/kernel", "seq/pre/bias", "seq/inner/dd/kernel", "seq/inner/dd/bias"],
+    "symbolic_on_its_own": ["inner/dd/kernel", "inner/dd/bias"],
+}
+
+
+class _Inner(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(2, name="dd")
+
+    def call(self, x):
+        return self.dense(x)
+
+
+class _Outer(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = _Inner(name="inner")
+
+    def call(self, x):
+        return self.inner(x)
+
+
+class _Model(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = layers.Dense(3, name="first")
+        self.inner = _Inner(name="inner")
+
+    def call(self, x):
+        return self.inner(self.first(x))
+
+
+def _called_paths(case):
+    x = np.zeros((1, 3), dtype="float32")
+    if case == "layer_called":
+        obj = _Outer(name="outer")
+        obj(x)
+    elif case == "subclassed_model":
+        obj = _Model(name="m")
+        obj(x)
+    elif case == "functional":
+        inputs = keras.Input((3,))
+        obj = keras.Model(inputs, _Inner(name="inner")(layers.Dense(3, name="pre")(inputs)))
+    elif case == "sequential":
+        obj = keras.Sequential([layers.Dense(3, name="pre"), _Inner(name="inner")], name="seq")
+        obj(x)
+    else:
+        obj = _Inner(name="inner")
+        obj(keras.Input((3,)))
+    return [w.path for w in obj.weights]
+
+
+@pytest.mark.parametrize("case", list(KERAS_CALL_SCOPED_PATHS))
+def test_weights_built_in_a_call_are_named_under_the_caller(case):
+    assert _called_paths(case) == KERAS_CALL_SCOPED_PATHS[case]
+
+
+def test_compute_output_shape_trace_names_weights_under_the_layer():
+    # Keras 3 raises here (no compute_output_shape); ours traces `call` in the same scope.
+    layer = _Inner(name="inner")
+    assert layer.compute_output_shape((None, 3)) == (None, 2)
+    assert [w.path for w in layer.weights] == ["inner/dd/kernel", "inner/dd/bias"]

@@ -34,6 +34,30 @@ def _shape_str(shape: Any) -> str:
     )
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width`, broken at spaces, long words folded (as rich does)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        if len(word) > width:
+            if current:
+                lines.append(current)
+            while len(word) > width:
+                lines.append(word[:width])
+                word = word[width:]
+            current = word
+            continue
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) <= width:
+            current = candidate
+        else:
+            lines.append(current)
+            current = word
+    if current or not lines:
+        lines.append(current)
+    return lines
+
+
 def _graph_info(model: Any) -> dict | None:
     """{id(layer): (output shape, 'Connected to' text)} for functional models, else None."""
     nodes = getattr(model, "_nodes", None)
@@ -79,25 +103,30 @@ def print_summary(
     if line_length and line_length > sum(widths) + len(widths) + 1:
         widths[0] += line_length - (sum(widths) + len(widths) + 1)
 
-    def row(cells: list[str], left: str, sep: str, right: str) -> str:
-        parts = []
-        for i, (c, w) in enumerate(zip(cells, widths)):
-            parts.append(" " + (c.rjust(w - 2) if i == 2 else c.ljust(w - 2)) + " ")
-        return left + sep.join(parts) + right
+    def row(cells: list[str], left: str, sep: str, right: str) -> list[str]:
+        """The table lines of one row: a cell too long for its column wraps, as in Keras 3."""
+        wrapped = [_wrap(c, w - 2) for c, w in zip(cells, widths)]
+        height = max(len(c) for c in wrapped)
+        out = []
+        for k in range(height):
+            parts = []
+            for i, (c, w) in enumerate(zip(wrapped, widths)):
+                text = c[k] if k < len(c) else ""
+                parts.append(" " + (text.rjust(w - 2) if i == 2 else text.ljust(w - 2)) + " ")
+            out.append(left + sep.join(parts) + right)
+        return out
 
     def rule(left: str, mid: str, right: str, fill: str) -> str:
         return left + mid.join(fill * w for w in widths) + right
 
     lines = [f'Model: "{model.name}"']
     lines.append(rule("┏", "┳", "┓", "━"))
-    lines.append(row(headers, "┃", "┃", "┃"))
+    lines.extend(row(headers, "┃", "┃", "┃"))
     lines.append(rule("┡", "╇", "┩", "━"))
     # a Functional graph lists its op calls too, as Keras 3 does ("add (Add)")
     layers = model.operations if graph is not None else model.layers
     for i, layer in enumerate(layers):
         name = f"{layer.name} ({getattr(layer, 'op_class_name', None) or type(layer).__name__})"
-        if len(name) > widths[0] - 2:
-            name = name[: widths[0] - 3] + "…"
         if graph is not None:
             shape = _shape_str(graph[id(layer)][0])
         else:
@@ -108,7 +137,7 @@ def print_summary(
             cells.append(graph[id(layer)][1])
         if show_trainable:
             cells.append("Y" if layer.trainable else "N")
-        lines.append(row(cells, "│", "│", "│"))
+        lines.extend(row(cells, "│", "│", "│"))
         if i < len(layers) - 1:
             lines.append(rule("├", "┼", "┤", "─"))
     lines.append(rule("└", "┴", "┘", "─"))

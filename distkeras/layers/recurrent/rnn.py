@@ -43,6 +43,23 @@ def pack_like(structure: Any, flat: list) -> Any:
     return build(structure)
 
 
+def _is_shape(s: Any) -> bool:
+    """Whether a `state_size`/`output_size` entry is one tensor's shape: an int or ints."""
+    if isinstance(s, (list, tuple)):
+        return len(s) > 0 and all(isinstance(d, int) for d in s)
+    return isinstance(s, int)
+
+
+def _dims(s: Any) -> tuple:
+    """The per-sample shape that an entry of `state_size`/`output_size` names."""
+    return (int(s),) if isinstance(s, int) else tuple(int(d) for d in s)
+
+
+def _is_nested_shape(shape: Any) -> bool:
+    """Whether a build/call shape is a list of input shapes (nested inputs)."""
+    return isinstance(shape, list) or (len(shape) > 0 and isinstance(shape[0], (list, tuple)))
+
+
 def _select(keep: Any, new: Tensor, old: Tensor) -> Tensor:
     """`new` where the step is kept, else `old` (keep: boolean `(batch,)`)."""
     k = keep.reshape((keep.shape[0],) + (1,) * (new.ndim - 1))
@@ -55,7 +72,12 @@ class RNN(Layer):
     Args:
         cell: An RNN cell (a layer with `state_size` and
             `call(inputs, states, training=None) -> (output, new_states)`),
-            or a list of cells (stacked with `StackedRNNCells`).
+            or a list of cells (stacked with `StackedRNNCells`). A cell may take
+            several inputs (the layer is called on a list of sequences, each step
+            gets the list of their slices) and keep states or give outputs of any
+            shape: each entry of `state_size`/`output_size` is an int or a tuple
+            of ints (the shape without the batch axis), as tf.keras's
+            `TensorShape` entries were.
         return_sequences: Return the full output sequence instead of the last output.
         return_state: Also return the last states (after the output).
         go_backwards: Process the sequence backwards (the output sequence is reversed).
@@ -117,16 +139,30 @@ class RNN(Layer):
         ss = self.cell.state_size
         return [ss] if isinstance(ss, int) else list(ss)
 
-    def _output_size(self) -> int:
+    def _output_dims(self) -> Any:
+        """The per-sample output shape, or a list of them for a cell with several outputs."""
         out = getattr(self.cell, "output_size", None)
-        if out is None:
-            out = flatten(self.state_size)[0]
-        return int(out)
+        if out is None:  # the first state's shape
+            first = self.state_size[0]
+            shaped = self._shaped_states() and _is_shape(first)
+            out = _dims(first) if shaped else flatten(self.state_size)[0]
+        if isinstance(out, list):  # several outputs (a tuple of ints is one shape)
+            return [_dims(o) for o in out]
+        return _dims(out)
+
+    def _shaped_states(self) -> bool:
+        """Whether `state_size` entries are shapes (a custom cell), not per-cell sizes."""
+        return not isinstance(self.cell, StackedRNNCells)
 
     # ------------------------------------------------------------ build / shapes
     def build(self, sequences_shape: Any, initial_state_shape: Any = None) -> None:
-        shape = tuple(sequences_shape)
-        step_shape = (shape[0], *shape[2:])
+        if _is_nested_shape(sequences_shape):
+            shapes = [tuple(s) for s in sequences_shape]
+            step_shape: Any = [(s[0], *s[2:]) for s in shapes]
+            shape = shapes[0]
+        else:
+            shape = tuple(sequences_shape)
+            step_shape = (shape[0], *shape[2:])
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell._maybe_build(step_shape)
         if isinstance(self.cell, Layer):
@@ -150,25 +186,38 @@ class RNN(Layer):
         ]
 
     def compute_output_shape(self, sequences_shape: Any, initial_state_shape: Any = None) -> Any:
-        shape = tuple(sequences_shape)
+        shape = tuple(sequences_shape[0] if _is_nested_shape(sequences_shape) else sequences_shape)
         batch = shape[0]
-        units = self._output_size()
-        out = (batch, shape[1], units) if self.return_sequences else (batch, units)
+        time = (shape[1],) if self.return_sequences else ()
+        dims = self._output_dims()
+        if isinstance(dims, list):
+            out: Any = [(batch, *time, *d) for d in dims]
+        else:
+            out = (batch, *time, *dims)
         if not self.return_state:
             return out
+        shaped = self._shaped_states()
 
         def state_shapes(s):
+            if shaped and _is_shape(s):
+                return (batch, *_dims(s))
             if isinstance(s, (list, tuple)):
                 return [state_shapes(x) for x in s]
             return (batch, int(s))
 
-        return [out, *state_shapes(self.state_size)]
+        states = [state_shapes(s) for s in self.state_size]
+        return [*out, *states] if isinstance(out, list) else [out, *states]
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
         mask = previous_mask
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         output_mask = mask if self.return_sequences else None
+        if isinstance(self._output_dims(), list):
+            output_mask = [output_mask] * len(self._output_dims())
+            if self.return_state:
+                return output_mask + [None for _ in self.state_size]
+            return output_mask
         if self.return_state:
             return [output_mask] + [None for _ in self.state_size]
         return output_mask
@@ -181,6 +230,13 @@ class RNN(Layer):
             init = fn(batch_size=batch_size)
             return list(init) if isinstance(init, (list, tuple)) else [init]
         dtype = getattr(self.cell, "compute_dtype", self.compute_dtype)
+        if self._shaped_states():
+            return [
+                ops.zeros((batch_size, *_dims(s)), dtype=dtype)
+                if _is_shape(s)
+                else zero_states(batch_size, s, dtype)
+                for s in self.state_size
+            ]
         return [zero_states(batch_size, s, dtype) for s in self.state_size]
 
     def reset_state(self, states: Any = None) -> None:
@@ -241,26 +297,37 @@ class RNN(Layer):
         kwargs = {}
         if isinstance(cell, Layer) and cell._signature()[0]:
             kwargs["training"] = training
-        outputs = []
+        if isinstance(sequences, (list, tuple)):  # nested inputs: a list of slices per step
+            steps = [list(x) for x in zip(*(unstack_time(s) for s in sequences))]
+        else:
+            steps = unstack_time(sequences)
+        outputs = []  # per step, the list of the cell's output tensors
         prev = None
-        for t, x_t in enumerate(unstack_time(sequences)):
+        out = None
+        for t, x_t in enumerate(steps):
             out, new_states = cell(x_t, states, **kwargs)
             if not isinstance(new_states, (list, tuple)):
                 new_states = [new_states]
+            flat_out = flatten(out)
             if mask is not None:
                 keep = mask[:, t]
                 if prev is None:
-                    prev = ops.zeros(out.shape, dtype=out.dtype)
-                out = _select(keep, out, prev)
+                    prev = [ops.zeros(o.shape, dtype=o.dtype) for o in flat_out]
+                flat_out = [_select(keep, o, p) for o, p in zip(flat_out, prev)]
                 new_states = pack_like(
                     new_states,
                     [_select(keep, n, o) for n, o in zip(flatten(new_states), flatten(states))],
                 )
-            outputs.append(out)
-            prev = out
+            outputs.append(flat_out)
+            prev = flat_out
             states = list(new_states)
-        seq = ops.stack(outputs, axis=1) if self.return_sequences else None
-        return seq, outputs[-1], states
+        if not isinstance(out, (list, tuple)):
+            seq = ops.stack([o[0] for o in outputs], axis=1) if self.return_sequences else None
+            return seq, outputs[-1][0], states
+        seq = None
+        if self.return_sequences:
+            seq = [ops.stack(list(o), axis=1) for o in zip(*outputs)]
+        return seq, list(outputs[-1]), states
 
     def _config_dropout(self, cell: Any, step_input: Any, states: Any, training: bool) -> None:
         if not training:
@@ -293,41 +360,55 @@ class RNN(Layer):
     ) -> Any:
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        batch, steps = sequences.shape[0], sequences.shape[1]
+        nested = isinstance(sequences, (list, tuple))
+        first = sequences[0] if nested else sequences
+        batch, steps = first.shape[0], first.shape[1]
         states = self._initial_states(initial_state, batch)
         keep = None
         if mask is not None:
             keep = current_module().asarray(data_of(mask)).astype(bool).reshape(batch, steps)
         x = sequences
         if self.go_backwards:
-            x = ops.getitem(x, (slice(None), slice(None, None, -1)))
+            backwards = (slice(None), slice(None, None, -1))
+            x = [ops.getitem(s, backwards) for s in x] if nested else ops.getitem(x, backwards)
             keep = None if keep is None else keep[:, ::-1]
-        self._config_dropout(self.cell, x.data[:, 0], states, training)
+        self._config_dropout(self.cell, (x[0] if nested else x).data[:, 0], states, training)
         try:
-            result = self._fused_loop(x, states, keep, training)
+            result = None if nested else self._fused_loop(x, states, keep, training)
             if result is None:
                 result = self._generic_loop(x, states, keep, training)
         finally:
             self._reset_dropout(self.cell)
         outputs, last, new_states = result
         if keep is not None:
-            # Keras repeats the previous *output* on masked steps, starting from zeros.
-            seen = current_module().cumsum(keep, axis=1) > 0
-            if not bool(seen.all()):
-                last = _select(seen[:, -1], last, ops.zeros(last.shape, dtype=last.dtype))
-                if outputs is not None:
-                    outputs = ops.where(seen[..., None], outputs, 0.0)
-            if self.zero_output_for_mask:
-                last = _select(keep[:, -1], last, ops.zeros(last.shape, dtype=last.dtype))
-                if outputs is not None:
-                    outputs = ops.where(keep[..., None], outputs, 0.0)
+            if isinstance(last, list):
+                seqs = outputs if outputs is not None else [None] * len(last)
+                pairs = [self._mask_outputs(o, la, keep) for o, la in zip(seqs, last)]
+                outputs = [p[0] for p in pairs] if outputs is not None else None
+                last = [p[1] for p in pairs]
+            else:
+                outputs, last = self._mask_outputs(outputs, last, keep)
         if self.stateful and self.states is not None:
             for v, s in zip(self.states, flatten(new_states)):
                 v.assign(s.data)
         output = outputs if self.return_sequences else last
         if self.return_state:
-            return [output, *new_states]
+            return [*output, *new_states] if isinstance(output, list) else [output, *new_states]
         return output
+
+    def _mask_outputs(self, outputs: Any, last: Tensor, keep: Any) -> tuple:
+        """Keras repeats the previous *output* on masked steps, starting from zeros."""
+        seen = current_module().cumsum(keep, axis=1) > 0
+        extra = (1,) * (last.ndim - 1)  # the feature axes of one output
+        if not bool(seen.all()):
+            last = _select(seen[:, -1], last, ops.zeros(last.shape, dtype=last.dtype))
+            if outputs is not None:
+                outputs = ops.where(seen.reshape(seen.shape + extra), outputs, 0.0)
+        if self.zero_output_for_mask:
+            last = _select(keep[:, -1], last, ops.zeros(last.shape, dtype=last.dtype))
+            if outputs is not None:
+                outputs = ops.where(keep.reshape(keep.shape + extra), outputs, 0.0)
+        return outputs, last
 
     # ------------------------------------------------------------ config
     def _rnn_config(self) -> dict:

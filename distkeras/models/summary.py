@@ -25,8 +25,8 @@ def _count(weights: list) -> tuple[int, int]:
 def _shape_str(shape: Any) -> str:
     if shape is None:
         return "?"
-    if isinstance(shape, list):
-        return ", ".join(_shape_str(s) for s in shape)
+    if isinstance(shape, list):  # several outputs: Keras 3 prints the list
+        return "[" + ", ".join(_shape_str(s) for s in shape) + "]"
     return (
         "("
         + ", ".join("None" if s is None else str(s) for s in shape)

@@ -200,8 +200,14 @@ def test_outputs_and_states_passed_as_initial_state():
     assert shapes == [(None, 64), (None, 64), (None, 64)]
     lines = []
     model.summary(print_fn=lines.append)
-    decoder_row = next(line for line in lines if line.startswith("│ decoder (LSTM)"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ decoder (LSTM)"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("├", "└")))
+    decoder_row = " ".join(lines[start:end])  # a long cell wraps onto more lines
     assert "encoder[0][1]" in decoder_row and "encoder[0][2]" in decoder_row
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ encoder (LSTM)"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("├", "└")))
+    encoder_shapes = " ".join(line.split("│")[2].strip() for line in lines[start:end])
+    assert encoder_shapes.startswith("[(None, 64),") and encoder_shapes.endswith("(None, 64)]")
 
     model, _ = encoder_decoder(units=3, dim=4, vocab=(20, 30))
     model.set_weights(_rnn.weights_like(model.get_weights()))

@@ -1,7 +1,407 @@
 """The `keras.ops.nn` functions beyond `distkeras.ops.nn`: the further activations,
 normalizations, attention, CTC and shape-rearranging functions.
+
+Everything is composed from the differentiable primitives, so gradients follow
+Keras's wherever Keras's ops are differentiable.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+import numpy as _np
+
+from distkeras.backend import current_module as _xp
+from distkeras.backend import epsilon as _epsilon
+from distkeras.backend import floatx as _floatx
+from distkeras.backend import primitives as P
+from distkeras.backend import standardize_dtype as _std_dtype
+from distkeras.backend.autodiff import Tensor
+from distkeras.backend.autodiff import convert_to_tensor as _tensor
+from distkeras.ops.nn import hard_sigmoid as _hard_sigmoid
+from distkeras.ops.nn import one_hot as _one_hot
+
+__all__ = [
+    "batch_normalization",
+    "celu",
+    "dot_product_attention",
+    "glu",
+    "hard_shrink",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "layer_normalization",
+    "moments",
+    "multi_hot",
+    "normalize",
+    "psnr",
+    "rms_normalization",
+    "soft_shrink",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "sparsemax",
+    "squareplus",
+    "tanh_shrink",
+    "threshold",
+]
+
+
+# ---------------------------------------------------------------- helpers
+def _float(x: Any) -> Tensor:
+    """`x` as a Tensor; integer and bool inputs become the default float type."""
+    x = _tensor(x)
+    if x.data.dtype.kind in "biu":
+        return P.cast(x, _floatx())
+    return x
+
+
+def _compute_dtype(dtype: str) -> str:
+    """Keras's `result_type(dtype, "float32")`: at least float32 for the statistics."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+def _axes(axis: Any, ndim: int, name: str = "axis") -> tuple[int, ...]:
+    """Normalizes an int or a sequence of ints to sorted non-negative axes."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, _np.integer)) or not -ndim <= a < ndim:
+            raise ValueError(
+                f"Argument `{name}` is out of range for an input of rank {ndim}. "
+                f"Received: {name}={axis}"
+            )
+        out.append(int(a) % ndim)
+    return tuple(sorted(out))
+
+
+def _zero_like(x: Tensor) -> Any:
+    return _xp().zeros((), dtype=x.data.dtype)
+
+
+# ---------------------------------------------------------------- activations
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    """Continuously differentiable ELU: max(x, 0) + alpha * expm1(min(x, 0) / alpha)."""
+    x = _float(x)
+    neg = P.multiply(P.expm1(P.divide(P.minimum(x, 0.0), alpha)), alpha)
+    return P.add(P.maximum(x, 0.0), neg)
+
+
+def glu(x: Any, axis: int = -1) -> Tensor:
+    """Gated linear unit: a * sigmoid(b) where a, b are the two halves of `axis`."""
+    x = _float(x)
+    if x.shape[axis] % 2 != 0:
+        raise ValueError(
+            f"axis size must be divisible by 2. Received: x.shape={x.shape} with axis={axis}"
+        )
+    half = x.shape[axis] // 2
+    ax = axis % x.ndim
+    first = tuple([slice(None)] * ax + [slice(0, half)])
+    second = tuple([slice(None)] * ax + [slice(half, None)])
+    return P.multiply(P.getitem(x, first), P.sigmoid(P.getitem(x, second)))
+
+
+def hard_tanh(x: Any) -> Tensor:
+    """Clips to [-1, 1]."""
+    return P.clip(_float(x), -1.0, 1.0)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x where |x| > threshold, else 0."""
+    x = _float(x)
+    return P.where(_xp().abs(x.data) > threshold, x, _zero_like(x))
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x - threshold above threshold, x + threshold below -threshold, else 0."""
+    x = _float(x)
+    d = x.data
+    shrunk = P.subtract(x, P.multiply(_xp().sign(d).astype(d.dtype), threshold))
+    return P.where(_xp().abs(d) > threshold, shrunk, _zero_like(x))
+
+
+def tanh_shrink(x: Any) -> Tensor:
+    """x - tanh(x)."""
+    x = _float(x)
+    return P.subtract(x, P.tanh(x))
+
+
+def hard_silu(x: Any) -> Tensor:
+    """x * hard_sigmoid(x)."""
+    x = _float(x)
+    return P.multiply(x, _hard_sigmoid(x))
+
+
+hard_swish = hard_silu
+
+
+def sparse_plus(x: Any) -> Tensor:
+    """0 for x <= -1, (x + 1)**2 / 4 for -1 < x < 1, x for x >= 1."""
+    x = _float(x)
+    d = x.data
+    quad = P.multiply(P.square(P.add(x, 1.0)), 0.25)
+    return P.where(d <= -1, _zero_like(x), P.where(d < 1, quad, x))
+
+
+def sparse_sigmoid(x: Any) -> Tensor:
+    """0 for x <= -1, (x + 1) / 2 for -1 < x < 1, 1 for x >= 1."""
+    x = _float(x)
+    return P.clip(P.multiply(P.add(x, 1.0), 0.5), 0.0, 1.0)
+
+
+def squareplus(x: Any, b: float = 4) -> Tensor:
+    """(x + sqrt(x**2 + b)) / 2."""
+    x = _float(x)
+    return P.multiply(P.add(x, P.sqrt(P.add(P.square(x), b))), 0.5)
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Tensor:
+    """x where x > threshold, else default_value."""
+    x = _tensor(x)
+    fill = _xp().asarray(default_value, dtype=x.data.dtype)
+    return P.where(x.data > threshold, x, fill)
+
+
+def sparsemax(x: Any, axis: int = -1) -> Tensor:
+    """max(x - tau, 0) along `axis`, with Keras's threshold tau (see below)."""
+    x = _float(x)
+    xp = _xp()
+    d = x.data
+    order = xp.argsort(-d, axis=axis, kind="stable")
+    z = xp.take_along_axis(d, order, axis=axis)
+    cs = xp.cumsum(z, axis=axis)
+    shape = [1] * d.ndim
+    shape[axis] = -1
+    r = xp.arange(1, d.shape[axis] + 1).reshape(shape)
+    k = (z - (cs - 1) / r > 0).sum(axis=axis, keepdims=True)
+    # Keras's tau is (sum of the first k cumulative sums of the sorted values - 1) / k,
+    # i.e. (sum_j x_j * max(k - rank_j, 0) - 1) / k with rank_j the 0-based sorted
+    # position of x_j: the weights are fixed, x carries the gradient.
+    rank = xp.argsort(order, axis=axis)
+    weights = xp.maximum(k - rank, 0).astype(d.dtype)
+    total = P.sum(P.multiply(x, weights), axis=axis, keepdims=True)
+    tau = P.divide(P.subtract(total, 1.0), k.astype(d.dtype))
+    return P.maximum(P.subtract(x, tau), 0.0)
+
+
+# ---------------------------------------------------------------- encodings
+def multi_hot(
+    inputs: Any, num_classes: int | None = None, axis: int = -1, dtype: Any = None, **kwargs: Any
+) -> Tensor:
+    """Multi-hot encodes integer labels: the one-hot vectors of each row, OR-ed together."""
+    if num_classes is None:
+        num_classes = kwargs.pop("num_tokens", None)
+    if kwargs.pop("sparse", False):
+        raise ValueError("Unsupported value `sparse=True` with this backend.")
+    if kwargs:
+        raise TypeError(f"multi_hot: unexpected arguments. Received: {sorted(kwargs)}")
+    if num_classes is None:
+        raise ValueError("Argument `num_classes` must be specified. Received: num_classes=None")
+    x = _tensor(inputs)
+    reduction_axis = 1 if x.ndim > 1 else 0
+    hot = _one_hot(x, num_classes, axis=axis, dtype=dtype)
+    return Tensor(hot.data.max(axis=reduction_axis))
+
+
+# ---------------------------------------------------------------- normalization
+def moments(
+    x: Any, axes: Any, keepdims: bool = False, synchronized: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Mean and variance of `x` over `axes` (float16 computed in float32)."""
+    if synchronized:
+        raise NotImplementedError(
+            "Argument synchronized=True is not supported. Received: synchronized=True"
+        )
+    x = _tensor(x)
+    dtype = x.dtype
+    if dtype in ("float16", "bfloat16"):
+        x = P.cast(x, "float32")
+    ax = _axes(axes, x.ndim, "axes")
+    mean = P.mean(x, axis=ax, keepdims=True)
+    variance = P.mean(P.square(P.subtract(x, mean)), axis=ax, keepdims=keepdims)
+    if not keepdims:
+        mean = P.reshape(mean, variance.shape)
+    if x.dtype != dtype:
+        mean, variance = P.cast(mean, dtype), P.cast(variance, dtype)
+    return mean, variance
+
+
+def batch_normalization(
+    x: Any,
+    mean: Any,
+    variance: Any,
+    axis: int,
+    offset: Any = None,
+    scale: Any = None,
+    epsilon: float = 1e-3,
+) -> Tensor:
+    """(x - mean) / sqrt(variance + epsilon) * scale + offset, vectors along `axis`."""
+    x = _tensor(x)
+    mean, variance = _tensor(mean), _tensor(variance)
+    shape = [1] * x.ndim
+    shape[axis] = mean.shape[0]
+    inv = P.divide(1.0, P.sqrt(P.add(P.reshape(variance, shape), epsilon)))
+    if scale is not None:
+        inv = P.multiply(inv, P.reshape(_tensor(scale), shape))
+    res = P.multiply(P.negative(P.reshape(mean, shape)), inv)
+    if offset is not None:
+        res = P.add(res, P.reshape(_tensor(offset), shape))
+    return P.add(P.multiply(x, inv), res)
+
+
+def _broadcast_param(v: Any, x: Tensor, ax: tuple[int, ...], dtype: str) -> Tensor | None:
+    if v is None:
+        return None
+    v = _tensor(v, dtype)
+    if v.ndim != x.ndim and ax != (x.ndim - 1,):
+        v = P.reshape(v, [x.shape[i] if i in ax else 1 for i in range(x.ndim)])
+    return v
+
+
+def layer_normalization(
+    x: Any,
+    gamma: Any = None,
+    beta: Any = None,
+    axis: Any = -1,
+    epsilon: float | None = None,
+    **kwargs: Any,
+) -> Tensor:
+    """Normalizes `x` to zero mean and unit variance over `axis`, then gamma * . + beta."""
+    rms_scaling = kwargs.pop("rms_scaling", False)
+    if kwargs:
+        raise TypeError(f"layer_normalization: unexpected arguments. Received: {sorted(kwargs)}")
+    eps = _epsilon() if epsilon is None else epsilon
+    x = _tensor(x)
+    dtype = x.dtype
+    x = _tensor(x, _compute_dtype(dtype))
+    ax = _axes(axis, x.ndim)
+    gamma = _broadcast_param(gamma, x, ax, x.dtype)
+    beta = _broadcast_param(beta, x, ax, x.dtype)
+    if rms_scaling:  # deprecated in Keras: scales by the variance, not the RMS
+        mean = P.mean(x, axis=ax, keepdims=True)
+        var = P.mean(P.square(P.subtract(x, mean)), axis=ax, keepdims=True)
+        out = P.divide(x, P.sqrt(P.add(var, eps)))
+        if gamma is not None:
+            out = P.multiply(out, gamma)
+        return P.cast(out, dtype) if out.dtype != dtype else out
+    mean, var = moments(x, ax, keepdims=True)
+    inv = P.divide(1.0, P.sqrt(P.add(var, eps)))
+    if gamma is not None:
+        inv = P.multiply(inv, gamma)
+    res = P.multiply(P.negative(mean), inv)
+    if beta is not None:
+        res = P.add(res, beta)
+    out = P.add(P.multiply(x, inv), res)
+    return P.cast(out, dtype) if out.dtype != dtype else out
+
+
+def rms_normalization(
+    x: Any, scale: Any = None, axis: Any = -1, epsilon: float | None = None
+) -> Tensor:
+    """x * rsqrt(mean(x**2, axis) + epsilon) * scale."""
+    eps = _epsilon() if epsilon is None else epsilon
+    x = _tensor(x)
+    dtype = x.dtype
+    x = _tensor(x, _compute_dtype(dtype))
+    if x.ndim == 0:
+        x = P.reshape(x, (1,))
+    ax = _axes(axis, x.ndim)
+    rrms = P.divide(1.0, P.sqrt(P.add(P.mean(P.square(x), axis=ax, keepdims=True), eps)))
+    out = P.multiply(x, rrms)
+    if scale is not None:
+        out = P.multiply(out, _tensor(scale, x.dtype))
+    return P.cast(out, dtype) if out.dtype != dtype else out
+
+
+def normalize(x: Any, axis: Any = -1, order: int = 2, epsilon: float | None = None) -> Tensor:
+    """x / max(norm(x, order, axis), epsilon)."""
+    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+        raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")
+    eps = _epsilon() if epsilon is None else epsilon
+    x = _float(x)
+    if x.ndim == 0:
+        x = P.reshape(x, (1,))
+    ax = _axes(axis, x.ndim)
+    if order == 2:
+        square_sum = P.sum(P.square(x), axis=ax, keepdims=True)
+        # min(rsqrt(s), 1 / eps) as rsqrt(max(s, eps**2)): the same, without dividing by 0
+        return P.divide(x, P.sqrt(P.maximum(square_sum, eps * eps)))
+    absx = P.absolute(x)
+    if order == 1:
+        nrm = P.sum(absx, axis=ax, keepdims=True)
+    else:
+        nrm = P.power(P.sum(P.power(absx, float(order)), axis=ax, keepdims=True), 1.0 / order)
+    return P.divide(x, P.maximum(nrm, eps))
+
+
+# ---------------------------------------------------------------- metrics
+def psnr(x1: Any, x2: Any, max_val: float) -> Tensor:
+    """Peak signal-to-noise ratio: 20 * log10(max_val) - 10 * log10(mean((x1 - x2)**2))."""
+    x1, x2 = _tensor(x1), _tensor(x2)
+    if x1.shape != x2.shape:
+        raise ValueError(
+            f"Input shapes {x1.shape} and {x2.shape} must match for PSNR calculation. "
+            f"Received: x1.shape={x1.shape}, x2.shape={x2.shape}"
+        )
+    mse = P.mean(P.square(P.subtract(x1, x2)))
+    log10_max = float(_np.log10(_np.asarray(max_val, dtype="float64")))
+    return P.subtract(20.0 * log10_max, P.multiply(P.log(mse), 10.0 / float(_np.log(10.0))))
+
+
+# ---------------------------------------------------------------- attention
+def dot_product_attention(
+    query: Any,
+    key: Any,
+    value: Any,
+    bias: Any = None,
+    mask: Any = None,
+    scale: float | None = None,
+    is_causal: bool = False,
+    flash_attention: bool | None = None,
+    attn_logits_soft_cap: float | None = None,
+) -> Tensor:
+    """Scaled dot-product attention on (batch, seq, heads, head_dim) tensors."""
+    if flash_attention:
+        raise ValueError(
+            "Flash attention is not supported in this backend. "
+            f"Received: flash_attention={flash_attention}"
+        )
+    if attn_logits_soft_cap is not None:
+        raise ValueError(
+            "attn_logits_soft_cap is only supported for JAX on TPU. "
+            f"Received: attn_logits_soft_cap={attn_logits_soft_cap}"
+        )
+    query, key, value = _tensor(query), _tensor(key), _tensor(value)
+    if query.ndim != 4:
+        raise ValueError(
+            "`dot_product_attention` only supports 4D inputs. "
+            f"Received: query.shape={query.shape}, key.shape={key.shape}, "
+            f"value.shape={value.shape}."
+        )
+    dtype = _std_dtype(_np.result_type(query.data.dtype, key.data.dtype, value.data.dtype))
+    if dtype in ("bool",) or dtype.startswith(("int", "uint")):
+        dtype = _floatx()
+    query, key, value = _tensor(query, dtype), _tensor(key, dtype), _tensor(value, dtype)
+    head_dim = key.shape[-1]
+    scale = 1.0 / float(_np.sqrt(head_dim)) if scale is None else scale
+    q = P.transpose(query, (0, 2, 1, 3))  # B N T H
+    k = P.transpose(key, (0, 2, 3, 1))  # B N H S
+    v = P.transpose(value, (0, 2, 1, 3))  # B N S H
+    logits = P.multiply(P.matmul(q, k), scale)  # B N T S
+    if bias is not None:
+        logits = P.add(logits, _tensor(bias, dtype))
+    if mask is not None or is_causal:
+        xp = _xp()
+        keep = xp.ones(logits.shape, dtype=bool)
+        if mask is not None:
+            m = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
+            keep = keep & m.astype(bool)
+        if is_causal:
+            t, s = logits.shape[2], logits.shape[3]
+            keep = keep & xp.tril(xp.ones((t, s), dtype=bool))
+        fill = xp.asarray(-0.7 * (65500.0 if dtype == "float16" else 3.38953e38), dtype=dtype)
+        logits = P.where(keep, logits, fill)
+    soft_dtype = "float64" if dtype == "float64" else "float32"
+    probs = P.softmax(P.cast(logits, soft_dtype) if soft_dtype != dtype else logits, axis=-1)
+    if probs.dtype != dtype:
+        probs = P.cast(probs, dtype)
+    return P.transpose(P.matmul(probs, v), (0, 2, 1, 3))

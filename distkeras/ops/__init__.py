@@ -8,6 +8,7 @@ from distkeras.ops.core import *  # noqa: F403
 from distkeras.ops.elementwise import *  # noqa: F403
 from distkeras.ops.linalg import *  # noqa: F403
 from distkeras.ops.manip import *  # noqa: F403
+from distkeras.ops.manip_2 import *  # noqa: F403
 from distkeras.ops.math import *  # noqa: F403
 from distkeras.ops.nn import *  # noqa: F403
 from distkeras.ops.nn import (

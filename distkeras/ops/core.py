@@ -1,7 +1,701 @@
 """The `keras.ops.core` functions: control flow (cond, while_loop, scan, ...),
 slicing and scatter updates, custom gradients.
+
+distkeras runs eagerly, so control flow is plain Python over Tensors, as in
+Keras's NumPy backend: `cond` runs the branch taken, loops are unrolled, and
+the tape differentiates whatever ran. The functions that take Python callables
+are not graph nodes (`not_an_op`): like Keras's, they are meant for layers'
+`call` methods. Slicing and scatter updates never write into their inputs
+(Keras's NumPy backend does); each is one primitive with its VJP beside it.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import builtins
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from distkeras.backend import current_module, to_numpy
+from distkeras.backend import primitives as P
+from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor, no_grad
+from distkeras.ops.symbolic import any_symbolic, not_an_op
+
+__all__ = [
+    "associative_scan",
+    "cond",
+    "custom_gradient",
+    "fori_loop",
+    "get_item",
+    "jvp",
+    "map",
+    "scan",
+    "scatter",
+    "scatter_update",
+    "slice",
+    "slice_update",
+    "switch",
+    "unstack",
+    "vectorize",
+    "vectorized_map",
+    "while_loop",
+]
+
+_REDUCTIONS = (None, "add", "max", "min", "mul")
+
+
+# ---------------------------------------------------------------- nested structures
+def _flatten(s: Any) -> list:
+    """Leaves of a nest of lists, tuples and dicts (keys sorted, as Keras's `tree`)."""
+    if isinstance(s, dict):
+        return [leaf for k in sorted(s) for leaf in _flatten(s[k])]
+    if isinstance(s, (list, tuple)):
+        return [leaf for v in s for leaf in _flatten(v)]
+    return [s]
+
+
+def _pack(s: Any, leaves: list) -> Any:
+    """`leaves` in the structure of `s`."""
+    it = iter(leaves)
+
+    def build(t: Any) -> Any:
+        if isinstance(t, dict):
+            return {k: build(t[k]) for k in sorted(t)}
+        if isinstance(t, (list, tuple)):
+            return type(t)(build(v) for v in t)
+        return next(it)
+
+    return build(s)
+
+
+def _check_callable(fn: Any, name: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"`{name}` should be a callable. Received: {name}={fn!r}")
+
+
+def _refuse_symbolic(name: str, *values: Any) -> None:
+    if any_symbolic(tuple(_flatten(list(values))), {}):
+        raise ValueError(
+            f"ops.{name} runs Python control flow on values, so it cannot take symbolic "
+            "tensors: call it inside a layer's `call` method. "
+            f"Received: {[type(v).__name__ for v in _flatten(list(values))]}"
+        )
+
+
+def _int_list(v: Any, name: str) -> list[int]:
+    arr = np.asarray(to_numpy(v) if isinstance(v, Tensor) else v)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise ValueError(f"`{name}` must be a 1-D sequence of integers. Received: {name}={v!r}")
+    return [int(i) for i in arr]
+
+
+# ---------------------------------------------------------------- control flow
+@not_an_op
+def cond(pred: Any, true_fn: Callable, false_fn: Callable) -> Any:
+    """Returns `true_fn()` if `pred` is true, else `false_fn()` (only one of them runs)."""
+    _check_callable(true_fn, "true_fn")
+    _check_callable(false_fn, "false_fn")
+    _refuse_symbolic("cond", pred)
+    p = convert_to_tensor(pred)
+    if p.size != 1:
+        raise ValueError(f"`pred` must be a boolean scalar. Received: pred of shape {p.shape}")
+    return true_fn() if bool(p.data.reshape(())) else false_fn()
+
+
+@not_an_op
+def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
+    """Applies `branches[index](*operands)`, with `index` clamped into range."""
+    if not isinstance(branches, (list, tuple)) or not branches:
+        raise ValueError(f"`branches` must be a non-empty list of callables. Received: {branches}")
+    for b in branches:
+        _check_callable(b, "branches")
+    _refuse_symbolic("switch", index)
+    i = convert_to_tensor(index)
+    if i.size != 1:
+        raise ValueError(f"`index` must be an integer scalar. Received: index of shape {i.shape}")
+    k = builtins.min(builtins.max(int(i.data.reshape(())), 0), len(branches) - 1)
+    return branches[k](*operands)
+
+
+@not_an_op
+def while_loop(
+    cond: Callable, body: Callable, loop_vars: Any, maximum_iterations: int | None = None
+) -> Any:
+    """Runs `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` holds."""
+    _check_callable(cond, "cond")
+    _check_callable(body, "body")
+    if maximum_iterations is not None and int(maximum_iterations) < 0:
+        raise ValueError(
+            f"`maximum_iterations` must be >= 0. Received: maximum_iterations={maximum_iterations}"
+        )
+    _refuse_symbolic("while_loop", loop_vars)
+    is_tuple = isinstance(loop_vars, (list, tuple))
+    state = tuple(loop_vars) if is_tuple else (loop_vars,)
+    state = _pack(state, [convert_to_tensor(v) for v in _flatten(state)])
+    n = 0
+    while (maximum_iterations is None or n < int(maximum_iterations)) and bool(cond(*state)):
+        new = body(*state)
+        new = tuple(new) if isinstance(new, (list, tuple)) else (new,)
+        if len(new) != len(state):
+            raise ValueError(
+                f"`body` must return {len(state)} loop variable(s), like `loop_vars`. "
+                f"Received: {len(new)} from body={body!r}"
+            )
+        state = new
+        n += 1
+    return state if is_tuple else state[0]
+
+
+@not_an_op
+def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
+    """Runs `val = body_fun(i, val)` for `i` in `range(lower, upper)`."""
+    _check_callable(body_fun, "body_fun")
+    _refuse_symbolic("fori_loop", lower, upper)
+    lo, hi = int(convert_to_tensor(lower).data), int(convert_to_tensor(upper).data)
+    val = init_val
+    for i in range(lo, hi):
+        val = body_fun(i, val)
+    return val
+
+
+def _stack_tree(ys: list) -> Any:
+    """Stacks a list of equally structured outputs leaf by leaf along a new first axis."""
+    leaves = [_flatten(y) for y in ys]
+    stacked = [P.stack([convert_to_tensor(v) for v in col]) for col in zip(*leaves)]
+    return _pack(ys[0], stacked)
+
+
+@not_an_op
+def scan(
+    f: Callable,
+    init: Any,
+    xs: Any = None,
+    length: int | None = None,
+    reverse: bool = False,
+    unroll: int | bool = 1,
+) -> tuple[Any, Any]:
+    """Loops `carry, y = f(carry, x)` over the leading axis of `xs`; returns (carry, stacked ys)."""
+    _check_callable(f, "f")
+    if isinstance(unroll, bool) is False and (not isinstance(unroll, int) or unroll < 1):
+        raise ValueError(
+            f"`unroll` must be a positive integer or boolean. Received: unroll={unroll}"
+        )
+    if xs is None and length is None:
+        raise ValueError("Got no `xs` to scan over and `length` not provided.")
+    _refuse_symbolic("scan", init, xs)
+    xs_flat = [] if xs is None else [convert_to_tensor(v) for v in _flatten(xs)]
+    n = int(length) if length is not None else xs_flat[0].shape[0]
+    for x in xs_flat:
+        if not x.shape or x.shape[0] != n:
+            raise ValueError(
+                f"Every array in `xs` needs a leading axis of length {n}. "
+                f"Received: xs with shapes {[t.shape for t in xs_flat]}, length={length}"
+            )
+    init_flat = [convert_to_tensor(v) for v in _flatten(init)]
+    carry = _pack(init, init_flat)
+    ys = []
+    steps = range(n - 1, -1, -1) if reverse else range(n)
+    for i in steps:
+        x = None if xs is None else _pack(xs, [t[i] for t in xs_flat])
+        carry, y = f(carry, x)
+        ys.append(
+            y if y is not None else [Tensor(current_module().zeros_like(t.data)) for t in init_flat]
+        )
+    if reverse:
+        ys.reverse()
+    return carry, (_stack_tree(ys) if ys else None)
+
+
+@not_an_op
+def map(f: Callable, xs: Any) -> Any:
+    """Applies `f` to each slice of `xs` along its leading axis and stacks the results."""
+    _check_callable(f, "f")
+    _, ys = scan(lambda _, x: ((), f(x)), (), xs)
+    return ys
+
+
+@not_an_op
+def vectorized_map(function: Callable, elements: Any) -> Any:
+    """Applies `function` to each slice of `elements` along axis 0 and stacks the results."""
+    _check_callable(function, "function")
+    _refuse_symbolic("vectorized_map", elements)
+    if isinstance(elements, (list, tuple)):
+        elems = [convert_to_tensor(e) for e in elements]
+        outs = [function([e[i] for e in elems]) for i in range(elems[0].shape[0])]
+    else:
+        x = convert_to_tensor(elements)
+        outs = [function(x[i]) for i in range(x.shape[0])]
+    return _stack_tree(outs)
+
+
+def _slice_axis(x: Tensor, start: Any, stop: Any, step: Any, axis: int) -> Tensor:
+    key = (builtins.slice(None),) * axis + (builtins.slice(start, stop, step),)
+    return P.getitem(x, key)
+
+
+def _interleave(a: Tensor, b: Tensor, axis: int) -> Tensor:
+    """[a0, b0, a1, b1, ...] along `axis`; `a` is as long as `b` or one longer."""
+    extra = a.shape[axis] - b.shape[axis]
+    head = _slice_axis(a, 0, b.shape[axis], None, axis) if extra else a
+    pairs = P.stack([head, b], axis=axis + 1)
+    shape = list(a.shape)
+    shape[axis] = 2 * b.shape[axis]
+    out = P.reshape(pairs, tuple(shape))
+    if extra:
+        out = P.concatenate([out, _slice_axis(a, -1, None, None, axis)], axis=axis)
+    return out
+
+
+@not_an_op
+def associative_scan(f: Callable, elems: Any, reverse: bool = False, axis: int = 0) -> Any:
+    """Prefix scan `[a, f(a, b), f(f(a, b), c), ...]` of an associative `f`, in O(log n) calls."""
+    _check_callable(f, "f")
+    _refuse_symbolic("associative_scan", elems)
+    flat = [convert_to_tensor(e) for e in _flatten(elems)]
+    ax = axis % flat[0].ndim if flat[0].ndim else axis
+    n = flat[0].shape[ax]
+    if any(e.shape[ax] != n for e in flat):
+        raise ValueError(
+            "Array inputs to associative_scan must have the same length along `axis`. "
+            f"Received: shapes {[e.shape for e in flat]}, axis={axis}"
+        )
+
+    def combine(a: list, b: list) -> list:
+        return [convert_to_tensor(v) for v in _flatten(f(_pack(elems, a), _pack(elems, b)))]
+
+    def rec(es: list) -> list:
+        m = es[0].shape[ax]
+        if m < 2:
+            return es
+        odd = rec(
+            combine(
+                [_slice_axis(e, 0, -1, 2, ax) for e in es],
+                [_slice_axis(e, 1, None, 2, ax) for e in es],
+            )
+        )
+        rest = [_slice_axis(e, 2, None, 2, ax) for e in es]
+        left = [_slice_axis(o, 0, -1, None, ax) for o in odd] if m % 2 == 0 else odd
+        even = combine(left, rest) if rest[0].shape[ax] else rest
+        even = [
+            P.concatenate([_slice_axis(e, 0, 1, None, ax), r], axis=ax) for e, r in zip(es, even)
+        ]
+        return [_interleave(e, o, ax) for e, o in zip(even, odd)]
+
+    if reverse:
+        flat = [_slice_axis(e, None, None, -1, ax) for e in flat]
+    out = rec(flat)
+    if reverse:
+        out = [_slice_axis(e, None, None, -1, ax) for e in out]
+    return _pack(elems, out)
+
+
+# ---------------------------------------------------------------- slicing and scatter
+def get_item(x: Any, key: Any) -> Tensor:
+    """Returns `x[key]` (NumPy indexing; the gradient scatters back)."""
+    return P.getitem(convert_to_tensor(x), key)
+
+
+def unstack(x: Any, num: int | None = None, axis: int = 0) -> list[Tensor]:
+    """Splits `x` along `axis` into a list of tensors with that axis removed."""
+    x = convert_to_tensor(x)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(
+            f"`axis` is out of range for a tensor of rank {x.ndim}. Received: axis={axis}"
+        )
+    ax = axis % x.ndim
+    if num is not None and int(num) != x.shape[ax]:
+        raise ValueError(
+            f"`num` must equal the length of axis {axis}, {x.shape[ax]}. Received: num={num}"
+        )
+    pre = (builtins.slice(None),) * ax
+    return [P.getitem(x, (*pre, i)) for i in range(x.shape[ax])]
+
+
+def _region(shape: tuple, start: list[int], size: list[int], names: str) -> tuple:
+    """The basic-index key of a box of `size` at `start` inside `shape`, checked."""
+    if len(start) != len(shape) or len(size) != len(shape):
+        raise ValueError(
+            f"{names} must each have one entry per axis of `inputs` (rank {len(shape)}). "
+            f"Received: start_indices={start}, shape/updates shape={size}"
+        )
+    key = []
+    for d, s, n in zip(shape, start, size):
+        n = d - s if n == -1 else n
+        if s < 0 or n < 0 or s + n > d:
+            raise ValueError(
+                f"A slice of size {size} at start_indices={start} does not fit in "
+                f"`inputs` of shape {shape}."
+            )
+        key.append(builtins.slice(s, s + n))
+    return tuple(key)
+
+
+def slice(inputs: Any, start_indices: Any, shape: Any) -> Tensor:
+    """Returns the box `inputs[start : start + shape]` (a size of -1 runs to the end)."""
+    x = convert_to_tensor(inputs)
+    start = _int_list(start_indices, "start_indices")
+    size = _int_list(shape, "shape")
+    return P.getitem(x, _region(x.shape, start, size, "`start_indices` and `shape`"))
+
+
+def _slice_update(x, u, key):
+    out = x.copy()
+    out[key] = u
+
+    def vjp(g, needs):
+        gx = gu = None
+        if needs[0]:
+            gx = g.copy()
+            gx[key] = 0
+        if needs[1]:
+            gu = g[key].astype(u.dtype) if u.dtype.kind == "f" else g[key]
+        return gx, gu
+
+    return out, vjp
+
+
+def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Tensor:
+    """Returns `inputs` with the box at `start_indices` replaced by `updates`."""
+    x = convert_to_tensor(inputs)
+    u = convert_to_tensor(updates)
+    start = _int_list(start_indices, "start_indices")
+    if u.ndim != x.ndim:
+        raise ValueError(
+            f"`updates` must have the rank of `inputs`, {x.ndim}. "
+            f"Received: updates of shape {u.shape}"
+        )
+    key = _region(x.shape, start, list(u.shape), "`start_indices` and `updates`")
+    return apply(_slice_update, x, u, key)
+
+
+def _leave_one_out_prod(vals, flat):
+    """For each row k, the product of the rows j != k with `flat[j] == flat[k]` (no division)."""
+    xp = current_module()
+    out = xp.ones_like(vals)
+    _, inverse, counts = np.unique(to_numpy(flat), return_inverse=True, return_counts=True)
+    for group in np.nonzero(counts > 1)[0]:
+        rows = np.nonzero(inverse == group)[0]
+        for k in rows:
+            for j in rows:
+                if j != k:
+                    out[k] = out[k] * vals[j]
+    return out
+
+
+def _scatter_update(x, u, idx, reduction):
+    xp = current_module()
+    n = idx[0].shape[0]
+    uf = xp.broadcast_to(u, (n,) + x.shape[len(idx) :]).astype(x.dtype)
+    out = x.copy()
+    if reduction is None:
+        out[idx] = uf
+    else:
+        {"add": xp.add, "max": xp.maximum, "min": xp.minimum, "mul": xp.multiply}[reduction].at(
+            out, idx, uf
+        )
+
+    def vjp(g, needs):
+        gx = gu = None
+        rows = g[idx]
+        if reduction is None:
+            if needs[0]:
+                gx = g.copy()
+                gx[idx] = 0
+            if needs[1]:  # only the update that was written last (the one kept) gets a gradient
+                owner = xp.full(x.shape[: len(idx)], -1)
+                owner[idx] = xp.arange(n)
+                won = (owner[idx] == xp.arange(n)).reshape((n,) + (1,) * (rows.ndim - 1))
+                gu = rows * won
+        elif reduction == "add":
+            gx, gu = g, rows
+        elif reduction == "mul":
+            prod = xp.ones_like(x)
+            xp.multiply.at(prod, idx, uf)
+            gx = g * prod
+            flat = xp.ravel_multi_index(idx, x.shape[: len(idx)])
+            gu = rows * x[idx] * _leave_one_out_prod(uf, flat)
+        else:  # max / min: ties share the gradient equally
+            hit_x = x == out
+            hit_u = uf == out[idx]
+            count = hit_x.astype(g.dtype)
+            xp.add.at(count, idx, hit_u.astype(g.dtype))
+            gx = g * hit_x / count
+            gu = rows * hit_u / count[idx]
+        if gu is not None:
+            gu = P.sum_to(gu, u.shape)
+        return (gx if needs[0] else None), (gu if needs[1] else None)
+
+    return out, vjp
+
+
+def _index_tuple(indices: Any, x_shape: tuple) -> tuple:
+    idx = np.asarray(to_numpy(indices) if isinstance(indices, Tensor) else indices)
+    if idx.ndim == 1:
+        idx = idx[None]
+    if idx.ndim != 2 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError(
+            "`indices` must be integers of shape (num_updates, k). "
+            f"Received: indices of shape {idx.shape} and dtype {idx.dtype}"
+        )
+    idx = idx.astype(np.int64)
+    if (
+        idx.shape[1] > len(x_shape)
+        or ((idx < 0) | (idx >= np.array(x_shape[: idx.shape[1]]))).any()
+    ):
+        raise ValueError(
+            f"`indices` must index into the leading axes of shape {x_shape}. "
+            f"Received: indices={idx.tolist()}"
+        )
+    xp = current_module()
+    return tuple(xp.asarray(col) for col in idx.T)
+
+
+def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Tensor:
+    """Returns `inputs` with `updates` written (or reduced) at rows `indices` of shape (N, k)."""
+    red = reduction.lower() if isinstance(reduction, str) else reduction
+    if red not in _REDUCTIONS:
+        raise ValueError(
+            f"Invalid reduction. Supported values are: None, 'add', 'max', 'min', 'mul'. "
+            f"Received: reduction={reduction!r}"
+        )
+    x = convert_to_tensor(inputs)
+    u = convert_to_tensor(updates)
+    idx = _index_tuple(indices, x.shape)
+    want = (idx[0].shape[0],) + x.shape[len(idx) :]
+    try:
+        np.broadcast_shapes(u.shape, want)
+    except ValueError:
+        raise ValueError(
+            f"`updates` must have shape {want} (num_updates, *inputs.shape[k:]). "
+            f"Received: updates of shape {u.shape}"
+        ) from None
+    return apply(_scatter_update, x, u, idx, red)
+
+
+def scatter(indices: Any, values: Any, shape: Any) -> Tensor:
+    """Returns zeros of `shape` with `values` added at `indices` (duplicates sum)."""
+    v = convert_to_tensor(values)
+    shape = tuple(_int_list(list(shape), "shape"))
+    idx = np.asarray(to_numpy(indices) if isinstance(indices, Tensor) else indices)
+    if idx.ndim < 1 or idx.shape[-1] > len(shape):
+        raise ValueError(
+            f"The last axis of `indices` must index into `shape`={shape}. "
+            f"Received: indices of shape {idx.shape}"
+        )
+    k = idx.shape[-1]
+    idx = idx.reshape(-1, k)
+    v = P.reshape(v, (-1, *shape[k:]))
+    zeros = Tensor(current_module().zeros(shape, dtype=v.data.dtype))
+    return scatter_update(zeros, idx, v, reduction="add")
+
+
+# ---------------------------------------------------------------- function transformations
+def _call_grad_fn(grad_fn: Callable, args: tuple, upstream: Any) -> Any:
+    """Calls `grad_fn` the way Keras documents: `grad(upstream)`, or, when it takes
+    `upstream` as a keyword-only argument (the PyTorch style), `grad(*args, upstream=...)`."""
+    try:
+        param = inspect.signature(grad_fn).parameters.get("upstream")
+    except (TypeError, ValueError):
+        param = None
+    if param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY:
+        return grad_fn(*args, upstream=upstream)
+    return grad_fn(upstream)
+
+
+def _grad_arrays(grads: Any, tensors: list, n_args: int, positions: list[int]) -> tuple:
+    grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+    if len(grads) != n_args:
+        raise ValueError(
+            f"The gradient function of a custom_gradient must return one gradient per "
+            f"argument ({n_args}). Received: {len(grads)} gradients"
+        )
+    res = []
+    for t, pos in zip(tensors, positions):
+        g = grads[pos]
+        if g is None:
+            res.append(None)
+            continue
+        g = convert_to_tensor(g).data
+        g = P.sum_to(current_module().broadcast_to(g, t.shape) if g.ndim < t.ndim else g, t.shape)
+        res.append(g.astype(t.data.dtype) if t.data.dtype.kind == "f" else g)
+    return tuple(res)
+
+
+@not_an_op
+def custom_gradient(f: Callable) -> Callable:
+    """Decorates `f(*args) -> (output, grad_fn)` so the tape uses `grad_fn` for its gradient."""
+    _check_callable(f, "f")
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if any_symbolic(args, kwargs):  # a graph being built: the forward only
+            return f(*args, **kwargs)[0]
+        flat = _flatten(list(args))
+        positions = [i for i, a in enumerate(flat) if isinstance(a, Tensor)]
+        tensors = [flat[i] for i in positions]
+        with no_grad():
+            out, grad_fn = f(*args, **kwargs)
+        _check_callable(grad_fn, "grad_fn")
+        single = not isinstance(out, (list, tuple))
+        outs = [convert_to_tensor(o) for o in ([out] if single else out)]
+        if single:
+
+            def prim(*arrays):
+                def vjp(g, needs):
+                    with no_grad():
+                        grads = _call_grad_fn(grad_fn, args, Tensor(g))
+                    return _grad_arrays(grads, tensors, len(flat), positions)
+
+                return outs[0].data, vjp
+
+            return apply(prim, *tensors)
+        # Several outputs: one packed primitive output, then differentiable slices of it.
+        dtype = outs[0].data.dtype
+        if any(o.data.dtype != dtype for o in outs):
+            raise ValueError(
+                "custom_gradient: the outputs of a function with several outputs must share "
+                f"one dtype. Received: {[o.dtype for o in outs]}"
+            )
+        sizes = [o.size for o in outs]
+        bounds = np.cumsum([0, *sizes])
+
+        def packed_prim(*arrays):
+            packed = current_module().concatenate([o.data.reshape(-1) for o in outs])
+
+            def vjp(g, needs):
+                ups = [
+                    Tensor(g[bounds[i] : bounds[i + 1]].reshape(o.shape))
+                    for i, o in enumerate(outs)
+                ]
+                with no_grad():
+                    grads = _call_grad_fn(grad_fn, args, type(out)(ups))
+                return _grad_arrays(grads, tensors, len(flat), positions)
+
+            return packed, vjp
+
+        packed = apply(packed_prim, *tensors)
+        pieces = [
+            P.reshape(
+                P.getitem(packed, builtins.slice(int(bounds[i]), int(bounds[i + 1]))), o.shape
+            )
+            for i, o in enumerate(outs)
+        ]
+        return type(out)(pieces)
+
+    wrapper.__name__ = getattr(f, "__name__", "custom_gradient")
+    wrapper.__doc__ = getattr(f, "__doc__", None)
+    wrapper.__wrapped__ = f
+    return wrapper
+
+
+def _parse_signature(signature: str) -> tuple[list[tuple], list[tuple]]:
+    def dims(part: str) -> list[tuple]:
+        groups = part.replace(" ", "")[1:-1].split("),(") if part.strip() else []
+        return [tuple(d for d in g.split(",") if d) for g in groups]
+
+    if not isinstance(signature, str) or signature.count("->") != 1:
+        raise ValueError(f"Invalid generalized ufunc signature. Received: signature={signature!r}")
+    ins, outs = signature.split("->")
+    return dims(ins), dims(outs)
+
+
+@not_an_op
+def vectorize(pyfunc: Callable, *, excluded: Any = None, signature: str | None = None) -> Callable:
+    """Turns `pyfunc` on scalars (or on `signature`'s core shapes) into a broadcasting function."""
+    if not callable(pyfunc):
+        raise ValueError(f"Expected argument `pyfunc` to be a callable. Received: pyfunc={pyfunc}")
+    excluded = set(excluded or ())
+    core_in = None if signature is None else _parse_signature(signature)[0]
+
+    def vectorized(*args: Any, **kwargs: Any) -> Any:
+        vec = [i for i in range(len(args)) if i not in excluded]
+        core = [()] * len(vec) if core_in is None else core_in
+        if len(core) != len(vec):
+            raise ValueError(
+                f"The signature {signature!r} names {len(core)} inputs. "
+                f"Received: {len(vec)} vectorized arguments"
+            )
+        tensors = {i: convert_to_tensor(args[i]) for i in vec}
+        sizes: dict[str, int] = {}
+        for i, names in zip(vec, core):
+            t = tensors[i]
+            if t.ndim < len(names):
+                raise ValueError(
+                    f"Argument {i} needs at least {len(names)} axes for signature {signature!r}. "
+                    f"Received: shape {t.shape}"
+                )
+            for name, d in zip(names, t.shape[t.ndim - len(names) :]):
+                if sizes.setdefault(name, d) != d:
+                    raise ValueError(
+                        f"Core dimension {name!r} has inconsistent sizes {sizes[name]} and {d}."
+                    )
+        loop = np.broadcast_shapes(
+            *[tensors[i].shape[: tensors[i].ndim - len(c)] for i, c in zip(vec, core)]
+        )
+        n = int(np.prod(loop))
+        if n == 0:
+            raise ValueError(
+                f"vectorize cannot infer outputs from empty inputs. Received: shape {loop}"
+            )
+        flat = {}
+        for i, c in zip(vec, core):
+            t = tensors[i]
+            tail = t.shape[t.ndim - len(c) :]
+            flat[i] = P.reshape(P.broadcast_to(t, loop + tail), (n, *tail))
+        outs = [
+            pyfunc(*[flat[i][j] if i in flat else a for i, a in enumerate(args)], **kwargs)
+            for j in range(n)
+        ]
+        stacked = _stack_tree(outs)
+        return _pack(stacked, [P.reshape(s, loop + s.shape[1:]) for s in _flatten(stacked)])
+
+    return vectorized
+
+
+@not_an_op
+def jvp(fun: Callable, primals: Any, tangents: Any, has_aux: bool = False) -> tuple:
+    """Returns `(fun(*primals), J @ tangents)` (and `aux` when `has_aux`), computed exactly.
+
+    distkeras differentiates in reverse mode only, so the product is assembled
+    from one reverse pass per output element: exact, but meant for small outputs.
+    """
+    from distkeras.backend.autodiff import GradientTape, backward  # noqa: PLC0415
+
+    _check_callable(fun, "fun")
+    if not isinstance(primals, (list, tuple)) or not isinstance(tangents, (list, tuple)):
+        raise ValueError(
+            "`primals` and `tangents` must be tuples or lists of arguments. "
+            f"Received: primals={type(primals).__name__}, tangents={type(tangents).__name__}"
+        )
+    p_flat = [convert_to_tensor(p) for p in _flatten(primals)]
+    t_flat = [convert_to_tensor(t) for t in _flatten(tangents)]
+    if len(p_flat) != len(t_flat) or any(p.shape != t.shape for p, t in zip(p_flat, t_flat)):
+        raise ValueError(
+            "`tangents` must have the structure and shapes of `primals`. Received: primal "
+            f"shapes {[p.shape for p in p_flat]}, tangent shapes {[t.shape for t in t_flat]}"
+        )
+    leaves = [Tensor(p.data, requires_grad=p.data.dtype.kind == "f") for p in p_flat]
+    with GradientTape():
+        res = fun(*_pack(list(primals), leaves))
+    out, aux = res if has_aux else (res, None)
+    xp = current_module()
+    t_outs = []
+    for o in _flatten(out):
+        o = convert_to_tensor(o)
+        t = xp.zeros(o.shape, dtype=o.data.dtype)
+        if o.requires_grad:
+            t_view = t.reshape(-1)
+            for e in range(o.size):
+                seed = xp.zeros(o.size, dtype=o.data.dtype)
+                seed[e] = 1
+                grads = backward(o, seed.reshape(o.shape))
+                t_view[e] = builtins.sum(
+                    float((grads[id(leaf)] * tan.data).sum())
+                    for leaf, tan in zip(leaves, t_flat)
+                    if id(leaf) in grads
+                )
+        t_outs.append(Tensor(t))
+    primals_out = _pack(out, [Tensor(convert_to_tensor(o).data) for o in _flatten(out)])
+    tangents_out = _pack(out, t_outs)
+    return (primals_out, tangents_out, aux) if has_aux else (primals_out, tangents_out)

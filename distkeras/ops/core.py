@@ -23,25 +23,10 @@ from distkeras.backend import primitives as P
 from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor, no_grad
 from distkeras.ops.symbolic import any_symbolic, not_an_op
 
-__all__ = [
-    "associative_scan",
-    "cond",
-    "custom_gradient",
-    "fori_loop",
-    "get_item",
-    "jvp",
-    "map",
-    "scan",
-    "scatter",
-    "scatter_update",
-    "slice",
-    "slice_update",
-    "switch",
-    "unstack",
-    "vectorize",
-    "vectorized_map",
-    "while_loop",
-]
+__all__ = (
+    "associative_scan cond custom_gradient fori_loop get_item jvp map scan scatter "
+    "scatter_update slice slice_update switch unstack vectorize vectorized_map while_loop"
+).split()
 
 _REDUCTIONS = (None, "add", "max", "min", "mul")
 
@@ -439,17 +424,13 @@ def _index_tuple(indices: Any, x_shape: tuple) -> tuple:
             "`indices` must be integers of shape (num_updates, k). "
             f"Received: indices of shape {idx.shape} and dtype {idx.dtype}"
         )
-    idx = idx.astype(np.int64)
-    if (
-        idx.shape[1] > len(x_shape)
-        or ((idx < 0) | (idx >= np.array(x_shape[: idx.shape[1]]))).any()
-    ):
+    idx, dims = idx.astype(np.int64), np.array(x_shape[: idx.shape[1]])
+    if idx.shape[1] > len(x_shape) or ((idx < -dims) | (idx >= dims)).any():
         raise ValueError(
             f"`indices` must index into the leading axes of shape {x_shape}. "
             f"Received: indices={idx.tolist()}"
         )
-    xp = current_module()
-    return tuple(xp.asarray(col) for col in idx.T)
+    return tuple(current_module().asarray(col) for col in (idx % dims).T)
 
 
 def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Tensor:
@@ -539,18 +520,7 @@ def custom_gradient(f: Callable) -> Callable:
         _check_callable(grad_fn, "grad_fn")
         single = not isinstance(out, (list, tuple))
         outs = [convert_to_tensor(o) for o in ([out] if single else out)]
-        if single:
-
-            def prim(*arrays):
-                def vjp(g, needs):
-                    with no_grad():
-                        grads = _call_grad_fn(grad_fn, args, Tensor(g))
-                    return _grad_arrays(grads, tensors, len(flat), positions)
-
-                return outs[0].data, vjp
-
-            return apply(prim, *tensors)
-        # Several outputs: one packed primitive output, then differentiable slices of it.
+        # One packed primitive output (all outputs, flattened), then differentiable slices.
         dtype = outs[0].data.dtype
         if any(o.data.dtype != dtype for o in outs):
             raise ValueError(
@@ -569,7 +539,7 @@ def custom_gradient(f: Callable) -> Callable:
                     for i, o in enumerate(outs)
                 ]
                 with no_grad():
-                    grads = _call_grad_fn(grad_fn, args, type(out)(ups))
+                    grads = _call_grad_fn(grad_fn, args, ups[0] if single else type(out)(ups))
                 return _grad_arrays(grads, tensors, len(flat), positions)
 
             return packed, vjp
@@ -581,7 +551,7 @@ def custom_gradient(f: Callable) -> Callable:
             )
             for i, o in enumerate(outs)
         ]
-        return type(out)(pieces)
+        return pieces[0] if single else type(out)(pieces)
 
     wrapper.__name__ = getattr(f, "__name__", "custom_gradient")
     wrapper.__doc__ = getattr(f, "__doc__", None)
@@ -589,15 +559,12 @@ def custom_gradient(f: Callable) -> Callable:
     return wrapper
 
 
-def _parse_signature(signature: str) -> tuple[list[tuple], list[tuple]]:
-    def dims(part: str) -> list[tuple]:
-        groups = part.replace(" ", "")[1:-1].split("),(") if part.strip() else []
-        return [tuple(d for d in g.split(",") if d) for g in groups]
-
+def _core_dims(signature: str) -> list[tuple]:
+    """The input core dimensions of a generalized ufunc signature like "(m,n),(n)->(m)"."""
     if not isinstance(signature, str) or signature.count("->") != 1:
         raise ValueError(f"Invalid generalized ufunc signature. Received: signature={signature!r}")
-    ins, outs = signature.split("->")
-    return dims(ins), dims(outs)
+    ins = signature.split("->")[0].replace(" ", "")
+    return [tuple(d for d in g.split(",") if d) for g in ins[1:-1].split("),(")] if ins else []
 
 
 @not_an_op
@@ -606,43 +573,33 @@ def vectorize(pyfunc: Callable, *, excluded: Any = None, signature: str | None =
     if not callable(pyfunc):
         raise ValueError(f"Expected argument `pyfunc` to be a callable. Received: pyfunc={pyfunc}")
     excluded = set(excluded or ())
-    core_in = None if signature is None else _parse_signature(signature)[0]
+    core_in = None if signature is None else _core_dims(signature)
 
     def vectorized(*args: Any, **kwargs: Any) -> Any:
         vec = [i for i in range(len(args)) if i not in excluded]
         core = [()] * len(vec) if core_in is None else core_in
         if len(core) != len(vec):
             raise ValueError(
-                f"The signature {signature!r} names {len(core)} inputs. "
+                f"signature={signature!r} names {len(core)} inputs. "
                 f"Received: {len(vec)} vectorized arguments"
             )
-        tensors = {i: convert_to_tensor(args[i]) for i in vec}
-        sizes: dict[str, int] = {}
+        flat, loops, sizes = {}, [], {}
         for i, names in zip(vec, core):
-            t = tensors[i]
-            if t.ndim < len(names):
+            t = flat[i] = convert_to_tensor(args[i])
+            cut = t.ndim - len(names)
+            if cut < 0 or any(sizes.setdefault(k, d) != d for k, d in zip(names, t.shape[cut:])):
                 raise ValueError(
-                    f"Argument {i} needs at least {len(names)} axes for signature {signature!r}. "
-                    f"Received: shape {t.shape}"
+                    f"Argument {i} does not fit the core dimensions {names} of "
+                    f"signature={signature!r} (sizes {sizes}). Received: shape {t.shape}"
                 )
-            for name, d in zip(names, t.shape[t.ndim - len(names) :]):
-                if sizes.setdefault(name, d) != d:
-                    raise ValueError(
-                        f"Core dimension {name!r} has inconsistent sizes {sizes[name]} and {d}."
-                    )
-        loop = np.broadcast_shapes(
-            *[tensors[i].shape[: tensors[i].ndim - len(c)] for i, c in zip(vec, core)]
-        )
+            loops.append(t.shape[:cut])
+        loop = np.broadcast_shapes(*loops)
         n = int(np.prod(loop))
         if n == 0:
-            raise ValueError(
-                f"vectorize cannot infer outputs from empty inputs. Received: shape {loop}"
-            )
-        flat = {}
-        for i, c in zip(vec, core):
-            t = tensors[i]
-            tail = t.shape[t.ndim - len(c) :]
-            flat[i] = P.reshape(P.broadcast_to(t, loop + tail), (n, *tail))
+            raise ValueError(f"vectorize cannot infer outputs from empty inputs. Received: {loop}")
+        for i, names in zip(vec, core):
+            tail = flat[i].shape[flat[i].ndim - len(names) :]
+            flat[i] = P.reshape(P.broadcast_to(flat[i], loop + tail), (n, *tail))
         outs = [
             pyfunc(*[flat[i][j] if i in flat else a for i, a in enumerate(args)], **kwargs)
             for j in range(n)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from distkeras.backend import current_module, floatx, standardize_dtype
+from distkeras.backend import current_module, floatx, standardize_dtype, to_numpy
 from distkeras.backend import primitives as P
 from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor
 from distkeras.backend.shape_primitives import sum_to as _sum_to
@@ -209,21 +209,16 @@ def geomspace(
     start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None, axis: int = 0
 ) -> Tensor:
     """Returns `num` samples spaced evenly on a log scale, from `start` to `stop` (geometric)."""
-    return Tensor(
-        current_module().geomspace(
-            _host(start),
-            _host(stop),
-            num=_check_num(num),
-            endpoint=endpoint,
-            dtype=standardize_dtype(dtype),
-            axis=axis,
-        )
+    host = [to_numpy(v) if hasattr(v, "dtype") else v for v in (_host(start), _host(stop))]
+    out = np.geomspace(  # on the host: CuPy has no geomspace
+        *host, num=_check_num(num), endpoint=endpoint, dtype=standardize_dtype(dtype), axis=axis
     )
+    return Tensor(current_module().asarray(out))
 
 
 def _window(name: str, x: Any, *args: Any) -> Tensor:
-    n = _window_length(x)
-    return Tensor(getattr(current_module(), name)(n, *args).astype(floatx()))
+    n = _window_length(x)  # computed on the host (short), then moved to the array module
+    return Tensor(current_module().asarray(getattr(np, name)(n, *args).astype(floatx())))
 
 
 @not_an_op

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import distkeras as keras
 from distkeras import ops
 from distkeras.backend import to_numpy
 from tests.harness import check_grad
@@ -59,6 +60,7 @@ def test_dtype_is_the_standardized_name():
     assert ops.dtype(F32) == "float32"
     assert ops.dtype(ops.convert_to_tensor(I32)) == "int32"
     assert ops.dtype(np.ones(2)) == "float64"  # Keras 3.15.1: 'float64'
+    assert ops.dtype(keras.Input((2,), dtype="int32")) == "int32"  # symbolic: no graph node
 
 
 @pytest.mark.parametrize(
@@ -81,6 +83,8 @@ def test_linspace_with_arrays_axis_and_retstep():
     _same(got, np.linspace(0, stop, 3, axis=1).astype("float32"))  # Keras 3.15.1: float32
     _same(ops.linspace(0, np.float16(1), 3), np.linspace(0, 1, 3, dtype="float32"))
     _same(ops.linspace(0, np.ones(2, "float16"), 3), np.linspace(0, np.ones(2), 3, dtype="float16"))
+    start = ops.convert_to_tensor(np.array([0.0, 1.0], "float32"))
+    _same(ops.linspace(start, 2.0, 5), np.linspace(start.numpy(), 2.0, 5).astype("float32"))
     samples, step = ops.linspace(0, 5, 3, retstep=True)
     _same(samples, np.array([0.0, 2.5, 5.0], "float32"))
     assert float(_np(step)) == 2.5

@@ -468,9 +468,10 @@ def _integer(t: Tensor, op: str, arg: str, bool_ok: bool = True) -> Any:
 
 
 def _int_pair(x: Any, y: Any, op: str, names=("x", "y"), bool_ok: bool = True) -> tuple:
-    tx, ty = _tensor(x), _tensor(y)
-    a, b = _integer(tx, op, names[0], bool_ok), _integer(ty, op, names[1], bool_ok)
+    a, b = _integer(_tensor(x), op, names[0]), _integer(_tensor(y), op, names[1])
     dtype = _np.result_type(a.dtype, b.dtype)
+    if dtype == _np.bool_ and not bool_ok:  # one bool with an integer is fine, as in Keras
+        _integer(_tensor(x), op, names[0], bool_ok=False)
     return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
 

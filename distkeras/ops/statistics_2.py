@@ -51,7 +51,7 @@ _METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 # ---------------------------------------------------------------- quantiles
 def _quantile(x, q, axis, method, keepdims, ignore_nan, dtype=None):
-    """Quantiles `q` (in [0, 1]) of `x` over `axis`; the q axes lead the result."""
+    """Quantiles `q` (a float64 array in [0, 1]) of `x` over `axis`; q's axes lead the result."""
     xp = current_module()
     x = _t(x)
     if _kind(x) == "b":
@@ -59,7 +59,7 @@ def _quantile(x, q, axis, method, keepdims, ignore_nan, dtype=None):
     x = P.cast(x, dtype or _float_dtype(x.data.dtype))
     if method not in _METHODS:
         raise ValueError(f"`method` must be one of {_METHODS}. Received: method={method!r}")
-    qa = np.asarray(q.data.get() if hasattr(q.data, "get") else q.data, "float64")
+    qa = q
     nd = x.ndim
     if nd == 0:
         x, nd = P.reshape(x, (1,)), 1
@@ -102,13 +102,14 @@ def _quantile(x, q, axis, method, keepdims, ignore_nan, dtype=None):
     return out
 
 
-def _q(q: Any, scale: float, name: str) -> Tensor:
-    qt = _t(q)
-    qa = qt.data
+def _q(q: Any, scale: float, name: str) -> Any:
+    """`q` as a float64 NumPy array of quantiles in [0, 1], checked."""
+    data = q.data if isinstance(q, Tensor) else q
+    qa = np.asarray(data.get() if hasattr(data, "get") else data, "float64")
     if qa.size and (bool((qa < 0).any()) or bool((qa > scale).any())):
         what = "Quantiles" if scale == 1 else "Percentiles"
         raise ValueError(f"{what} must be in the range [0, {scale:g}]. Received: {name}={q}")
-    return _const(qa / scale) if scale != 1 else qt
+    return qa / scale
 
 
 def quantile(x: Any, q: Any, axis: Any = None, method: str = "linear", keepdims: bool = False):
@@ -123,7 +124,7 @@ def percentile(x: Any, q: Any, axis: Any = None, method: str = "linear", keepdim
 
 def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Median of `x` over `axis`."""
-    return _quantile(x, _t(0.5), axis, "linear", keepdims, ignore_nan=False)
+    return _quantile(x, np.asarray(0.5), axis, "linear", keepdims, ignore_nan=False)
 
 
 def nanquantile(x: Any, q: Any, axis: Any = None, method: str = "linear", keepdims: bool = False):
@@ -140,7 +141,7 @@ def nanpercentile(
 
 def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Median of `x` over `axis`, ignoring NaNs."""
-    return _quantile(x, _t(0.5), axis, "linear", keepdims, ignore_nan=True)
+    return _quantile(x, np.asarray(0.5), axis, "linear", keepdims, ignore_nan=True)
 
 
 # ---------------------------------------------------------------- averages and spreads
@@ -184,7 +185,7 @@ def ptp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 # ---------------------------------------------------------------- cumulative and differences
 def _cumprod(x, axis):
     xp = current_module()
-    out = xp.cumprod(x, axis=axis)
+    out = xp.cumprod(x, axis=axis, dtype=x.dtype)
 
     def vjp(g, needs):
         if not bool((x == 0).any()):  # d out_j / d x_i = out_j / x_i for j >= i

@@ -306,20 +306,34 @@ def convert_to_tensor(x: Any, dtype=None) -> Tensor:
         return convert_to_tensor(P.stack([convert_to_tensor(v) for v in x]), dtype)
     xpm = _backend.current_module()
     if dtype is None:
-        if isinstance(x, float) or (
-            isinstance(x, (list, tuple)) and np.asarray(x).dtype.kind == "f"
-        ):
+        # Python data takes Keras's dtypes: floats floatx, ints int32 (NumPy's
+        # defaults are float64 and int64).
+        kind = np.asarray(x).dtype.kind if isinstance(x, (list, tuple)) else None
+        if isinstance(x, float) or kind == "f":
             dtype = _backend.floatx()
         elif isinstance(x, bool):
             dtype = "bool"
-        elif isinstance(x, int):
+        elif isinstance(x, int) or kind == "i":
             dtype = "int32"
+            if kind == "i":
+                _check_int32(x)
     else:
         dtype = _backend.standardize_dtype(dtype)
     if xpm is not np and isinstance(x, np.ndarray) or xpm is np and not isinstance(x, np.ndarray):
         x = _backend.to_numpy(x) if xpm is np else x
     arr = xpm.asarray(x, dtype=dtype)
     return Tensor(arr)
+
+
+def _check_int32(x: Any) -> None:
+    """Refuses Python ints beyond int32 (Keras's dtype for them) instead of wrapping."""
+    arr = np.asarray(x)
+    if arr.size and (arr.max() > 2**31 - 1 or arr.min() < -(2**31)):
+        raise OverflowError(
+            "Python integers are converted to int32, as in Keras, and these do not fit; "
+            "pass dtype='int64' or a NumPy int64 array. Received: values from "
+            f"{arr.min()} to {arr.max()}"
+        )
 
 
 def _to_device(x: np.ndarray) -> Any:

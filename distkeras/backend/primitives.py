@@ -16,6 +16,7 @@ from distkeras.backend.reduction_primitives import (  # noqa: F401 - re-exported
     _expand_reduced,
     _norm_axis,
     cumsum,
+    int_sum_dtype,
     max,
     mean,
     min,
@@ -47,11 +48,12 @@ def _shape(x: Any) -> tuple:
 
 # ---------------------------------------------------------------- elementwise
 def _promote(a: Any, b: Any) -> tuple:
-    """Keras's rule for a float array with an integer or bool one: the float's dtype.
+    """Keras's rules where NumPy's promotion widens: the result of a binary op.
 
-    NumPy would widen float32 with int32/int64 to float64 (`x * int_mask` came out
-    float64, and so did everything after it); Keras keeps float32. Python scalars
-    are left to NumPy, which already treats them as weak.
+    A float array with an integer or bool one keeps the float's dtype (NumPy
+    widened float32 with int32 to float64, and everything after it); an integer
+    or bool array with a Python float gives `floatx()` (NumPy: float64), and a
+    bool array with a Python int gives int32 (NumPy: int64).
     """
     ka = getattr(getattr(a, "dtype", None), "kind", None)
     kb = getattr(getattr(b, "dtype", None), "kind", None)
@@ -59,7 +61,35 @@ def _promote(a: Any, b: Any) -> tuple:
         return a, b.astype(a.dtype)
     if kb == "f" and ka in ("i", "u", "b"):
         return a.astype(b.dtype), b
+    if kb is None and ka in ("i", "u", "b"):
+        return _weak(a, b), b
+    if ka is None and kb in ("i", "u", "b"):
+        return a, _weak(b, a)
     return a, b
+
+
+def _weak(arr: Any, scalar: Any) -> Any:
+    """`arr` (integer or bool) cast for an operation with the Python number `scalar`."""
+    if type(scalar) is float:
+        return arr.astype(floatx())
+    if type(scalar) is int and arr.dtype.kind == "b":
+        return arr.astype("int32")
+    return arr
+
+
+def _float_result(a: Any, b: Any) -> tuple:
+    """The operands of a true division: integer and bool arrays become `floatx()`
+    when neither operand is float, as in Keras (NumPy divides them in float64)."""
+    a, b = _promote(a, b)
+    if _kind(a) != "f" and _kind(b) != "f":
+        a = a.astype(floatx()) if hasattr(a, "dtype") else a
+        b = b.astype(floatx()) if hasattr(b, "dtype") else b
+    return a, b
+
+
+def _kind(x: Any) -> str:
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    return kind if kind is not None else ("f" if isinstance(x, float) else "i")
 
 
 def _add(a, b):
@@ -99,7 +129,7 @@ def _multiply(a, b):
 
 
 def _divide(a, b):
-    a, b = _promote(a, b)
+    a, b = _float_result(a, b)
     out = a / b
 
     def vjp(g, needs):
@@ -174,10 +204,17 @@ def _where(cond, a, b):
     return out, vjp
 
 
-def _unary(fwd, dfn):
-    """Builds an elementwise primitive from `fwd(x)` and `dfn(x, out, g)`."""
+def _unary(fwd, dfn, floats: bool = True):
+    """Builds an elementwise primitive from `fwd(x)` and `dfn(x, out, g)`.
+
+    With `floats`, integer and bool inputs are computed in `floatx()`, as Keras
+    does (NumPy gives float64, or float16 for bool and 8-bit inputs, and the
+    activations written with `where`/`maximum` kept the integers).
+    """
 
     def prim(x):
+        if floats and x.dtype.kind in "biu":
+            x = x.astype(floatx())
         out = fwd(x)
 
         def vjp(g, needs):
@@ -268,15 +305,15 @@ def _xpf(name):
     return lambda x: getattr(_xp(), name)(x)
 
 
-_negative = _unary(_negative_f, _neg_d)
+_negative = _unary(_negative_f, _neg_d, floats=False)
 _exp = _unary(_xpf("exp"), _exp_d)
 _log = _unary(_xpf("log"), _log_d)
 _sqrt = _unary(_xpf("sqrt"), _sqrt_d)
-_square = _unary(_xpf("square"), _square_d)
-_absolute = _unary(_xpf("abs"), _abs_d)
+_square = _unary(_xpf("square"), _square_d, floats=False)
+_absolute = _unary(_xpf("abs"), _abs_d, floats=False)
 _tanh = _unary(_xpf("tanh"), _tanh_d)
 _sigmoid = _unary(_sigmoid_f, _sigmoid_d)
-_relu = _unary(_relu_f, _relu_d)
+_relu = _unary(_relu_f, _relu_d, floats=False)
 _softplus = _unary(_softplus_f, _softplus_d)
 _log1p = _unary(_xpf("log1p"), _log1p_d)
 _expm1 = _unary(_xpf("expm1"), _expm1_d)
@@ -305,6 +342,7 @@ def _cast(x, dtype):
 
 # ---------------------------------------------------------------- linear algebra
 def _matmul(a, b):
+    a, b = _promote(a, b)
     out = a @ b
 
     def vjp(g, needs):
@@ -450,10 +488,21 @@ def minimum(x, y) -> Tensor:
     return apply(_minimum, x, y)
 
 
-def where(condition, x, y) -> Tensor:
-    """Picks x where condition holds, else y."""
+def where(condition, x1=None, x2=None) -> Tensor | tuple:
+    """Picks `x1` where `condition` holds, else `x2`.
+
+    With neither given, as in Keras: the indices where `condition` is true, one
+    int tensor per axis (like `numpy.nonzero`).
+    """
     cond = condition.data if isinstance(condition, Tensor) else condition
-    return apply(_where, cond, x, y)
+    if x1 is None and x2 is None:
+        return tuple(Tensor(i) for i in _xp().nonzero(_xp().asarray(cond)))
+    if x1 is None or x2 is None:
+        raise ValueError(
+            "`x1` and `x2` must be given together (or neither, for the indices). "
+            f"Received: x1={x1!r}, x2={x2!r}"
+        )
+    return apply(_where, cond, x1, x2)
 
 
 def negative(x) -> Tensor:

@@ -7,6 +7,8 @@ axes) serve the reductions here and `logsumexp` there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from distkeras.backend import current_module
 from distkeras.backend.autodiff import Tensor, apply
 
@@ -35,8 +37,27 @@ def _expand_reduced(g, shape, axes, keepdims):
     return g
 
 
+def int_sum_dtype(x: Any) -> Any:
+    """Keras's dtype for a sum or product of `x` (None: NumPy's own, for floats).
+
+    Keras (following JAX) sums bool and integers up to 32 bits in int32, unsigned
+    ones in uint32; NumPy widens them all to 64 bits.
+    """
+    kind = x.dtype.kind
+    if kind == "f" or kind == "c":
+        return None
+    if kind == "b" or (kind == "i" and x.dtype.itemsize <= 4):
+        return "int32"
+    if kind == "u" and x.dtype.itemsize <= 4:
+        return "uint32"
+    return None
+
+
 def _sum(x, axis=None, keepdims=False):
-    out = x.sum(axis=axis, keepdims=keepdims)
+    if x.dtype.kind == "f":
+        out = x.sum(axis=axis, keepdims=keepdims)
+    else:
+        out = x.sum(axis=axis, keepdims=keepdims, dtype=int_sum_dtype(x))
     shape = x.shape
 
     def vjp(g, needs):
@@ -88,7 +109,9 @@ _min = _extremum("min")
 def _cumsum(x, axis=None):
     xp = _xp()
     flat = axis is None
-    out = xp.cumsum(x.reshape(-1) if flat else x, axis=0 if flat else axis)
+    # Keras keeps the input's dtype (bool: int32); NumPy widens integers to 64 bits.
+    dtype = None if x.dtype.kind == "f" else ("int32" if x.dtype.kind == "b" else x.dtype)
+    out = xp.cumsum(x.reshape(-1) if flat else x, axis=0 if flat else axis, dtype=dtype)
 
     def vjp(g, needs):
         ax = 0 if flat else axis

@@ -7,11 +7,12 @@ gradient.
 
 from __future__ import annotations
 
+import builtins as _builtins
 from typing import Any
 
 from distkeras.backend import current_module, floatx, standardize_dtype
 from distkeras.backend import primitives as P
-from distkeras.backend.autodiff import Tensor, convert_to_tensor
+from distkeras.backend.autodiff import Tensor, convert_to_tensor, is_tensor
 from distkeras.backend.primitives import (  # noqa: F401
     absolute,
     add,
@@ -269,7 +270,7 @@ def prod(x, axis=None, keepdims=False) -> Tensor:
     xp = current_module()
     data = x.data
     if not x.requires_grad:
-        return _const(xp.prod(data, axis=axis, keepdims=keepdims))
+        return _const(xp.prod(data, axis=axis, keepdims=keepdims, dtype=P.int_sum_dtype(data)))
     sign = xp.prod(xp.sign(data), axis=axis, keepdims=keepdims)
     mag = P.exp(P.sum(P.log(P.absolute(x)), axis=axis, keepdims=keepdims))
     return P.multiply(mag, sign)
@@ -286,18 +287,20 @@ def _nograd(fn):
 
 
 def argmax(x, axis=None, keepdims=False) -> Tensor:
-    """Index of the maximum along `axis` (no gradient)."""
-    return _const(current_module().argmax(_arr(x), axis=axis, keepdims=keepdims))
+    """Index of the maximum along `axis`, int32 as in Keras (no gradient)."""
+    out = current_module().argmax(_arr(x), axis=axis, keepdims=keepdims)
+    return _const(out.astype("int32"))
 
 
 def argmin(x, axis=None, keepdims=False) -> Tensor:
-    """Index of the minimum along `axis` (no gradient)."""
-    return _const(current_module().argmin(_arr(x), axis=axis, keepdims=keepdims))
+    """Index of the minimum along `axis`, int32 as in Keras (no gradient)."""
+    out = current_module().argmin(_arr(x), axis=axis, keepdims=keepdims)
+    return _const(out.astype("int32"))
 
 
 def argsort(x, axis=-1) -> Tensor:
-    """Indices that sort `x` along `axis` (no gradient)."""
-    return _const(current_module().argsort(_arr(x), axis=axis))
+    """Indices that sort `x` along `axis`, int32 as in Keras (no gradient)."""
+    return _const(current_module().argsort(_arr(x), axis=axis).astype("int32"))
 
 
 def _cmp(name):
@@ -323,7 +326,7 @@ logical_xor = _cmp("logical_xor")
 def floor_divide(x, y) -> Tensor:
     """Elementwise `floor(x / y)`, like `numpy.floor_divide` (no gradient)."""
     x, y = convert_to_tensor(x), convert_to_tensor(y)
-    return _const(current_module().floor_divide(x.data, y.data))
+    return _const(current_module().floor_divide(*P._promote(x.data, y.data)))
 
 
 def mod(x, y) -> Tensor:
@@ -333,7 +336,7 @@ def mod(x, y) -> Tensor:
     """
     x, y = convert_to_tensor(x), convert_to_tensor(y)
     if not (x.requires_grad or y.requires_grad):
-        return _const(current_module().mod(x.data, y.data))
+        return _const(current_module().mod(*P._promote(x.data, y.data)))
     return P.subtract(x, P.multiply(floor_divide(x, y), y))
 
 
@@ -352,14 +355,20 @@ def round(x, decimals: int = 0) -> Tensor:  # noqa: A001
     return _const(current_module().round(_arr(x), decimals))
 
 
+def _float_data(x: Any) -> Any:
+    """`x`'s array, integers and bools as `floatx()` (Keras's floor and ceil of ints)."""
+    a = _arr(x)
+    return a.astype(floatx()) if a.dtype.kind in "biu" else a
+
+
 def floor(x) -> Tensor:
-    """Elementwise floor (no gradient)."""
-    return _const(current_module().floor(_arr(x)))
+    """Elementwise floor; integer input gives `floatx()`, as in Keras (no gradient)."""
+    return _const(current_module().floor(_float_data(x)))
 
 
 def ceil(x) -> Tensor:
-    """Elementwise ceiling (no gradient)."""
-    return _const(current_module().ceil(_arr(x)))
+    """Elementwise ceiling; integer input gives `floatx()`, as in Keras (no gradient)."""
+    return _const(current_module().ceil(_float_data(x)))
 
 
 def isnan(x) -> Tensor:
@@ -384,7 +393,8 @@ def any(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
 def count_nonzero(x, axis=None) -> Tensor:
     """Number of non-zero entries over `axis`."""
-    return _const(current_module().count_nonzero(_arr(x), axis=axis))
+    out = current_module().count_nonzero(_arr(x), axis=axis)
+    return _const(current_module().asarray(out, dtype="int32"))
 
 
 # --------------------------------------------------------------- creation
@@ -418,9 +428,39 @@ def full_like(x, fill_value, dtype=None) -> Tensor:
     return _const(current_module().full_like(_arr(x), fill_value, dtype=dtype))
 
 
+def _arange_dtype(values: list) -> str:
+    """Keras's default dtype of `arange`: floatx for Python floats, int32 for ints,
+    the widest float or int among tensor arguments."""
+    names = []
+    for v in values:
+        if isinstance(v, bool) or isinstance(v, int):
+            names.append("int32")
+        elif isinstance(v, float):
+            names.append(floatx())
+        else:
+            names.append(standardize_dtype(_arr(v).dtype))
+    floats = [n for n in names if "float" in n]
+    if floats:
+        return _builtins.max(floats, key=lambda n: current_module().dtype(n).itemsize)
+    return current_module().result_type(*names).name
+
+
+def _number(v: Any) -> Any:
+    return _arr(v).item() if is_tensor(v) or hasattr(v, "shape") else v
+
+
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Evenly spaced values in [start, stop)."""
-    return _const(current_module().arange(start, stop, step, dtype=dtype))
+    """Evenly spaced values in [start, stop).
+
+    Without `dtype`, Python ints give int32 and floats `floatx()`, as in Keras
+    (NumPy's own defaults are int64 and float64).
+    """
+    given = [start, step] if stop is None else [start, stop, step]
+    dtype = _arange_dtype(given) if dtype is None else standardize_dtype(dtype)
+    if stop is None:
+        start, stop = 0, start
+    xp = current_module()
+    return _const(xp.arange(_number(start), _number(stop), _number(step), dtype=dtype))
 
 
 def eye(n: int, m: int | None = None, dtype=None) -> Tensor:

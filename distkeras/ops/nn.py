@@ -14,6 +14,7 @@ from distkeras.backend.primitives import (  # noqa: F401
     softplus,
     tanh,
 )
+from distkeras.ops.math import erf as _erf
 
 
 def one_hot(x, num_classes: int, axis: int = -1, dtype=None) -> Tensor:
@@ -73,10 +74,11 @@ def softsign(x) -> Tensor:
 
 
 def gelu(x, approximate: bool = True) -> Tensor:
-    """Gaussian error linear unit (tanh approximation)."""
+    """Gaussian error linear unit: the tanh approximation, or with `approximate=False`
+    the exact `x * (1 + erf(x / sqrt(2))) / 2`."""
     x = convert_to_tensor(x)
     if not approximate:
-        raise NotImplementedError("gelu(approximate=False) is not available yet.")
+        return P.multiply(P.multiply(x, 0.5), P.add(_erf(P.multiply(x, 0.7071067811865476)), 1.0))
     inner = P.multiply(P.add(x, P.multiply(P.power(x, 3.0), 0.044715)), 0.7978845608028654)
     return P.multiply(P.multiply(x, 0.5), P.add(P.tanh(inner), 1.0))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,12 @@ CASES = [
     ("tanh", ops.tanh, np.tanh, [anyv(3, 4)]),
     ("sigmoid", ops.sigmoid, lambda x: 1 / (1 + np.exp(-x)), [anyv(3, 4) * 5]),
     ("relu", ops.relu, lambda x: np.maximum(x, 0), [anyv(3, 4)]),
+    (
+        "gelu_exact",
+        lambda x: ops.gelu(x, approximate=False),
+        lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / np.sqrt(2))),
+        [anyv(3, 4) * 2],
+    ),
     ("softplus", ops.softplus, lambda x: np.log1p(np.exp(x)), [anyv(3, 4)]),
     ("log1p", ops.log1p, np.log1p, [pos(3)]),
     ("expm1", ops.expm1, np.expm1, [anyv(3)]),

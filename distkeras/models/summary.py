@@ -104,8 +104,9 @@ def print_summary(
         widths[0] += line_length - (sum(widths) + len(widths) + 1)
 
     def row(cells: list[str], left: str, sep: str, right: str) -> list[str]:
-        """The table lines of one row: a cell too long for its column wraps, as in Keras 3."""
-        wrapped = [_wrap(c, w - 2) for c, w in zip(cells, widths)]
+        """The table lines of one row: a "name (Class)" too long for its column wraps, as in
+        Keras 3 (the other cells keep one line and widen it, which tests read as one row)."""
+        wrapped = [_wrap(cells[0], widths[0] - 2)] + [[c] for c in cells[1:]]
         height = max(len(c) for c in wrapped)
         out = []
         for k in range(height):

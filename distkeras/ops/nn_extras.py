@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as _np
 
+from distkeras.backend import ctc as _ctc
 from distkeras.backend import current_module as _xp
 from distkeras.backend import epsilon as _epsilon
 from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as P
 from distkeras.backend import standardize_dtype as _std_dtype
-from distkeras.backend.autodiff import Tensor
+from distkeras.backend.autodiff import Tensor, apply
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
 from distkeras.ops.nn import hard_sigmoid as _hard_sigmoid
 from distkeras.ops.nn import one_hot as _one_hot
@@ -24,6 +25,8 @@ from distkeras.ops.nn import one_hot as _one_hot
 __all__ = [
     "batch_normalization",
     "celu",
+    "ctc_decode",
+    "ctc_loss",
     "dot_product_attention",
     "glu",
     "hard_shrink",
@@ -405,3 +408,86 @@ def dot_product_attention(
     if probs.dtype != dtype:
         probs = P.cast(probs, dtype)
     return P.transpose(P.matmul(probs, v), (0, 2, 1, 3))
+
+
+# ---------------------------------------------------------------- CTC
+def _int_array(x: Any, name: str, ndim: int) -> Any:
+    a = x.data if isinstance(x, Tensor) else _xp().asarray(x)
+    if a.ndim != ndim or (a.size and a.dtype.kind not in "biu"):
+        raise ValueError(
+            f"Argument `{name}` must be a {ndim}-D integer tensor. "
+            f"Received: {name}.shape={tuple(a.shape)}, {name}.dtype={a.dtype}"
+        )
+    return a.astype("int64")
+
+
+def ctc_loss(
+    target: Any, output: Any, target_length: Any, output_length: Any, mask_index: int = 0
+) -> Tensor:
+    """Per-sample CTC negative log-likelihood of `output` logits (batch, steps, classes)."""
+    output = _tensor(output)
+    if output.ndim != 3:
+        raise ValueError(
+            "Argument `output` must have shape (batch_size, max_length, num_classes). "
+            f"Received: output.shape={output.shape}"
+        )
+    dtype = "float64" if output.dtype == "float64" else "float32"
+    if output.dtype != dtype:
+        output = P.cast(output, dtype)
+    target = _int_array(target, "target", 2)
+    b = output.shape[0]
+    lengths = []
+    for name, v in (("target_length", target_length), ("output_length", output_length)):
+        a = _int_array(v, name, 1)
+        if a.shape[0] != b:
+            raise ValueError(
+                f"Argument `{name}` must have shape (batch_size,) = ({b},). "
+                f"Received: {name}.shape={tuple(a.shape)}"
+            )
+        lengths.append(a)
+    if target.shape[0] != b:
+        raise ValueError(
+            f"Arguments `target` and `output` must have the same batch size. "
+            f"Received: target.shape={tuple(target.shape)}, output.shape={output.shape}"
+        )
+    t_len = _xp().clip(lengths[0], 0, target.shape[1])
+    o_len = _xp().clip(lengths[1], 0, output.shape[1])
+    return apply(_ctc.ctc_nll, output, target, t_len, o_len, int(mask_index))
+
+
+def ctc_decode(
+    inputs: Any,
+    sequence_lengths: Any,
+    strategy: str = "greedy",
+    beam_width: int = 100,
+    top_paths: int = 1,
+    merge_repeated: bool = True,
+    mask_index: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Decodes CTC logits: (paths (top_paths, batch, steps) int32 with -1 padding, scores)."""
+    inputs = _tensor(inputs)
+    if inputs.ndim != 3:
+        raise ValueError(
+            "Argument `inputs` must have shape (batch_size, max_length, num_classes). "
+            f"Received: inputs.shape={inputs.shape}"
+        )
+    dtype = "float64" if inputs.dtype == "float64" else "float32"
+    data = inputs.data.astype(dtype, copy=False)
+    lengths = _int_array(sequence_lengths, "sequence_lengths", 1)
+    if mask_index is None:
+        mask_index = inputs.shape[-1] - 1
+    if strategy == "greedy":
+        paths, scores = _ctc.greedy_decode(data, lengths, merge_repeated, int(mask_index))
+    elif strategy == "beam_search":
+        for name, v in (("beam_width", beam_width), ("top_paths", top_paths)):
+            if not isinstance(v, (int, _np.integer)) or v < 1:
+                raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={v}")
+        paths, scores = _ctc.beam_search_decode(
+            data, lengths, int(beam_width), int(top_paths), int(mask_index)
+        )
+    else:
+        raise ValueError(
+            f"Invalid strategy {strategy}. Supported values are 'greedy' and 'beam_search'. "
+            f"Received: strategy={strategy!r}"
+        )
+    return Tensor(paths), Tensor(scores)

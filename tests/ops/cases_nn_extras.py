@@ -19,6 +19,14 @@ OP_CASES = {
         [SEQ],
     ),
     "celu": (lambda a: ops.celu(a, alpha=0.5), [X]),
+    "ctc_decode": (
+        lambda a, n: ops.ctc_decode(a, n, strategy="beam_search", beam_width=3, top_paths=2),
+        [((5, 4),), ((), "int32", "int:6")],
+    ),
+    "ctc_loss": (
+        lambda t, o, n: ops.ctc_loss(t, o, n, ops.add(ops.multiply(n, 0), 6)),
+        [((2,), "int32", "int:4"), ((6, 4),), ((), "int32", "int:3")],
+    ),
     "dot_product_attention": (
         lambda q, k, v: ops.dot_product_attention(q, k, v, is_causal=True),
         [HEADS, HEADS, HEADS],

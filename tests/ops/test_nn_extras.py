@@ -253,3 +253,100 @@ def test_dot_product_attention():
         _x(1, 3, 2, 2),
         _x(1, 2, 3, 3),
     )
+
+
+# ---------------------------------------------------------------- CTC
+_CTC_R = np.random.default_rng(1)
+CTC_OUT = (_CTC_R.normal(size=(4, 6, 5)) * 2).astype("float32")
+CTC_TGT = np.array([[1, 1, 2], [2, 3, 4], [3, 0, 0], [4, 4, 4]], "int32")
+CTC_TL = np.array([3, 3, 1, 3], "int32")
+CTC_OL = np.array([6, 4, 5, 5], "int32")
+
+
+def test_ctc_loss_matches_keras():
+    # recorded from Keras 3.15.1's numpy backend on these inputs
+    out = ops.ctc_loss(CTC_TGT, CTC_OUT, CTC_TL, CTC_OL)
+    assert out.dtype == "float32"
+    keras_values = [5.78922700881958, 7.897036075592041, 6.30247688293457, 12.168861389160156]
+    np.testing.assert_allclose(to_numpy(out), keras_values, rtol=1e-5)
+    out = ops.ctc_loss(CTC_TGT, CTC_OUT, CTC_TL, CTC_OL, mask_index=4)
+    keras_values = [5.508508205413818, 7.672839164733887, 6.467469215393066, 7.9899702072143555]
+    np.testing.assert_allclose(to_numpy(out), keras_values, rtol=1e-5)
+
+
+def test_ctc_loss_with_full_lengths_is_the_ctc_loss_function():
+    from distkeras import losses  # noqa: PLC0415 - the loss sits above ops; only compared
+
+    labels = np.array([[1, 1, 2], [2, 3, 0], [3, 0, 0]])
+    logits = _CTC_R.normal(size=(3, 5, 4))
+    out = ops.ctc_loss(labels, logits, (labels != 0).sum(1), np.full(3, 5))
+    np.testing.assert_allclose(to_numpy(out), to_numpy(losses.ctc(labels, logits)), rtol=1e-12)
+
+
+def test_ctc_loss_gradient_with_short_outputs_and_blank_index():
+    logits = _CTC_R.normal(size=(4, 6, 5))
+    check_grad(lambda o: ops.ctc_loss(CTC_TGT, o, CTC_TL, CTC_OL, mask_index=4), logits)
+    check_grad(lambda o: ops.ctc_loss(CTC_TGT, o, CTC_TL, CTC_OL), logits)
+
+
+def test_ctc_loss_infeasible_and_empty():
+    # Three repeated labels need five steps: inf (Keras gives a large finite penalty).
+    out = to_numpy(ops.ctc_loss(CTC_TGT[3:], CTC_OUT[3:], [3], [4]))
+    assert np.isinf(out[0])
+    # No label, no steps: probability 1.
+    assert to_numpy(ops.ctc_loss(CTC_TGT[:1], CTC_OUT[:1], [0], [0]))[0] == 0.0
+
+
+def test_ctc_loss_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"Received: output.shape=\(6, 5\)"):
+        ops.ctc_loss(CTC_TGT, CTC_OUT[0], CTC_TL, CTC_OL)
+    with pytest.raises(ValueError, match=r"Received: output_length.shape=\(3,\)"):
+        ops.ctc_loss(CTC_TGT, CTC_OUT, CTC_TL, CTC_OL[:3])
+    with pytest.raises(ValueError, match=r"Received: target.shape=\(4,\)"):
+        ops.ctc_loss(CTC_TGT[:, 0], CTC_OUT, CTC_TL, CTC_OL)
+
+
+def test_ctc_greedy_decode_matches_keras():
+    # recorded from Keras 3.15.1's numpy backend
+    paths, scores = ops.ctc_decode(CTC_OUT, CTC_OL)
+    assert paths.dtype == "int32" and scores.dtype == "float32"
+    assert to_numpy(paths).tolist() == [
+        [[4, 2, 1, 2, 4, -1], [2, 4, -1, -1, -1, -1], [1, 2, 4, -1, -1, -1], [4, 3, -1, -1, -1, -1]]
+    ]
+    keras_scores = [[-8.286837577819824], [-7.2000508308410645], [-8.073259353637695]]
+    np.testing.assert_allclose(to_numpy(scores)[:3], keras_scores, rtol=1e-6)
+    paths, _ = ops.ctc_decode(CTC_OUT, CTC_OL, merge_repeated=False, mask_index=2)
+    assert to_numpy(paths).tolist() == [
+        [[4, 1, 0, 4, -1, -1], [0, 0, 4, -1, -1, -1], [1, 0, 0, 4, -1, -1], [4, 4, 4, 3, 3, -1]]
+    ]
+
+
+def test_ctc_beam_search_decode_matches_keras():
+    # recorded from Keras 3.15.1's numpy backend
+    paths, scores = ops.ctc_decode(
+        CTC_OUT, CTC_OL, strategy="beam_search", beam_width=4, top_paths=3
+    )
+    assert paths.shape == (3, 4, 6) and paths.dtype == "int32" and scores.dtype == "float32"
+    assert to_numpy(paths)[:, 0].tolist() == [
+        [4, 1, 2, 4, -1, -1],
+        [4, 1, 2, 3, -1, -1],
+        [4, 2, 1, 2, 4, -1],
+    ]
+    assert to_numpy(paths)[0, 1:].tolist() == [
+        [3, 4, -1, -1, -1, -1],
+        [1, 2, 4, -1, -1, -1],
+        [4, 3, -1, -1, -1, -1],
+    ]
+    np.testing.assert_allclose(
+        to_numpy(scores)[0], [-4.017763137817383, -4.025120735168457, -4.43048620223999], rtol=1e-6
+    )
+    # Fewer distinct paths than asked for: the rest score -inf.
+    _, scores = ops.ctc_decode(
+        CTC_OUT[:, :2, :2], CTC_OL, strategy="beam_search", beam_width=10, top_paths=4
+    )
+    np.testing.assert_allclose(
+        to_numpy(scores)[0, :2], [-0.2800942659378052, -1.409409761428833], rtol=1e-6
+    )
+    assert np.all(np.isneginf(to_numpy(scores)[:, 2:]))
+    with pytest.raises(ValueError, match="Received: strategy='best'"):
+        ops.ctc_decode(CTC_OUT, CTC_OL, strategy="best")

@@ -1,9 +1,8 @@
 """Image ops, public like `keras.ops.image`.
 
-Resizing is one weight matrix per resized axis (the kernels of
-`jax.image.scale_and_translate`, which Keras's NumPy backend uses: triangle for
-bilinear, Keys cubic for bicubic, Lanczos; antialiasing widens the kernel when
-shrinking), applied with `tensordot`, so it is differentiable. Sampling at
+Resizing is one weight matrix per resized axis (`backend/image_kernels.py`,
+the kernels Keras's NumPy backend uses), applied with `tensordot`, so it is
+differentiable. Sampling at
 arbitrary coordinates (`map_coordinates`, `affine_transform`) gathers the
 2^k corner values around each point, with the out-of-range corners mapped by
 the fill mode one by one, which is what padding the input and sampling it (as
@@ -24,6 +23,7 @@ from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as _P
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
+from distkeras.backend.image_kernels import resize_weights as _resize_weights
 from distkeras.ops.conv import conv as _conv
 from distkeras.ops.conv import depthwise_conv as _depthwise_conv
 from distkeras.ops.conv import standardize_data_format as _data_format
@@ -172,48 +172,6 @@ def hsv_to_rgb(images, data_format=None) -> Tensor:
 
 
 # ----------------------------------------------------------------- resize
-def _triangle(x: Any) -> Any:
-    return _np.maximum(0.0, 1.0 - _np.abs(x))
-
-
-def _keys_cubic(x: Any) -> Any:
-    out = ((1.5 * x - 2.5) * x) * x + 1.0
-    out = _np.where(x >= 1.0, ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0, out)
-    return _np.where(x >= 2.0, 0.0, out)
-
-
-def _lanczos(radius: float) -> Any:
-    def kernel(x: Any) -> Any:
-        y = radius * _np.sin(_np.pi * x) * _np.sin(_np.pi * x / radius)
-        with _np.errstate(divide="ignore", invalid="ignore"):
-            out = _np.where(x > 1e-3, y / _np.where(x != 0, _np.pi**2 * x**2, 1.0), 1.0)
-        return _np.where(x > radius, 0.0, out)
-
-    return kernel
-
-
-_KERNELS = {
-    "bilinear": _triangle,
-    "bicubic": _keys_cubic,
-    "lanczos3": _lanczos(3.0),
-    "lanczos5": _lanczos(5.0),
-}
-
-
-def _resize_weights(in_size: int, out_size: int, interpolation: str, antialias: bool) -> Any:
-    """The (in_size, out_size) NumPy matrix that resizes one axis (float64)."""
-    scale = out_size / in_size
-    kernel_scale = max(1.0 / scale, 1.0) if antialias else 1.0
-    sample = (_np.arange(out_size) + 0.5) / scale - 0.5
-    x = _np.abs(sample[None, :] - _np.arange(in_size)[:, None]) / kernel_scale
-    w = _KERNELS[interpolation](x)
-    total = w.sum(axis=0, keepdims=True)
-    ok = _np.abs(total) > 1000.0 * float(_np.finfo(_np.float32).eps)
-    w = _np.where(ok, w / _np.where(total != 0, total, 1.0), 0.0)
-    inside = (sample >= -0.5) & (sample <= in_size - 0.5)
-    return _np.where(inside[None, :], w, 0.0)
-
-
 def _resize_axis(x: Tensor, axis: int, out_size: int, interpolation: str, antialias: bool):
     n = x.shape[axis]
     if n == out_size:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from distkeras.backend import get_array_module
+from distkeras.backend.image_kernels import resize_weights
 
 INTERPOLATIONS = ("bilinear", "nearest")
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
@@ -45,26 +46,18 @@ def check_fill_mode(fill_mode: str) -> str:
 def resize_matrix(in_size: int, out_size: int, interpolation: str = "bilinear") -> np.ndarray:
     """The (out_size, in_size) matrix that resizes one axis, as `tf.image.resize`.
 
-    Bilinear: source coordinate `(i + 0.5) * in/out - 0.5`, interpolated
-    between its floor and ceil (clamped to the edges). Nearest: source index
+    Bilinear: the weights of `ops.image.resize` (`backend/image_kernels.py`):
+    source coordinate `(i + 0.5) * in/out - 0.5`, interpolated between its
+    floor and ceil (clamped to the edges). Nearest: source index
     `floor((i + 0.5) * in/out)`, clamped.
     """
     check_interpolation(interpolation)
-    scale = in_size / out_size
+    if interpolation == "bilinear":
+        return resize_weights(in_size, out_size, "bilinear").T
     out = np.zeros((out_size, in_size), dtype=np.float64)
-    centers = (np.arange(out_size) + 0.5) * scale
-    rows = np.arange(out_size)
-    if interpolation == "nearest":
-        idx = np.minimum(np.floor(centers).astype(np.int64), in_size - 1)
-        out[rows, idx] = 1.0
-        return out
-    src = centers - 0.5
-    floor = np.floor(src)
-    frac = src - floor
-    lo = np.clip(floor.astype(np.int64), 0, in_size - 1)
-    hi = np.clip(floor.astype(np.int64) + 1, 0, in_size - 1)
-    np.add.at(out, (rows, lo), 1.0 - frac)
-    np.add.at(out, (rows, hi), frac)
+    centers = (np.arange(out_size) + 0.5) * (in_size / out_size)
+    idx = np.minimum(np.floor(centers).astype(np.int64), in_size - 1)
+    out[np.arange(out_size), idx] = 1.0
     return out
 
 

@@ -21,6 +21,7 @@ import numpy as _np
 from distkeras.backend import current_module as _xp
 from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as _P
+from distkeras.backend import to_numpy as _to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
 from distkeras.backend.image_kernels import resize_weights as _resize_weights
@@ -400,7 +401,7 @@ def _check_fill_mode(fill_mode: str) -> None:
 def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value=0.0) -> Tensor:
     """Samples `inputs` at `coordinates` (shape `(inputs.ndim, ...)`), order 0 or 1."""
     inputs = _tensor(inputs)
-    coords = _np.asarray(coordinates) if not isinstance(coordinates, Tensor) else coordinates.data
+    coords = coordinates.data if isinstance(coordinates, Tensor) else _xp().asarray(coordinates)
     if coords.shape[0] != inputs.ndim:
         raise ValueError(
             "First dim of `coordinates` must be the same as the rank of `inputs`. "
@@ -444,7 +445,7 @@ def affine_transform(
     data_format = _data_format(data_format)
     images = _tensor(images)
     _check_rank(images)
-    t = _np.asarray(transform.data if isinstance(transform, Tensor) else transform)
+    t = _np.asarray(_to_numpy(transform.data) if isinstance(transform, Tensor) else transform)
     if t.ndim not in (1, 2):
         raise ValueError(
             "Invalid transform rank: expected rank 1 (single transform) or rank 2 (batch "

@@ -219,3 +219,14 @@ def test_colour_and_resize_gradients():
     check_grad(lambda a: IM.resize(a, (4, 5), interpolation="bilinear"), x)
     check_grad(lambda a: IM.resize(a, (2, 5), interpolation="bicubic", antialias=True), x)
     check_grad(lambda a: IM.resize(a, (4, 2), interpolation="nearest"), x)
+
+
+def test_affine_transform_batches_and_channels_first():
+    x = np.random.default_rng(5).normal(size=(2, 4, 5, 3)).astype("float32")
+    t = np.array([[1, 0.2, -0.5, 0.1, 0.9, 0.3, 0, 0], [0.8, 0, 1, 0, 1.1, -0.4, 0, 0]], "float32")
+    out = to_numpy(IM.affine_transform(x, t))
+    for i in range(2):
+        close(out[i], to_numpy(IM.affine_transform(x[i], t[i])))
+    cf = IM.affine_transform(np.moveaxis(x, -1, 1), t, data_format="channels_first")
+    close(np.moveaxis(to_numpy(cf), 1, -1), out)
+    assert IM.affine_transform(x, t[0]).shape == x.shape  # one transform for the batch

@@ -182,3 +182,16 @@ def test_qr_gradient_of_a_wide_matrix_is_refused():
         loss = ops.sum(r)
     with pytest.raises(NotImplementedError, match="Received: x.shape=\\(2, 4\\)"):
         tape.gradient(loss, x)
+
+
+def test_matrix_norms_in_a_functional_model_round_trip():
+    # The graph names the op "norm": ops.linalg.norm is Keras's one norm, matrix norms included.
+    import distkeras as keras
+    from distkeras.models import model_from_json
+
+    inputs = keras.Input((3, 3))
+    model = keras.Model(inputs, ops.linalg.norm(inputs, ord="nuc", axis=(1, 2)))
+    assert model.output.shape == (None,)
+    want = np.linalg.norm(A.astype("float32"), ord="nuc", axis=(1, 2))
+    close(model(A.astype("float32")), want, rtol=1e-5)
+    close(model_from_json(model.to_json())(A.astype("float32")), want, rtol=1e-5)

@@ -6,6 +6,7 @@ from distkeras.ops import image, linalg
 from distkeras.ops.conv import *  # noqa: F403
 from distkeras.ops.core import *  # noqa: F403
 from distkeras.ops.elementwise import *  # noqa: F403
+from distkeras.ops.fft import *  # noqa: F403
 from distkeras.ops.image_nn import *  # noqa: F403
 from distkeras.ops.linalg import *  # noqa: F403
 from distkeras.ops.manip import *  # noqa: F403

@@ -260,6 +260,50 @@ def _singular_values(a):
     return s, vjp
 
 
+def _svd(a, full_matrices):
+    xp = _xp()
+    u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
+
+    def vjp(g, needs):
+        gu, gs, gvh = g
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        if gu is None and gvh is None:
+            return ((u[..., :k] * gs[..., None, :]) @ vh[..., :k, :],)
+        if full_matrices and m != n:
+            raise NotImplementedError(
+                "svd: gradients through u and vh need full_matrices=False (or a square "
+                f"input). Received: x.shape={tuple(a.shape)}, full_matrices=True"
+            )
+        v, gv = _mT(vh), None if gvh is None else _mT(gvh)
+        s2 = s * s
+        e = s2[..., None, :] - s2[..., :, None]
+        eye = xp.eye(k, dtype=bool)
+        e = xp.where(eye, 1.0, e)
+        inner = xp.zeros(a.shape[:-2] + (k, k), dtype=a.dtype)
+        if gu is not None:
+            x = _mT(u) @ gu
+            inner = inner + (x - _mT(x)) * s[..., None, :]
+        if gv is not None:
+            y = _mT(v) @ gv
+            inner = inner + s[..., :, None] * (y - _mT(y))
+        inner = xp.where(eye, 0.0, inner / e)
+        if gs is not None:
+            inner = inner + gs[..., None, :] * xp.eye(k, dtype=a.dtype)
+        ga = inner
+        if m > k and gu is not None:
+            gus = gu / s[..., None, :]
+            ga = (u @ ga + gus - u @ (_mT(u) @ gus)) @ vh
+        elif n > k and gv is not None:
+            sgvh = gvh / s[..., :, None]
+            ga = u @ (ga @ vh + sgvh - (sgvh @ v) @ vh)
+        else:
+            ga = u @ ga @ vh
+        return (ga,)
+
+    return (u, s, vh), vjp
+
+
 def _pinv_vjp(a, x, g):
     xp = _xp()
     m, n = a.shape[-2:]
@@ -389,13 +433,14 @@ def qr(x, mode: str = "reduced") -> tuple[Tensor, Tensor]:
 def svd(x, full_matrices: bool = True, compute_uv: bool = True) -> Any:
     """Singular value decomposition `(u, s, vh)`, or `s` alone when not `compute_uv`.
 
-    Gradients flow through `s` only.
+    Gradients through `u` and `vh` need distinct singular values and
+    `full_matrices=False` (or a square input); through `s` they always flow.
     """
     x = _matrix(x)
     if not compute_uv:
         return _apply(_singular_values, x)
-    u, s, vh = _xp().linalg.svd(x.data, full_matrices=full_matrices)
-    return Tensor(u), _apply(_singular_values, x), Tensor(vh)
+    u, s, vh = _multi(lambda a: _svd(a, full_matrices), x)
+    return u, s, vh
 
 
 def pinv(x, rcond=None) -> Tensor:

@@ -167,10 +167,26 @@ def test_gradients_match_finite_differences():
     check_grad(lambda a: ops.qr(a)[1], RNG.normal(size=(2, 4, 3)))
     check_grad(lambda a: ops.svd(a, compute_uv=False), RNG.normal(size=(4, 3)))
     check_grad(lambda a: ops.svd(a)[1], RNG.normal(size=(3, 4)))
+    for shape in [(4, 3), (3, 5), (2, 3, 3)]:  # u and vh squared: their signs are arbitrary
+        x = RNG.normal(size=shape)
+        check_grad(lambda a: ops.svd(a, full_matrices=False)[0] ** 2, x)
+        check_grad(lambda a: ops.svd(a, full_matrices=False)[2] ** 2, x)
+        check_grad(lambda a: ops.matmul(*ops.svd(a, full_matrices=False)[::2]), x)
+    check_grad(lambda a: ops.svd(a)[0] ** 2 + ops.svd(a)[1], RNG.normal(size=(3, 3)))
     check_grad(ops.pinv, RNG.normal(size=(4, 3)))
     check_grad(ops.pinv, RNG.normal(size=(3, 5)))
     check_grad(ops.lstsq, RNG.normal(size=(5, 3)), RNG.normal(size=(5, 2)))
     check_grad(ops.lstsq, RNG.normal(size=(5, 3)), RNG.normal(size=(5,)))
+
+
+def test_svd_gradient_through_u_of_full_matrices_is_refused():
+    from distkeras.backend import GradientTape, Variable
+
+    x = Variable(RNG.normal(size=(4, 2)))
+    with GradientTape() as tape:
+        loss = ops.sum(ops.svd(x)[0])
+    with pytest.raises(NotImplementedError, match="full_matrices=True"):
+        tape.gradient(loss, x)
 
 
 def test_qr_gradient_of_a_wide_matrix_is_refused():

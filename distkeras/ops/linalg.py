@@ -227,6 +227,16 @@ def _eigh(a):
     return (w, v), vjp
 
 
+def _qr_tall_vjp(q, r, gq, gr):
+    """The VJP of reduced QR of a tall or square matrix (`r` square)."""
+    xp = _xp()
+    mm = r @ _mT(gr) - _mT(gq) @ q
+    low = xp.tril(mm, -1)
+    copyltu = low + _mT(low) + xp.eye(r.shape[-1], dtype=r.dtype) * mm
+    b = gq + q @ copyltu
+    return _mT(xp.linalg.solve(r, _mT(b)))
+
+
 def _qr(a, mode):
     xp = _xp()
     q, r = xp.linalg.qr(a, mode=mode)
@@ -234,18 +244,19 @@ def _qr(a, mode):
     def vjp(g, needs):
         gq, gr = g
         m, n = a.shape[-2:]
-        if m < n or (mode == "complete" and m > n):
+        if mode == "complete" and m > n:
             raise NotImplementedError(
-                "qr: gradients need a tall or square input in mode 'reduced'. "
+                "qr: gradients of mode 'complete' need a square or wide input. "
                 f"Received: x.shape={tuple(a.shape)}, mode={mode!r}"
             )
         gq = xp.zeros_like(q) if gq is None else gq
         gr = xp.zeros_like(r) if gr is None else gr
-        mm = r @ _mT(gr) - _mT(gq) @ q
-        low = xp.tril(mm, -1)
-        copyltu = low + _mT(low) + xp.eye(n, dtype=a.dtype) * mm
-        b = gq + q @ copyltu
-        return (_mT(xp.linalg.solve(r, _mT(b))),)
+        if m >= n:
+            return (_qr_tall_vjp(q, r, gq, gr),)
+        # wide: a = [x | y], r = [u | q^T y]; x = q u is a square QR
+        y, gv = a[..., m:], gr[..., m:]
+        gx = _qr_tall_vjp(q, r[..., :m], gq + y @ _mT(gv), gr[..., :m])
+        return (xp.concatenate([gx, q @ gv], axis=-1),)
 
     return (q, r), vjp
 

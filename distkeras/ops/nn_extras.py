@@ -7,6 +7,7 @@ Keras's wherever Keras's ops are differentiable.
 
 from __future__ import annotations
 
+import re as _re
 from typing import Any
 
 import numpy as _np
@@ -38,6 +39,7 @@ __all__ = [
     "multi_hot",
     "normalize",
     "psnr",
+    "rearrange",
     "rms_normalization",
     "soft_shrink",
     "sparse_plus",
@@ -491,3 +493,59 @@ def ctc_decode(
             f"Received: strategy={strategy!r}"
         )
     return Tensor(paths), Tensor(scores)
+
+
+# ---------------------------------------------------------------- einops
+def _einops_side(side: str, pattern: str) -> list[list[str]]:
+    """One side of an einops pattern as groups of axis names: "b (h w)" -> [[b], [h, w]]."""
+    groups = []
+    for token in _re.findall(r"\([^()]*\)|[^\s()]+|[()]", side):
+        names = token[1:-1].split() if token.startswith("(") and token.endswith(")") else [token]
+        if token in "()" or not all(n.isidentifier() for n in names):
+            raise ValueError(
+                f"Argument `pattern` has an axis Keras's rearrange does not support: {token!r}. "
+                f"Received: pattern={pattern!r}"
+            )
+        groups.append(names)
+    return groups
+
+
+def rearrange(tensor: Any, pattern: str, **axes_lengths: int) -> Tensor:
+    """Reorders, merges and splits axes einops-style, e.g. "b (h h1) w c -> b h (w h1 c)"."""
+    tensor = _tensor(tensor)
+    sides = _re.split(r"\s*->\s*", pattern.strip()) if isinstance(pattern, str) else []
+    if len(sides) != 2:
+        raise ValueError(
+            f'Argument `pattern` must look like "a (b c) -> (a b) c". Received: pattern={pattern!r}'
+        )
+    inp, out = _einops_side(sides[0], pattern), _einops_side(sides[1], pattern)
+    flat_in = [a for g in inp for a in g]
+    flat_out = [a for g in out for a in g]
+    if len(set(flat_in)) != len(flat_in) or sorted(flat_in) != sorted(flat_out):
+        raise ValueError(
+            "Argument `pattern` must name each axis once on each side, the same axes on both. "
+            f"Received: pattern={pattern!r}"
+        )
+    if len(inp) != tensor.ndim:
+        raise ValueError(
+            f"Argument `pattern` has {len(inp)} input axes for a tensor of rank {tensor.ndim}. "
+            f"Received: pattern={pattern!r}, tensor.shape={tensor.shape}"
+        )
+    sizes: dict[str, int] = {}
+    for group, dim in zip(inp, tensor.shape):
+        unknown = [a for a in group if a not in axes_lengths]
+        known = int(_np.prod([axes_lengths[a] for a in group if a in axes_lengths]))
+        if len(group) == 1 and unknown:
+            sizes[group[0]] = dim
+            continue
+        if len(unknown) > 1 or (unknown and dim % known) or (not unknown and known != dim):
+            raise ValueError(
+                f"Argument `pattern` cannot split an axis of size {dim} into {group}. "
+                f"Received: pattern={pattern!r}, axes_lengths={axes_lengths}"
+            )
+        sizes.update({a: int(axes_lengths[a]) for a in group if a in axes_lengths})
+        if unknown:
+            sizes[unknown[0]] = dim // known
+    x = P.reshape(tensor, tuple(sizes[a] for a in flat_in))
+    x = P.transpose(x, tuple(flat_in.index(a) for a in flat_out))
+    return P.reshape(x, tuple(int(_np.prod([sizes[a] for a in g])) for g in out))

@@ -350,3 +350,46 @@ def test_ctc_beam_search_decode_matches_keras():
     assert np.all(np.isneginf(to_numpy(scores)[:, 2:]))
     with pytest.raises(ValueError, match="Received: strategy='best'"):
         ops.ctc_decode(CTC_OUT, CTC_OL, strategy="best")
+
+
+# ---------------------------------------------------------------- rearrange
+IMAGES = R.normal(size=(4, 6, 8, 3)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "pattern, lengths, expected",
+    [
+        ("b h w c -> b c h w", {}, IMAGES.transpose(0, 3, 1, 2)),
+        ("b h w c -> (b h) w c", {}, IMAGES.reshape(24, 8, 3)),
+        ("b h w c -> h (b w) c", {}, IMAGES.transpose(1, 0, 2, 3).reshape(6, 32, 3)),
+        ("b h w c -> b (c h w)", {}, IMAGES.transpose(0, 3, 1, 2).reshape(4, 144)),
+        (
+            "b (h1 h) (w1 w) c -> (b h1 w1) h w c",
+            {"h1": 2, "w1": 2},
+            IMAGES.reshape(4, 2, 3, 2, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(16, 3, 4, 3),
+        ),
+        (
+            "b (h h1) (w w1) c -> b h w (c h1 w1)",
+            {"h1": 2, "w1": 2},
+            IMAGES.reshape(4, 3, 2, 4, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(4, 3, 4, 12),
+        ),
+    ],
+)
+def test_rearrange_matches_numpy(pattern, lengths, expected):
+    out = ops.rearrange(IMAGES, pattern, **lengths)
+    assert out.dtype == "float32"
+    np.testing.assert_array_equal(to_numpy(out), expected)
+
+
+def test_rearrange_gradient_and_errors():
+    check_grad(
+        lambda a: ops.rearrange(a, "b (h h1) w -> (w h1) b h", h1=2), R.normal(size=(2, 4, 3))
+    )
+    with pytest.raises(ValueError, match=r"Received: pattern='a b c -> c b a', tensor.shape"):
+        ops.rearrange(IMAGES, "a b c -> c b a")
+    with pytest.raises(ValueError, match="same axes on both"):
+        ops.rearrange(IMAGES, "a b c d -> a b c")
+    with pytest.raises(ValueError, match=r"cannot split an axis of size 6"):
+        ops.rearrange(IMAGES, "b (h h1) w c -> b h w c h1", h1=4)
+    with pytest.raises(ValueError, match="Received: pattern='b h w c'"):
+        ops.rearrange(IMAGES, "b h w c")

@@ -28,6 +28,7 @@ import numpy as _np
 from distkeras.backend import current_module as _xp
 from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as _P
+from distkeras.backend import to_numpy as _to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.autodiff import apply as _apply
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
@@ -419,8 +420,11 @@ def eig(x) -> tuple[Tensor, Tensor]:
     """
     x = _square(x)
     xp = _xp()
-    w, v = xp.linalg.eig(x.data)
-    ctype = xp.result_type(x.data.dtype, xp.complex64)
+    if hasattr(xp.linalg, "eig"):
+        w, v = xp.linalg.eig(x.data)
+    else:  # CuPy before 14 has no general eigensolver: computed on the host
+        w, v = (xp.asarray(t) for t in _np.linalg.eig(_to_numpy(x.data)))
+    ctype = _np.result_type(x.data.dtype, _np.complex64)
     return Tensor(w.astype(ctype)), Tensor(v.astype(ctype))
 
 

@@ -17,7 +17,9 @@ from distkeras.backend.autodiff import Tensor, apply
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
 
 __all__ = [
+    "cdist",
     "erf",
+    "erfc",
     "erfinv",
     "extract_sequences",
     "in_top_k",
@@ -29,6 +31,8 @@ __all__ = [
     "segment_prod",
     "segment_sum",
     "top_k",
+    "view_as_complex",
+    "view_as_real",
 ]
 
 
@@ -111,6 +115,24 @@ def _erfinv(y):
 def erf(x: Any) -> Tensor:
     """Elementwise error function (integer inputs give floats)."""
     return apply(_erf, _float(x))
+
+
+def erfc(x: Any) -> Tensor:
+    """Elementwise complementary error function 1 - erf(x) (integer inputs give floats)."""
+    x = _float(x)
+    fn = _special("erfc")
+    if fn is None:
+        return P.subtract(1.0, erf(x))
+    return apply(_erfc, x)
+
+
+def _erfc(x):
+    out = _special("erfc")(x).astype(x.dtype, copy=False)
+
+    def vjp(g, needs):
+        return (g * (-2 / _math.sqrt(_math.pi)) * _xp().exp(-x * x),)
+
+    return out, vjp
 
 
 def erfinv(x: Any) -> Tensor:
@@ -345,3 +367,52 @@ def saturate_cast(x: Any, dtype: Any) -> Tensor:
     if hi.item() > out_max:
         hi = _np.nextafter(hi, _np.asarray(0, in_dtype))
     return P.cast(P.clip(x, lo.item(), hi.item()), dtype)
+
+
+# ---------------------------------------------------------------- distances and complex views
+def cdist(x: Any, y: Any) -> Tensor:
+    """Euclidean distances between the rows of x (..., m, d) and y (..., n, d): (..., m, n)."""
+    x, y = _float(x), _float(y)
+    if x.ndim < 2 or y.ndim < 2:
+        raise ValueError(
+            f"`cdist` inputs must have rank >= 2. Received: x.shape={x.shape}, y.shape={y.shape}"
+        )
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(
+            "Last dimension of inputs to `cdist` must match. "
+            f"Received: x.shape={x.shape}, y.shape={y.shape}"
+        )
+    diff = P.subtract(
+        P.reshape(x, (*x.shape[:-1], 1, x.shape[-1])),
+        P.reshape(y, (*y.shape[:-2], 1, *y.shape[-2:])),
+    )
+    return apply(_safe_sqrt, P.sum(P.square(diff), axis=-1))
+
+
+def _safe_sqrt(s):
+    """sqrt whose gradient at 0 is 0 (a point's distance to itself), not inf."""
+    xp = _xp()
+    out = xp.sqrt(s)
+
+    def vjp(g, needs):
+        return (xp.where(out > 0, g / (2 * xp.where(out > 0, out, 1)), 0).astype(s.dtype),)
+
+    return out, vjp
+
+
+def view_as_complex(x: Any) -> Tensor:
+    """A real tensor (..., 2) of (real, imag) pairs as a complex64 tensor (...)."""
+    x = _tensor(x)
+    if x.ndim < 1 or x.shape[-1] != 2:
+        raise ValueError(
+            "Last dimension of input must be size 2 (real and imaginary). "
+            f"Received shape: {x.shape}"
+        )
+    d = x.data
+    return Tensor(d[..., 0].astype("complex64") + 1j * d[..., 1].astype("complex64"))
+
+
+def view_as_real(x: Any) -> Tensor:
+    """A complex tensor (...) as a real tensor (..., 2) of (real, imag) pairs."""
+    d = _tensor(x).data
+    return Tensor(_xp().stack([d.real, d.imag], axis=-1))

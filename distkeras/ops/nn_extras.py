@@ -38,6 +38,7 @@ __all__ = [
     "moments",
     "multi_hot",
     "normalize",
+    "polar",
     "psnr",
     "rearrange",
     "rms_normalization",
@@ -336,6 +337,18 @@ def normalize(x: Any, axis: Any = -1, order: int = 2, epsilon: float | None = No
     else:
         nrm = P.power(P.sum(P.power(absx, float(order)), axis=ax, keepdims=True), 1.0 / order)
     return P.divide(x, P.maximum(nrm, eps))
+
+
+def polar(abs_: Any, angle: Any) -> Tensor:
+    """The complex64 tensor abs_ * (cos(angle) + 1j * sin(angle)), as torch.polar."""
+    a, t = _tensor(abs_).data, _tensor(angle).data
+    if a.shape != t.shape:
+        raise ValueError(
+            "Arguments `abs_` and `angle` must have the same shape. "
+            f"Received: abs_.shape={tuple(a.shape)}, angle.shape={tuple(t.shape)}"
+        )
+    xp = _xp()
+    return Tensor((a * xp.cos(t) + 1j * (a * xp.sin(t))).astype("complex64"))
 
 
 # ---------------------------------------------------------------- metrics

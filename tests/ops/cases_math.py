@@ -13,6 +13,10 @@ SQ = ((3, 3),)
 _EYE = 4 * np.eye(3, dtype="float32")
 
 OP_CASES = {
+    "cdist": (ops.cdist, [((3, 2),), ((4, 2),)]),
+    "erfc": (ops.erfc, [X]),
+    "view_as_complex": (lambda a: ops.view_as_real(ops.view_as_complex(a)), [((3, 2),)]),
+    "view_as_real": (lambda a, b: ops.view_as_real(ops.polar(a, b)), [X, X]),
     "erf": (ops.erf, [X]),
     "erfinv": (lambda a: ops.erfinv(ops.tanh(a)), [X]),
     "extract_sequences": (lambda a: ops.extract_sequences(a, 2, 1), [X]),

@@ -40,6 +40,7 @@ OP_CASES = {
     "moments": (lambda a: ops.moments(a, axes=[1]), [SEQ]),
     "multi_hot": (lambda i: ops.multi_hot(i, 6), [((4,), "int32", "int:6")]),
     "normalize": (lambda a: ops.normalize(a, axis=1, order=1), [SEQ]),
+    "polar": (lambda a, b: ops.view_as_real(ops.polar(a, b)), [X, X]),
     "psnr": (lambda a, b: ops.psnr(a, b, 1.0), [X, X]),
     "rearrange": (lambda a: ops.rearrange(a, "b (h h1) w -> b h (w h1)", h1=2), [((4, 3),)]),
     "rms_normalization": (lambda a: ops.rms_normalization(a, V4), [SEQ]),

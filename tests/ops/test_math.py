@@ -162,3 +162,50 @@ def test_saturate_cast():
     out = ops.saturate_cast(np.array([70000, -5], "int32"), "float16")
     assert out.dtype == "float16" and to_numpy(out).tolist() == [65504.0, -5.0]
     check_grad(lambda a: ops.saturate_cast(a, "float64"), np.array([0.5, -1.25]))
+
+
+def test_erfc_forward_dtype_gradient_and_without_scipy(monkeypatch):
+    x = _x(3, 4)
+    out = ops.erfc(x)
+    assert out.dtype == "float32"
+    np.testing.assert_allclose(to_numpy(out), 1 - _ERF(x), rtol=1e-6, atol=1e-7)
+    assert ops.erfc(np.array([0, 1], "int32")).dtype == "float32"
+    check_grad(ops.erfc, _x(2, 3))
+    monkeypatch.setattr(dk_math, "_special", lambda name: None)
+    np.testing.assert_allclose(to_numpy(ops.erfc(x)), 1 - _ERF(x), rtol=1e-6, atol=1e-7)
+
+
+def test_cdist_against_numpy_dtypes_gradient_and_errors():
+    x, y = _x(2, 3, 4), _x(2, 5, 4)
+    out = ops.cdist(x, y)
+    assert out.shape == (2, 3, 5) and out.dtype == "float32"
+    expected = np.sqrt(((x[:, :, None] - y[:, None]) ** 2).sum(-1))
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-5)
+    # Keras 3.15.1's compute_output_spec: float32 for ints, float64 with a float64 input
+    assert ops.cdist(np.ones((2, 3), "int32"), np.zeros((4, 3), "int32")).dtype == "float32"
+    assert ops.cdist(x[0], y[0].astype("float64")).dtype == "float64"
+    check_grad(ops.cdist, _x(3, 2), _x(4, 2))
+    # A zero distance has a zero gradient, not inf or nan.
+    var = np.array([[1.0, 2.0]])
+    check_grad(lambda a: ops.cdist(a, var), np.array([[0.5, 0.5]]))
+    with pytest.raises(ValueError, match=r"Received: x.shape=\(3,\), y.shape=\(2, 3\)"):
+        ops.cdist(np.ones(3), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"must match. Received: x.shape=\(2, 3\)"):
+        ops.cdist(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_complex_views_and_polar():
+    pairs = np.array([[1.0, 2.0], [3.0, 4.0]])
+    z = ops.view_as_complex(pairs)
+    assert z.dtype == "complex64" and to_numpy(z).tolist() == [1 + 2j, 3 + 4j]
+    back = ops.view_as_real(np.array([1 + 2j, 3 + 4j], "complex64"))
+    assert back.dtype == "float32" and to_numpy(back).tolist() == pairs.tolist()
+    assert ops.view_as_real(np.array([1 + 2j])).dtype == "float64"
+    with pytest.raises(ValueError, match=r"Received shape: \(2, 3\)"):
+        ops.view_as_complex(np.ones((2, 3)))
+    r, t = np.array([1.0, 2.0]), np.array([0.5, 1.0])
+    p = ops.polar(r, t)
+    assert p.dtype == "complex64"  # as Keras 3.15.1, float64 inputs too
+    np.testing.assert_allclose(to_numpy(p), r * np.exp(1j * t), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"angle.shape=\(3,\)"):
+        ops.polar(r, np.ones(3))

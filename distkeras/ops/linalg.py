@@ -15,8 +15,7 @@ is NaN, as on CuPy, JAX and TensorFlow.
 
 `slogdet` is public at the top of `distkeras.ops` only in Keras; `norm` is
 Keras's one `keras.ops.norm` = `keras.ops.linalg.norm` (matrix and vector
-norms): it is reachable as `ops.linalg.norm` while the top-level `ops.norm`
-stays the one of `ops/numpy.py`.
+norms), public in both places here too.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ __all__ = [
     "lstsq",
     "lu_factor",
     "matrix_rank",
+    "norm",
     "pinv",
     "qr",
     "slogdet",

@@ -252,18 +252,6 @@ def std(x, axis=None, keepdims=False) -> Tensor:
     return P.sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
-def norm(x, ord=None, axis=None, keepdims=False) -> Tensor:  # noqa: A002
-    """Vector 2-norm (default), 1-norm or inf-norm over `axis`."""
-    x = _stacked(x)
-    if ord in (None, 2, "fro", "euclidean"):
-        return P.sqrt(P.sum(P.square(x), axis=axis, keepdims=keepdims))
-    if ord == 1:
-        return P.sum(P.absolute(x), axis=axis, keepdims=keepdims)
-    if ord in (float("inf"), "inf"):
-        return P.max(P.absolute(x), axis=axis, keepdims=keepdims)
-    raise ValueError(f"norm: unsupported ord. Received: ord={ord!r}")
-
-
 def prod(x, axis=None, keepdims=False) -> Tensor:
     """Product over `axis` (through exp-sum-log for positive inputs; exact forward)."""
     x = convert_to_tensor(_stacked(x))

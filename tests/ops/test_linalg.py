@@ -202,3 +202,13 @@ def test_qr_gradients_of_wide_and_complete_inputs():
         loss = ops.sum(r)
     with pytest.raises(NotImplementedError, match="Received: x.shape=\\(4, 2\\), mode='complete'"):
         tape.gradient(loss, x)
+
+
+@pytest.mark.parametrize("ord_", [None, "fro", "nuc", 1, -1, 2, -2, np.inf])
+def test_top_level_norm_is_keras_matrix_norm(ord_):
+    # keras.ops.norm is keras.ops.linalg.norm: ord=2 over a matrix is its largest
+    # singular value (the old top-level op gave the Frobenius norm, ord=1 the sum).
+    x = np.arange(9.0).reshape(3, 3) - 2.0
+    expected = np.linalg.norm(x, ord_)
+    np.testing.assert_allclose(to_numpy(ops.norm(x, ord=ord_)), expected, rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(ops.linalg.norm(x, ord=ord_)), expected, rtol=1e-10)

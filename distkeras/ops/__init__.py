@@ -39,6 +39,7 @@ from distkeras.ops.nn_extras import *  # noqa: F403
 from distkeras.ops.numpy import *  # noqa: F403
 from distkeras.ops.numpy import abs, all, any, max, min, pow, round, sum  # noqa: A004
 from distkeras.ops.rnn import embedding_lookup, gru, lstm, simple_rnn, unstack_time
+from distkeras.ops.slicing import *  # noqa: F403
 from distkeras.ops.statistics import *  # noqa: F403
 from distkeras.ops.statistics_2 import *  # noqa: F403
 

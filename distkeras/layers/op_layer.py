@@ -150,12 +150,32 @@ def _first_symbolic(x: Any) -> KerasTensor | None:
 def infer_output_spec(fn: Any, args: tuple, kwargs: dict, name: str = "op") -> Any:
     """Shape(s) and dtype(s) of `fn(*args, **kwargs)` for symbolic arguments, without data.
 
+    An op whose output sizes depend on the values (`unique`, `nonzero`) says so
+    with a `_data_dependent_shape` attribute (True, or a function of `args` and
+    `kwargs`): every size of its outputs is then unknown, as in Keras, since
+    the stand-in data would fix them.
+
     Returns:
         `(shape, dtype)`, or a list of them when the op returns several tensors.
 
     Raises:
         ValueError: when the op rejects arguments of these shapes.
     """
+    spec = _infer(fn, args, kwargs, name)
+    depends = getattr(fn, "_data_dependent_shape", None)
+    if depends is True or (callable(depends) and depends(args, kwargs)):
+        return _unknown_sizes(spec)
+    return spec
+
+
+def _unknown_sizes(spec: Any) -> Any:
+    if isinstance(spec, list):
+        return [_unknown_sizes(s) for s in spec]
+    shape, dtype = spec
+    return tuple(None for _ in shape), dtype
+
+
+def _infer(fn: Any, args: tuple, kwargs: dict, name: str) -> Any:
     try:
         first = _specs(_run(fn, args, kwargs, _TRIAL_SIZES[0]), name)
         second = _specs(_run(fn, args, kwargs, _TRIAL_SIZES[1]), name)

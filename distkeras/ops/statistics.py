@@ -316,6 +316,9 @@ def nonzero(x: Any) -> tuple[Tensor, ...]:
     return tuple(_const(i.astype("int32")) for i in current_module().nonzero(_t(x).data))
 
 
+nonzero._data_dependent_shape = True
+
+
 def unique(
     x: Any,
     sorted: bool = True,  # noqa: A002 - Keras's name
@@ -359,6 +362,12 @@ def unique(
     res = [res[0]] + [r.astype("int64") for r in res[1:]]
     out = tuple(_const(r) for r in res)
     return out[0] if len(out) == 1 else out
+
+
+# Output sizes depend on the values (unknown on symbolic tensors), unless `size` fixes them.
+unique._data_dependent_shape = lambda args, kwargs: (
+    kwargs.get("size", args[7] if len(args) > 7 else None) is None
+)
 
 
 def _bincount(w, x, minlength):

@@ -371,3 +371,17 @@ def test_bad_arguments_name_the_argument(case):
     fn, error, match = ERRORS[case]
     with pytest.raises(error, match=match):
         fn()
+
+
+def test_symbolic_unique_and_nonzero_have_unknown_sizes():
+    # Keras: sizes that depend on the values are None on symbolic tensors; stand-in
+    # data of ones gave unique a static (1,) and nonzero of ints a static (0,).
+    import distkeras as keras
+
+    x = keras.Input((4,), dtype="int32")
+    assert ops.unique(x).shape == (None,)
+    assert ops.unique(x, size=3).shape == (3,)
+    assert [t.shape for t in ops.nonzero(x)] == [(None,), (None,)]
+    model = keras.Model(x, ops.unique(x))
+    data = np.array([[3, 1, 3, 2], [1, 1, 1, 1]], "int32")
+    np.testing.assert_array_equal(to_numpy(model(data)), [1, 2, 3])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from distkeras.backend import current_module, floatx, standardize_dtype
-from distkeras.backend.autodiff import Tensor, apply
+from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor
 from distkeras.backend.reduction_primitives import (  # noqa: F401 - re-exported
     _axis_arg,
     _expand_reduced,
@@ -328,6 +328,14 @@ def _clip(x, lo, hi):
         return (g * ((x >= lo) & (x <= hi)),)
 
     return out, vjp
+
+
+def float_tensor(x: Any) -> Tensor:
+    """`x` as a Tensor; integer and bool inputs cast to `floatx()` (as Keras's float ops)."""
+    x = x if isinstance(x, Tensor) else convert_to_tensor(x)
+    if x.data.dtype.kind in "biu":
+        return cast(x, floatx())
+    return x
 
 
 def _cast(x, dtype):

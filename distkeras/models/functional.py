@@ -8,21 +8,13 @@ import numpy as np
 
 from distkeras import ops
 from distkeras.backend.autodiff import Tensor
+from distkeras.backend.tree import flatten as _flatten
 from distkeras.layers.core import InputLayer
 from distkeras.layers.keras_tensor import KerasTensor, Node
 from distkeras.layers.layer import Layer
 from distkeras.layers.mask_propagation import as_mask_tensor
 from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
-
-
-def _flatten(struct: Any) -> list:
-    """The leaves of `struct`, dict values by sorted key, as Keras 3's `tree.flatten`."""
-    if isinstance(struct, dict):
-        return [v for k in sorted(struct) for v in _flatten(struct[k])]
-    if isinstance(struct, (list, tuple)):
-        return [v for item in struct for v in _flatten(item)]
-    return [struct]
 
 
 def _flatten_as_given(struct: Any) -> list:

@@ -20,6 +20,8 @@ import numpy as np
 from distkeras.backend import current_module
 from distkeras.backend import primitives as P
 from distkeras.backend.autodiff import Tensor, apply, convert_to_tensor, no_grad
+from distkeras.backend.tree import flatten as _flatten
+from distkeras.backend.tree import pack_sequence_as as _pack
 from distkeras.ops.symbolic import any_symbolic, not_an_op
 
 __all__ = (
@@ -28,30 +30,7 @@ __all__ = (
 ).split()
 
 
-# ---------------------------------------------------------------- nested structures
-def _flatten(s: Any) -> list:
-    """Leaves of a nest of lists, tuples and dicts (keys sorted, as Keras's `tree`)."""
-    if isinstance(s, dict):
-        return [leaf for k in sorted(s) for leaf in _flatten(s[k])]
-    if isinstance(s, (list, tuple)):
-        return [leaf for v in s for leaf in _flatten(v)]
-    return [s]
-
-
-def _pack(s: Any, leaves: list) -> Any:
-    """`leaves` in the structure of `s`."""
-    it = iter(leaves)
-
-    def build(t: Any) -> Any:
-        if isinstance(t, dict):
-            return {k: build(t[k]) for k in sorted(t)}
-        if isinstance(t, (list, tuple)):
-            return type(t)(build(v) for v in t)
-        return next(it)
-
-    return build(s)
-
-
+# ---------------------------------------------------------------- argument checks
 def _check_callable(fn: Any, name: str) -> None:
     if not callable(fn):
         raise TypeError(f"`{name}` should be a callable. Received: {name}={fn!r}")

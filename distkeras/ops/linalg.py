@@ -25,12 +25,11 @@ from typing import Any
 import numpy as _np
 
 from distkeras.backend import current_module as _xp
-from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as _P
 from distkeras.backend import to_numpy as _to_numpy
 from distkeras.backend.autodiff import Tensor
 from distkeras.backend.autodiff import apply as _apply
-from distkeras.backend.autodiff import convert_to_tensor as _tensor
+from distkeras.backend.primitives import float_tensor as _float
 from distkeras.backend.reduction_primitives import max as _max
 from distkeras.backend.reduction_primitives import min as _min
 from distkeras.backend.reduction_primitives import sum as _sum
@@ -57,13 +56,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- helpers
-def _float(x: Any) -> Tensor:
-    x = _tensor(x)
-    if _np.dtype(x.data.dtype).kind not in "fc":
-        x = _P.cast(x, _floatx())
-    return x
-
-
 def _mT(a: Any) -> Any:  # noqa: N802 - the matrix transpose, as NumPy names it
     return _xp().swapaxes(a, -1, -2)
 

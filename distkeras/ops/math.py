@@ -10,11 +10,11 @@ from typing import Any
 import numpy as _np
 
 from distkeras.backend import current_module as _xp
-from distkeras.backend import floatx as _floatx
 from distkeras.backend import primitives as P
 from distkeras.backend import standardize_dtype as _std_dtype
 from distkeras.backend.autodiff import Tensor, apply
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
+from distkeras.backend.primitives import float_tensor as _float
 
 __all__ = [
     "cdist",
@@ -34,14 +34,6 @@ __all__ = [
     "view_as_complex",
     "view_as_real",
 ]
-
-
-def _float(x: Any) -> Tensor:
-    """`x` as a Tensor; integer and bool inputs become the default float type."""
-    x = _tensor(x)
-    if x.data.dtype.kind in "biu":
-        return P.cast(x, _floatx())
-    return x
 
 
 def _data(x: Any) -> Any:

@@ -20,6 +20,7 @@ from distkeras.backend import primitives as P
 from distkeras.backend import standardize_dtype as _std_dtype
 from distkeras.backend.autodiff import Tensor, apply
 from distkeras.backend.autodiff import convert_to_tensor as _tensor
+from distkeras.backend.primitives import float_tensor as _float
 from distkeras.ops.nn import hard_sigmoid as _hard_sigmoid
 from distkeras.ops.nn import one_hot as _one_hot
 
@@ -53,14 +54,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- helpers
-def _float(x: Any) -> Tensor:
-    """`x` as a Tensor; integer and bool inputs become the default float type."""
-    x = _tensor(x)
-    if x.data.dtype.kind in "biu":
-        return P.cast(x, _floatx())
-    return x
-
-
 def _compute_dtype(dtype: str) -> str:
     """Keras's `result_type(dtype, "float32")`: at least float32 for the statistics."""
     return "float64" if dtype == "float64" else "float32"

@@ -44,8 +44,17 @@ def leave_stale_session_dirs(tmpdir: Path, count: int = 1500) -> None:
             (folder / f"pmix.{name}.tool.{pid}").touch()
 
 
-def _sessions(stdout: str) -> dict[int, str]:
-    return {int(r): path for r, path in re.findall(r"rank (\d+) session (\S+)", stdout)}
+def _launch_two_ranks(env: dict) -> dict[int, str]:
+    """Runs the session script on 2 ranks through `distkeras-run`; rank -> session dir."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "launcher", "-np", "2", "python", str(SESSION_SCRIPT)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=MPI_TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.findall(r"rank (\d+) session (\S+)", proc.stdout)
+    sessions = {int(r): path for r, path in found}
+    assert sorted(sessions) == [0, 1], proc.stdout
+    return sessions
 
 
 @pytest.mark.parametrize(
@@ -79,13 +88,7 @@ def test_stale_session_dirs_stop_plain_mpirun_but_not_the_launcher(tmp_path):
     assert "listener thread failed to start" in proc.stdout + proc.stderr
 
     leave_stale_session_dirs(tmpdir)
-    proc = subprocess.run(
-        [sys.executable, "-m", "launcher", "-np", "2", "python", str(SESSION_SCRIPT)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=MPI_TIMEOUT_S,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    sessions = _sessions(proc.stdout)
-    assert sorted(sessions) == [0, 1], proc.stdout
+    sessions = _launch_two_ranks(env)
     base = Path(sessions[0]).parent
     assert base.parent == tmpdir and base.name.startswith("distkeras-mpi-"), sessions
     assert not base.exists(), "the launcher leaves its session base behind"
@@ -97,12 +100,6 @@ def test_a_session_base_the_user_chose_is_kept(tmp_path):
     chosen = tmp_path / "sessions"
     chosen.mkdir()
     env = launcher_env(TMPDIR=str(tmp_path), **{SESSION_BASE_ENV: str(chosen)})
-    proc = subprocess.run(
-        [sys.executable, "-m", "launcher", "-np", "2", "python", str(SESSION_SCRIPT)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=MPI_TIMEOUT_S,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    sessions = _sessions(proc.stdout)
-    assert sorted(sessions) == [0, 1], proc.stdout
+    sessions = _launch_two_ranks(env)
     assert {Path(p).parent for p in sessions.values()} == {chosen}
     assert chosen.is_dir() and not list(tmp_path.glob("distkeras-mpi-*"))

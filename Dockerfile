@@ -36,11 +36,19 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY distkeras ./distkeras
 COPY launcher ./launcher
-RUN pip install ".[mpi,ray]" "ray[default]==${RAY_VERSION}" \
-    && cd / && rm -rf /src
+# gcc (and Python's headers where the base lacks them) only to build the
+# compiled LSTM loops (distkeras/backend/_native), removed again afterwards.
+RUN apt-get update \
+    && PYINC="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    && BUILD_DEPS="gcc libc6-dev$([ -f "$PYINC/Python.h" ] || echo ' python3-dev')" \
+    && apt-get install -y --no-install-recommends $BUILD_DEPS \
+    && pip install ".[mpi,ray]" "ray[default]==${RAY_VERSION}" \
+    && cd / && rm -rf /src \
+    && python -c "from distkeras.backend import native; assert native.status()['library']" \
+    && apt-get purge -y --auto-remove $BUILD_DEPS && rm -rf /var/lib/apt/lists/*
 # ssh between containers for mpirun: no host-key prompts, port 2222, and an
 # unprivileged sshd whose PATH finds the venv's prted and python.
 RUN printf 'Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    Port 2222\n    LogLevel ERROR\n' \

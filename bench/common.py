@@ -124,13 +124,15 @@ MARK = "@@bench "
 # distkeras first, `distkeras-run` or a start-up (.pth) hook would; "blas1"
 # keeps OpenBLAS on one thread (no workers to spin, GEMMs on one core, the
 # distkeras pool's loops still threaded): the other way to never run beside
-# spinning workers.
+# spinning workers; "numpy-loops" runs the LSTM's time loops as NumPy calls
+# instead of the compiled ones (DISTKERAS_NATIVE=0), as main did before them.
 VARIANTS = {
     "before": {"DISTKERAS_BLAS_TUNE": "0"},
     "exported": {"OPENBLAS_THREAD_TIMEOUT": "20"},
     "blas1": {"OPENBLAS_NUM_THREADS": "1"},
+    "numpy-loops": {"DISTKERAS_NATIVE": "0"},
 }
-_CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE")
+_CLEARED = ("OPENBLAS_THREAD_TIMEOUT", "DISTKERAS_BLAS_TUNE", "DISTKERAS_NATIVE")
 
 
 def base_name(name: str) -> str:
@@ -416,7 +418,7 @@ def step_bench_main(
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--rounds", type=int, default=rounds)
     ap.add_argument(
-        "--variants", default="before", help="of distkeras: before,exported,blas1 or ''"
+        "--variants", default="before", help="of distkeras: before,exported,blas1,numpy-loops or ''"
     )
     ap.add_argument("--no-keras", action="store_true", help="leave Keras 3 out")
     ap.add_argument(

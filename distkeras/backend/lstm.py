@@ -12,7 +12,9 @@ call of that thread takes the GIL from the loop.
 
 from __future__ import annotations
 
-from distkeras.backend import current_module
+import numpy as np
+
+from distkeras.backend import current_module, native
 from distkeras.backend.primitives import column_sums
 from distkeras.backend.threads import SMALL_GEMM
 from distkeras.backend.windows import TimePipeline, _shared_chunks, step_rows, sum_blocks
@@ -75,9 +77,11 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     B, T, D = x.shape
     U = rkernel.shape[0]
     order = _lstm_order(U)
+    loops = native.lstm_loops(dt) if xp is np else None
     # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: with the o, i, f rows of the weights
-    # halved, one tanh over all four gates gives tanh(a / 2) for them and tanh(a) for c~.
-    half = xp.full((4 * U, 1), 0.5, dtype=dt)
+    # halved, one tanh over all four gates gives tanh(a / 2) for them and tanh(a)
+    # for c~ (the NumPy loop; the compiled one has its own sigmoid).
+    half = xp.full((4 * U, 1), 0.5 if loops is None else 1.0, dtype=dt)
     half[3 * U :] = 1.0
     k_t = xp.ascontiguousarray(kernel[:, order].T * half)  # (4U, D)
     rk_t = xp.ascontiguousarray(rkernel[:, order].T * half)  # (4U, U)
@@ -91,31 +95,17 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     H[0] = h0.T
     c0 = xp.ascontiguousarray(xp.asarray(c0, dtype=dt).T)
     c = c0
-    tmp = xp.empty((4 * U, B), dtype=dt)
-    ig = xp.empty((U, B), dtype=dt)
     drop = None if mask is None else ~mask.T[:, None, :]  # (T, 1, B): masked steps
+    keep = None if mask is None or loops is None else xp.ascontiguousarray(mask.T, dtype=dt)
     with TimePipeline(T, A.size + xt.size, B * U * 4 * U <= SMALL_GEMM) as pipe:
         pipe.project_inputs(x, xt, A, k_t, b_t)
-        for t in range(T):
-            pipe.ready(t)
-            z = A[t]
-            xp.matmul(rk_t, H[t], out=tmp)
-            z += tmp
-            xp.tanh(z, out=z)
-            sig = z[: 3 * U]
-            sig *= 0.5
-            sig += 0.5
-            ct = C[t]
-            xp.multiply(z[2 * U : 3 * U], c, out=ct)
-            xp.multiply(z[U : 2 * U], z[3 * U :], out=ig)
-            ct += ig
-            if drop is not None:
-                xp.copyto(ct, c, where=drop[t])
-            xp.tanh(ct, out=TC[t])
-            xp.multiply(z[:U], TC[t], out=H[t + 1])
-            if drop is not None:
-                xp.copyto(H[t + 1], H[t], where=drop[t])
-            c = ct
+        if loops is not None:
+            for s, e in pipe.blocks:
+                pipe.ready(s)
+                loops[0](s, e, A, rk_t, H, C, TC, c0, keep)
+            c = C[T - 1] if T else c0
+        else:
+            c = _numpy_forward(pipe, A, rk_t, H, C, TC, c0, drop)
     c_last = c
 
     def vjp(g, needs):
@@ -127,21 +117,9 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
             gH = xp.ascontiguousarray(g[:, :T].transpose(1, 2, 0))  # (T, U, B)
             dc = xp.array(g[:, T].T, dtype=dt, order="C")
             dh = xp.zeros((U, B), dtype=dt)
-        P, E = xp.empty_like(A), xp.empty_like(C)
-        rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps a block (about 1 MiB)
-
-        def block(take):  # cache-sized blocks of timesteps, in the shared thread pool
-            while (taken := take()) is not None:
-                _lstm_partials(A, C, TC, c0, U, P, E, taken[1], taken[2])
-
-        _shared_chunks(block, T, rows, A.size)
-        P3 = P[:, U:].reshape(T, 3, U, B)
         rk = xp.ascontiguousarray(rkernel[:, order])  # (U, 4U): dh = rk @ dz
         k = kernel[:, order]  # (D, 4U)
         dZ = xp.empty((T, 4 * U, B), dtype=dt)
-        dZ3 = dZ[:, U:].reshape(T, 3, U, B)
-        dct = xp.empty((U, B), dtype=dt)
-        dhs, dcs = xp.empty((2, U, B), dtype=dt), xp.empty((2, U, B), dtype=dt)
         pipe = TimePipeline(T, 3 * dZ.size, B * U * 4 * U <= SMALL_GEMM)
         nb = len(pipe.blocks)
         dx = xp.empty((T, B, D), dtype=dt) if needs[0] else None
@@ -161,22 +139,14 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
                 db[j] = column_sums(dz)
 
         with pipe:
-            for t in range(T - 1, -1, -1):
-                if gH is not None:
-                    dh += gH[t]
-                xp.multiply(dh, E[t], out=dct)
-                dct += dc
-                xp.multiply(P3[t], dct, out=dZ3[t])
-                xp.multiply(dh, P[t, :U], out=dZ[t, :U])
-                if drop is not None:
-                    dZ[t] *= ~drop[t]
-                dh_new = xp.matmul(rk, dZ[t], out=dhs[t & 1])
-                dc_new = xp.multiply(dct, A[t, 2 * U : 3 * U], out=dcs[t & 1])
-                if drop is not None:
-                    xp.copyto(dh_new, dh, where=drop[t])
-                    xp.copyto(dc_new, dc, where=drop[t])
-                dh, dc = dh_new, dc_new
-                pipe.stepped_back(t, weight_grads)
+            if loops is not None:
+                work = xp.empty((2, U, B), dtype=dt)
+                for j in range(nb - 1, -1, -1):
+                    s, e = pipe.blocks[j]
+                    loops[1](s, e, A, C, TC, c0, keep, gH, rk, dZ, dh, dc, work)
+                    pipe.stepped_back(s, weight_grads)
+            else:
+                dh, dc = _numpy_backward(pipe, weight_grads, A, C, TC, c0, drop, gH, rk, dZ, dh, dc)
             pipe.finish()
         return (
             dx.transpose(1, 0, 2) if dx is not None else None,
@@ -194,6 +164,74 @@ def _lstm(x, h0, c0, kernel, rkernel, bias, mask, last_only=False):
     out[:, :T] = H[1:].transpose(2, 0, 1)
     out[:, T] = c_last.T
     return out, vjp
+
+
+def _numpy_forward(pipe, A, rk_t, H, C, TC, c0, drop):
+    """The forward loop in NumPy calls, gates of halved rows (see `_lstm`); returns the last c."""
+    xp = _xp()
+    T, U4, B = A.shape
+    U = U4 // 4
+    c = c0
+    tmp = xp.empty((4 * U, B), dtype=A.dtype)
+    ig = xp.empty((U, B), dtype=A.dtype)
+    for t in range(T):
+        pipe.ready(t)
+        z = A[t]
+        xp.matmul(rk_t, H[t], out=tmp)
+        z += tmp
+        xp.tanh(z, out=z)
+        sig = z[: 3 * U]
+        sig *= 0.5
+        sig += 0.5
+        ct = C[t]
+        xp.multiply(z[2 * U : 3 * U], c, out=ct)
+        xp.multiply(z[U : 2 * U], z[3 * U :], out=ig)
+        ct += ig
+        if drop is not None:
+            xp.copyto(ct, c, where=drop[t])
+        xp.tanh(ct, out=TC[t])
+        xp.multiply(z[:U], TC[t], out=H[t + 1])
+        if drop is not None:
+            xp.copyto(H[t + 1], H[t], where=drop[t])
+        c = ct
+    return c
+
+
+def _numpy_backward(pipe, weight_grads, A, C, TC, c0, drop, gH, rk, dZ, dh, dc):
+    """The backward loop in NumPy calls (see `_lstm`); returns the gradients of h0 and c0."""
+    xp = _xp()
+    T, U4, B = A.shape
+    U = U4 // 4
+    dt = A.dtype
+    P, E = xp.empty_like(A), xp.empty_like(C)
+    rows = max(1, (1 << 18) // max(1, A[0].size))  # timesteps a block (about 1 MiB)
+
+    def block(take):  # cache-sized blocks of timesteps, in the shared thread pool
+        while (taken := take()) is not None:
+            _lstm_partials(A, C, TC, c0, U, P, E, taken[1], taken[2])
+
+    _shared_chunks(block, T, rows, A.size)
+    P3 = P[:, U:].reshape(T, 3, U, B)
+    dZ3 = dZ[:, U:].reshape(T, 3, U, B)
+    dct = xp.empty((U, B), dtype=dt)
+    dhs, dcs = xp.empty((2, U, B), dtype=dt), xp.empty((2, U, B), dtype=dt)
+    for t in range(T - 1, -1, -1):
+        if gH is not None:
+            dh += gH[t]
+        xp.multiply(dh, E[t], out=dct)
+        dct += dc
+        xp.multiply(P3[t], dct, out=dZ3[t])
+        xp.multiply(dh, P[t, :U], out=dZ[t, :U])
+        if drop is not None:
+            dZ[t] *= ~drop[t]
+        dh_new = xp.matmul(rk, dZ[t], out=dhs[t & 1])
+        dc_new = xp.multiply(dct, A[t, 2 * U : 3 * U], out=dcs[t & 1])
+        if drop is not None:
+            xp.copyto(dh_new, dh, where=drop[t])
+            xp.copyto(dc_new, dc, where=drop[t])
+        dh, dc = dh_new, dc_new
+        pipe.stepped_back(t, weight_grads)
+    return dh, dc
 
 
 def _keras_columns(grad, order):

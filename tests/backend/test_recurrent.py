@@ -21,6 +21,18 @@ def _float64():
     backend.set_floatx("float32")
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def lstm_loop(request):
+    """The LSTM's time loops compiled (`backend/_native`) or as NumPy calls."""
+    from distkeras.backend import native
+
+    if request.param == "compiled":
+        assert native.lstm_loops(np.float64) is not None, native.status()
+    native.set_enabled(request.param == "compiled")
+    yield request.param
+    native.set_enabled(None)
+
+
 def _arrays(*shapes):
     rng = np.random.default_rng(1)
     return [rng.normal(size=s) for s in shapes]
@@ -28,7 +40,7 @@ def _arrays(*shapes):
 
 @pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last_only"])
 @pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
-def test_lstm_primitive_gradients(mask, sequences):
+def test_lstm_primitive_gradients(mask, sequences, lstm_loop):
     arrays = _arrays((B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
     check_grad(
         lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask, return_sequences=sequences),
@@ -64,7 +76,7 @@ def test_simple_rnn_primitive_gradients(activation, mask):
     )
 
 
-def test_primitives_without_bias():
+def test_primitives_without_bias(lstm_loop):
     x, h, c, k4, r4, k3, r3 = _arrays(
         (B, T, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (D, 3 * U), (U, 3 * U)
     )
@@ -172,20 +184,20 @@ LOOP_KINDS = ["lstm", "lstm_last_only", "gru_after", "gru_before"]
 
 
 @pytest.mark.parametrize("kind", LOOP_KINDS)
-def test_pipelined_loop_gradients_over_several_blocks(pipelined, kind):
+def test_pipelined_loop_gradients_over_several_blocks(pipelined, kind, lstm_loop):
     """19 steps: blocks of 8, 8 and 3, projected and differentiated in the pool thread."""
     fn, arrays = _loop_case(kind, 19)
     check_grad(fn, *arrays)
 
 
-def test_pipelined_lstm_gradients_with_a_mask(pipelined):
+def test_pipelined_lstm_gradients_with_a_mask(pipelined, lstm_loop):
     mask = np.random.default_rng(3).random((B, 19)) > 0.3
     arrays = _arrays((B, 19, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,))
     check_grad(lambda x, h, c, k, r, b: ops.lstm(x, h, c, k, r, b, mask=mask), *arrays)
 
 
 @pytest.mark.parametrize("kind", LOOP_KINDS)
-def test_pipelined_loop_is_bitwise_the_same_on_one_thread(pipelined, kind):
+def test_pipelined_loop_is_bitwise_the_same_on_one_thread(pipelined, kind, lstm_loop):
     """The blocks do not depend on the thread count, so neither do the bits."""
     fn, arrays = _loop_case(kind, 21, batch=3)
 

@@ -1,16 +1,18 @@
-"""The compiled time loops (`_native/kernels.c`), reached through ctypes.
+"""The compiled loops (`_native/kernels.c`), reached through ctypes.
 
-The LSTM primitive (`lstm.py`) runs its forward and backward loops here when
-the extension was built (it is, by `pip install`, wherever a C compiler is
-found; without one the install still succeeds and the NumPy loops run). A
-step is then one pass over its gates plus one recurrent GEMM instead of a
-dozen NumPy calls: the GEMM is NumPy's own BLAS, called through its
-`cblas_?gemm` entry point, so BLAS's threads and settings stay NumPy's.
+The LSTM primitive (`lstm.py`) runs its forward and backward loops here, and
+Adam (`optimizers/adam.py`) its update, when the extension was built: `pip
+install` builds it wherever a C compiler is found; without one the install
+still succeeds and the NumPy code runs. An LSTM step is then one pass over its
+gates plus one recurrent GEMM instead of a dozen NumPy calls: the GEMM is
+NumPy's own BLAS, called through its `cblas_?gemm` entry point, so BLAS's
+threads and settings stay NumPy's.
 
-The loops are used only with NumPy arrays of float32 or float64, and only
-when NumPy's BLAS is an OpenBLAS whose integer width is known (the wheels'
-`scipy_openblas`, or a system OpenBLAS that reports its build). Set
-`DISTKERAS_NATIVE=0` (or call `set_enabled(False)`) for the NumPy loops.
+The loops are used only with NumPy arrays of float32 or float64; the LSTM's
+only when NumPy's BLAS is an OpenBLAS whose integer width is known (the
+wheels' `scipy_openblas`, or a system OpenBLAS that reports its build). Adam's
+update gives the same bits as its NumPy calls. Set `DISTKERAS_NATIVE=0` (or
+call `set_enabled(False)`) for the NumPy code everywhere.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def status() -> dict[str, Any]:
         "library": getattr(lib, "_name", None),
         "isa": _ISAS[lib.distkeras_isa()] if lib is not None else None,
         "gemm": {k: v[2] for k, v in _STATE["gemm"].items()},
-        "why_not": _STATE["why"],
+        "why_not": _STATE["why"],  # of the LSTM loops (Adam needs no BLAS)
     }
 
 
@@ -65,11 +67,9 @@ def _load() -> Any:
         return None
     lib = ctypes.CDLL(spec.origin)
     lib.distkeras_isa.restype = ctypes.c_int64
-    gemms = _numpy_gemms()
-    if not gemms:
+    _STATE["gemm"] = _numpy_gemms()
+    if not _STATE["gemm"]:
         _STATE["why"] = "NumPy's BLAS is not an OpenBLAS whose cblas_?gemm could be found"
-        return None
-    _STATE["gemm"] = gemms
     _STATE["lib"] = lib
     return lib
 
@@ -125,6 +125,10 @@ def _gemm_symbol(blas: Any, name: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _suffix(lib: Any, dtype: np.dtype) -> str:
+    return "_f64" if dtype == np.float64 else "_f32_" + _ISAS[lib.distkeras_isa()]
+
+
 def _ptr(a: Any) -> int | None:
     return None if a is None else a.__array_interface__["data"][0]
 
@@ -142,7 +146,7 @@ def lstm_loops(dtype: Any) -> tuple[Callable, Callable] | None:
     if lib is None or dtype.name not in _STATE["gemm"]:
         return None
     gemm, wide, _ = _STATE["gemm"][dtype.name]
-    suffix = "_f64" if dtype == np.float64 else "_f32_" + _ISAS[lib.distkeras_isa()]
+    suffix = _suffix(lib, dtype)
     fwd, bwd = getattr(lib, "lstm_forward" + suffix), getattr(lib, "lstm_backward" + suffix)
     i64, p = ctypes.c_int64, ctypes.c_void_p
     fwd.argtypes = [i64, i64, i64, i64, p, p, p, p, p, p, p, p, i64]
@@ -167,3 +171,50 @@ def lstm_loops(dtype: Any) -> tuple[Callable, Callable] | None:
         bwd(t0, t1, U, B, *args, gemm, wide)
 
     return forward, backward
+
+
+def _exact_scalar(x: Any, dtype: np.dtype) -> bool:
+    """True when NumPy would round `x` to `dtype` before the ufunc (a Python number or
+    a NumPy scalar of `dtype`); a wider NumPy scalar makes NumPy compute wider."""
+    return type(x) in (float, int) or (isinstance(x, np.generic) and x.dtype == dtype)
+
+
+def adam_update(param: Any) -> Callable[..., bool] | None:
+    """The compiled Adam update for arrays like `param`, or None (not NumPy float32/64).
+
+    The function takes `(param, grad, m, v, vhat, one_minus_beta_1,
+    one_minus_beta_2, epsilon, alpha)`, updates the arrays in place and returns
+    True, or returns False without touching anything when an array is not
+    C-contiguous of `param`'s dtype and size or a scalar would make NumPy
+    compute in another precision (then the caller's NumPy code runs).
+    """
+    if not enabled() or not isinstance(param, np.ndarray):
+        return None
+    dtype = param.dtype
+    if dtype not in (np.float32, np.float64):
+        return None
+    lib = _load()
+    if lib is None:
+        return None
+    fn = getattr(lib, "adam_update" + _suffix(lib, dtype))
+    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    p = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_int64, p, p, p, p, p, real, real, real, real]
+    fn.restype = None
+
+    def update(param, grad, m, v, vhat, b1c, b2c, eps, alpha) -> bool:
+        n = param.size
+        for a in (param, grad, m, v, vhat):
+            if a is not None and (
+                type(a) is not np.ndarray
+                or a.dtype != dtype
+                or a.size != n
+                or not a.flags.c_contiguous
+            ):
+                return False
+        if not all(_exact_scalar(x, dtype) for x in (b1c, b2c, eps, alpha)):
+            return False
+        fn(n, _ptr(param), _ptr(grad), _ptr(m), _ptr(v), _ptr(vhat), b1c, b2c, eps, alpha)
+        return True
+
+    return update

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from distkeras.backend import current_module
+import numpy as np
+
+from distkeras.backend import current_module, native
 from distkeras.optimizers.base import Optimizer, check_range
 
 
@@ -16,7 +18,9 @@ class Adam(Optimizer):
     `alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`:
     `m += (g - m) * (1 - beta_1)`, `v += (g**2 - v) * (1 - beta_2)`,
     `w -= alpha * m / (sqrt(v) + epsilon)` (with AMSGrad, `v` is replaced by
-    its running maximum).
+    its running maximum). On NumPy float32/float64 arrays the update is one
+    compiled pass (`backend/native.py`) with the same roundings as these
+    formulas' separate NumPy calls.
 
     Args:
         learning_rate: Float, schedule or callable. Defaults to 0.001.
@@ -64,6 +68,12 @@ class Adam(Optimizer):
     def _update(self, p, g, slots, scratch, alpha) -> None:
         xp = current_module()
         m, v = slots[0], slots[1]
+        fused = native.adam_update(p) if xp is np else None
+        vhat = slots[2] if self.amsgrad else None
+        if fused is not None and fused(
+            p, g, m, v, vhat, 1 - self.beta_1, 1 - self.beta_2, self.epsilon, alpha
+        ):
+            return  # one compiled pass, the same bits as the calls below
         t1, t2 = scratch[0], scratch[1]
         xp.subtract(g, m, out=t1)
         xp.multiply(t1, 1 - self.beta_1, out=t1)

@@ -129,3 +129,50 @@ def test_the_environment_variable_turns_the_compiled_loops_off():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+# ------------------------------------------------------------------- Adam's update
+def _adam_state(dtype, n=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=n).astype(dtype) for _ in range(3)]  # param, grad, m
+    arrays += [np.abs(rng.normal(size=n)).astype(dtype) * 1e-3 for _ in range(2)]  # v, vhat
+    arrays[1][:5] = [np.nan, np.inf, -np.inf, 0.0, 1e-30]
+    arrays[4][5] = np.nan  # AMSGrad's running maximum keeps a NaN, as np.maximum does
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_compiled_adam_update_is_bitwise_the_numpy_update(loops, dtype, amsgrad):
+    from distkeras.optimizers import Adam
+
+    opt = Adam(amsgrad=amsgrad, beta_1=0.85, epsilon=1e-6)
+    results = {}
+    for on in (True, False):
+        loops.set_enabled(on)
+        p, g, m, v, vhat = _adam_state(dtype)
+        slots = [m, v, vhat] if amsgrad else [m, v]
+        for step in range(1, 4):
+            opt._update(
+                p, g, slots, [np.empty_like(p), np.empty_like(p)], opt._prepare_step(0.01, step)
+            )
+        results[on] = [p, *slots]
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
+        assert a.tobytes() == b.tobytes()  # bit for bit, NaN payloads and signed zeros too
+
+
+def test_compiled_adam_update_declines_what_numpy_would_compute_differently(loops):
+    loops.set_enabled(True)
+    p, g, m, v, _ = _adam_state("float32")
+    update = native.adam_update(p)
+    before = [a.copy() for a in (p, m, v)]
+    assert not update(p, g[::-1], m, v, None, 0.1, 0.001, 1e-7, 0.01)  # a strided gradient
+    assert not update(p, g.astype("float64"), m, v, None, 0.1, 0.001, 1e-7, 0.01)
+    assert not update(p, g, m, v, None, 0.1, 0.001, 1e-7, np.float64(0.01))  # computes in float64
+    for a, b in zip((p, m, v), before):
+        np.testing.assert_array_equal(a, b)  # nothing touched
+    assert update(p, g, m, v, None, 0.1, 0.001, 1e-7, np.float32(0.01))
+    assert native.adam_update(p.astype("float16")) is None
+    loops.set_enabled(False)
+    assert native.adam_update(p) is None

@@ -120,6 +120,10 @@ def test_set_backend_rejects_unknown_names():
 def _run(name: str, out_dir: str) -> dict:
     env = dict(os.environ, DISTKERAS_BACKEND=name, OMP_NUM_THREADS="1")
     env["OPENBLAS_NUM_THREADS"] = "1"
+    # The compiled LSTM loops are NumPy-only (CuPy runs the array-module loops, as
+    # strict does); compared bit for bit, both runs take the array-module code.
+    # tests/backend/test_native.py compares the compiled loops with it.
+    env["DISTKERAS_NATIVE"] = "0"
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, SCRIPT, out_dir],

@@ -1,10 +1,13 @@
-/* Fused time loops of distkeras's recurrent primitives (see lstm.py, native.py).
+/* Fused loops of distkeras's LSTM primitive and Adam update (see native.py).
  *
  * NumPy runs a step's elementwise work as a dozen separate ufunc calls; here a
  * step is one pass over its gates plus the recurrent GEMM, which is NumPy's own
  * BLAS (its cblas_?gemm address comes from native.py), so BLAS threading is
  * what NumPy's is. The functions are called through ctypes, which releases the
  * GIL, so the pool thread's block GEMMs run beside them.
+ *
+ * Adam's update (adam_body.h) is one pass instead of a dozen ufunc calls, with
+ * the same roundings.
  *
  * float32 gets its own vectorisable sigmoid and tanh (within 2 ulp of the
  * correctly rounded value; libm's are scalar calls); float64 uses libm's exp
@@ -127,6 +130,42 @@ DEFINE_ACTIVATIONS(base)
 #undef TANH
 #undef CALL_GEMM
 #undef REAL
+
+/* ---------------------------------------------------------------- Adam */
+/* Each operation rounded on its own, as NumPy's ufuncs are: no contraction. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+#define SQRT sqrtf
+#define REAL float
+#ifdef MULTI_ARCH
+#pragma GCC push_options
+#pragma GCC target("arch=skylake-avx512")
+#define SUFFIX _f32_avx512
+#include "adam_body.h"
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("arch=haswell")
+#define SUFFIX _f32_avx2
+#include "adam_body.h"
+#pragma GCC pop_options
+#endif
+#define SUFFIX _f32_base
+#include "adam_body.h"
+#undef REAL
+#undef SQRT
+#define SQRT sqrt
+#define REAL double
+#define SUFFIX _f64
+#include "adam_body.h"
+#undef REAL
+#undef SQRT
+#if !defined(__clang__) && defined(__GNUC__)
+#pragma GCC pop_options
+#endif
 
 /* ---------------------------------------------------------------- dispatch */
 /* The instruction set the float32 loops use: 2 AVX-512, 1 AVX2 + FMA, 0 baseline. */
